@@ -1,0 +1,164 @@
+"""What differs between MariaDB, PostgreSQL and SQLite, in one place.
+
+Queries are written once, MariaDB-style: backtick identifiers and ``%(name)s`` parameters (Frappe's
+own convention).  ``Dialect.translate`` rewrites them for the driver; the helpers below produce the
+few expressions that cannot be written portably (locking clauses, money arithmetic on SQLite, text
+casts that keep money out of floats).  Driver errors are classified here too.
+
+Money on SQLite: SQLite has no decimal type, so money columns are TEXT and arithmetic on them goes
+through exact functions registered on every connection (``ledger_money_add``) or through integer
+cents (sums).  MariaDB and PostgreSQL do exact decimal arithmetic themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from functools import lru_cache
+
+from ledger_app.engine.errors import RetryableDatabaseError, UniqueViolation
+
+_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+class Dialect:
+	name = "base"
+	for_update = " FOR UPDATE"
+	skip_locked = " SKIP LOCKED"
+	#: clause for a read that must see the latest committed row even under REPEATABLE READ
+	locking_read = ""
+	supports_returning = False
+
+	def translate(self, query: str) -> str:
+		return query
+
+	def money(self, expr: str) -> str:
+		"""``expr`` as text, so money never passes through a float on any driver."""
+		return f"CAST({expr} AS CHAR)"
+
+	def money_add(self, column: str, expr: str) -> str:
+		"""SQL for ``column + expr`` done exactly (``expr`` is an SQL expression, e.g. a parameter)."""
+		return f"{column} + {expr}"
+
+	def money_sum(self, expr: str) -> str:
+		"""Exact sum of a money expression, as text ('0' when there are no rows)."""
+		return self.money(f"COALESCE(SUM({expr}), 0)")
+
+	def money_key(self, expr: str) -> str:
+		"""A value of ``expr`` that compares exactly in SQL (cents on SQLite)."""
+		return expr
+
+	def money_sum_key(self, expr: str) -> str:
+		"""Exact sum usable in SQL comparisons against ``money_key`` values."""
+		return f"COALESCE(SUM({expr}), 0)"
+
+	def classify(self, exc: BaseException) -> BaseException | None:
+		"""Our error for a driver error (unique violation, retryable), or None to re-raise as is."""
+		return None
+
+
+class MariaDB(Dialect):
+	name = "mariadb"
+	locking_read = " LOCK IN SHARE MODE"
+
+	def classify(self, exc):
+		code = _mysql_code(exc)
+		if code == 1062:
+			return UniqueViolation(str(exc), _mysql_unique_key(exc))
+		if code in (1213, 1205, 1020):  # deadlock, lock wait timeout, record changed
+			return RetryableDatabaseError(str(exc))
+		return None
+
+
+class Postgres(Dialect):
+	name = "postgres"
+	supports_returning = True
+
+	def translate(self, query):
+		return _pg_translate(query)
+
+	def money(self, expr):
+		return f"CAST({expr} AS TEXT)"
+
+	def classify(self, exc):
+		state = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+		if state == "23505":
+			diag = getattr(exc, "diag", None)
+			return UniqueViolation(str(exc), getattr(diag, "constraint_name", None))
+		if state in ("40P01", "40001", "55P03"):  # deadlock, serialization failure, lock not available
+			return RetryableDatabaseError(str(exc))
+		return None
+
+
+class SQLite(Dialect):
+	name = "sqlite"
+	for_update = ""  # BEGIN IMMEDIATE takes the database's write lock for the whole transaction
+	skip_locked = ""
+	supports_returning = True
+
+	def translate(self, query):
+		return _sqlite_translate(query)
+
+	def money(self, expr):
+		return f"CAST({expr} AS TEXT)"
+
+	def money_add(self, column, expr):
+		return f"ledger_money_add({column}, {expr})"
+
+	def money_sum(self, expr):
+		return f"ledger_cents_text({self.money_sum_key(expr)})"
+
+	def money_key(self, expr):
+		return f"CAST(ROUND({expr} * 100) AS INTEGER)"
+
+	def money_sum_key(self, expr):
+		return f"COALESCE(SUM(CAST(ROUND({expr} * 100) AS INTEGER)), 0)"
+
+	def classify(self, exc):
+		import sqlite3
+
+		text = str(exc)
+		if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE constraint failed" in text:
+			return UniqueViolation(text, text.split("failed:", 1)[-1].strip())
+		if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+			return RetryableDatabaseError(text)
+		return None
+
+
+@lru_cache(maxsize=2048)
+def _pg_translate(query: str) -> str:
+	return query.replace("`", '"')
+
+
+@lru_cache(maxsize=2048)
+def _sqlite_translate(query: str) -> str:
+	return _PARAM.sub(r":\1", query).replace("%%", "%")
+
+
+def _mysql_code(exc) -> int | None:
+	args = getattr(exc, "args", ())
+	if args and isinstance(args[0], int):
+		return args[0]
+	cause = exc.__cause__ or exc.__context__
+	return _mysql_code(cause) if cause is not None and cause is not exc else None
+
+
+def _mysql_unique_key(exc) -> str | None:
+	match = re.search(r"for key '([^']+)'", str(exc))
+	return match.group(1).split(".")[-1] if match else None
+
+
+def sqlite_money_add(a, b) -> str:
+	"""Exact decimal addition of two money texts (registered on every SQLite connection)."""
+	return str((Decimal(str(a or 0)) + Decimal(str(b or 0))).quantize(Decimal("0.01")))
+
+
+def sqlite_cents_text(cents) -> str:
+	return str((Decimal(int(cents or 0)) / 100).quantize(Decimal("0.01")))
+
+
+DIALECTS = {"mariadb": MariaDB(), "postgres": Postgres(), "sqlite": SQLite()}
+
+
+def get_dialect(name: str) -> Dialect:
+	return DIALECTS[name]

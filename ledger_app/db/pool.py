@@ -1,0 +1,173 @@
+"""The standalone adapter: pooled DB-API connections opened from a URL.
+
+URLs: ``sqlite:///path/to/file.db``, ``mariadb://user:pass@host:port/db`` (``mysql://`` too),
+``postgresql://user:pass@host:port/db`` (``postgres://`` too).  Pooling is SQLAlchemy's
+``QueuePool`` (only the pool; no ORM).  Connections run in autocommit mode and the port issues
+``BEGIN``/``COMMIT`` itself, so transaction boundaries are explicit on every backend:
+SQLite's ``BEGIN IMMEDIATE`` takes the single writer lock up front (WAL journal, full sync,
+30 s busy timeout), MariaDB and PostgreSQL keep their default isolation (REPEATABLE READ and
+READ COMMITTED), the same as Frappe on MariaDB.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy.pool import QueuePool
+
+from ledger_app.db.dialects import get_dialect, sqlite_cents_text, sqlite_money_add
+from ledger_app.db.port import Database
+from ledger_app.engine.errors import ValidationFailed
+
+sqlite3.register_adapter(Decimal, str)
+sqlite3.register_adapter(datetime, lambda value: value.isoformat(" ", timespec="microseconds"))
+sqlite3.register_adapter(date, lambda value: value.isoformat())
+
+_SCHEMES = {"sqlite": "sqlite", "mariadb": "mariadb", "mysql": "mariadb", "postgresql": "postgres", "postgres": "postgres"}
+
+
+def parse_url(url: str) -> tuple[str, dict]:
+	"""(dialect name, connect arguments) for a database URL; a clear error for anything else."""
+	parts = urlsplit(url)
+	scheme = parts.scheme.split("+", 1)[0]
+	if scheme not in _SCHEMES:
+		raise ValidationFailed(f"unsupported database URL {url!r}: use sqlite:///file, mariadb://… or postgresql://…")
+	dialect = _SCHEMES[scheme]
+	if dialect == "sqlite":
+		path = url.split("://", 1)[1]
+		path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db -> rel.db, sqlite:////abs -> /abs
+		if not path:
+			raise ValidationFailed(f"sqlite URL {url!r} names no file")
+		return dialect, {"path": path}
+	args = {
+		"host": parts.hostname or "127.0.0.1",
+		"port": parts.port or (3306 if dialect == "mariadb" else 5432),
+		"user": unquote(parts.username or ("root" if dialect == "mariadb" else "postgres")),
+		"password": unquote(parts.password or ""),
+		"database": parts.path.lstrip("/") or None,
+	}
+	return dialect, args
+
+
+def _connect_sqlite(args):
+	conn = sqlite3.connect(args["path"], timeout=30, isolation_level=None, check_same_thread=False)
+	conn.execute("PRAGMA journal_mode=WAL")
+	conn.execute("PRAGMA synchronous=FULL")
+	conn.execute("PRAGMA busy_timeout=30000")
+	conn.execute("PRAGMA foreign_keys=ON")
+	conn.create_function("ledger_money_add", 2, sqlite_money_add, deterministic=True)
+	conn.create_function("ledger_cents_text", 1, sqlite_cents_text, deterministic=True)
+	conn.row_factory = sqlite3.Row
+	return conn
+
+
+def _connect_mariadb(args):
+	import pymysql
+	import pymysql.cursors
+
+	return pymysql.connect(
+		host=args["host"],
+		port=args["port"],
+		user=args["user"],
+		password=args["password"],
+		database=args["database"],
+		charset="utf8mb4",
+		autocommit=True,
+		cursorclass=pymysql.cursors.DictCursor,
+		connect_timeout=10,
+	)
+
+
+def _connect_postgres(args):
+	import psycopg
+	from psycopg.rows import dict_row
+
+	return psycopg.connect(
+		host=args["host"],
+		port=args["port"],
+		user=args["user"],
+		password=args["password"] or None,
+		dbname=args["database"] or "postgres",
+		autocommit=True,
+		row_factory=dict_row,
+		connect_timeout=10,
+	)
+
+
+_CONNECT = {"sqlite": _connect_sqlite, "mariadb": _connect_mariadb, "postgres": _connect_postgres}
+
+
+class PooledDatabase(Database):
+	"""The port over one pooled DB-API connection (autocommit; the port issues BEGIN/COMMIT)."""
+
+	def __init__(self, dialect, connection):
+		super().__init__(dialect)
+		self.connection = connection
+
+	def _execute(self, query, params, fetch):
+		query = self.dialect.translate(query)
+		if self.dialect.name == "sqlite":
+			cursor = self.connection.execute(query, params)
+			if fetch and cursor.description is not None:
+				return [dict(row) for row in cursor.fetchall()]
+			return [] if fetch else cursor.rowcount
+		cursor = self.connection.cursor()
+		try:
+			cursor.execute(query, params or None)
+			if fetch:
+				return list(cursor.fetchall()) if cursor.description is not None else []
+			return cursor.rowcount
+		finally:
+			cursor.close()
+
+	def _begin(self):
+		self._execute("BEGIN IMMEDIATE" if self.dialect.name == "sqlite" else "BEGIN", {}, False)
+
+	def _commit(self):
+		self._execute("COMMIT", {}, False)
+
+	def _rollback(self):
+		try:
+			self._execute("ROLLBACK", {}, False)
+		except Exception:  # a broken connection: the pool discards it on return
+			pass
+
+
+class ConnectionPool:
+	"""A pool of connections to one database URL; ``connection()`` lends a ``Database``."""
+
+	def __init__(self, url: str, size: int = 8, overflow: int = 32, timeout: float = 30):
+		self.url = url
+		self.dialect_name, self._args = parse_url(url)
+		self.dialect = get_dialect(self.dialect_name)
+		connect = _CONNECT[self.dialect_name]
+		self._pool = QueuePool(
+			lambda: connect(self._args),
+			pool_size=size,
+			max_overflow=overflow,
+			timeout=timeout,
+			reset_on_return="rollback",
+			recycle=3600,
+		)
+
+	@contextmanager
+	def connection(self):
+		raw = self._pool.connect()
+		db = PooledDatabase(self.dialect, raw)
+		try:
+			yield db
+		finally:
+			if db.in_transaction:
+				db.rollback()
+			raw.close()  # back to the pool
+
+	def dispose(self) -> None:
+		self._pool.dispose()
+
+
+def open_database(url: str, **pool_args) -> ConnectionPool:
+	return ConnectionPool(url, **pool_args)

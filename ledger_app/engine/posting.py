@@ -1,0 +1,417 @@
+"""Posting: the one write path for money, reversals, and balance reads.
+
+``post`` turns legs into a submitted Ledger Transaction with its Ledger Postings and moves the
+cached balances, inside the caller's database transaction:
+
+1. validate the legs (2 decimals, non-zero, distinct open accounts, sum zero);
+2. idempotency: a transaction with the same ``idempotency_key`` is returned unchanged (a key reused
+   for different content is a Conflict); the UNIQUE key on ``idempotency_key`` settles races;
+3. lock the touched ``tabLedger Account`` rows ``FOR UPDATE`` in name order (one global order, so
+   posts cannot deadlock on each other), reading balance and ``posting_count`` from the locked rows;
+4. read each account's last posting by its exact key ``(account, account_seq = posting_count)``
+   (a locking read on MariaDB, whose plain reads may see a stale snapshot) and check the invariants
+   in O(1) of the account's history: cached balance == last running balance, not frozen, not below
+   zero unless allowed;
+5. insert the postings (running balance and ``account_seq`` on each) in one statement and move the
+   caches with one atomic increment statement (``balance = balance + delta``).
+
+UNIQUE ``(account, account_seq)`` makes a lost update impossible even if a lock were skipped.
+Deadlocks, lock timeouts and idempotency races raise ``RetryableDatabaseError``; the service that
+owns the transaction replays the whole unit (``Database.run_in_transaction``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from ledger_app.db.rows import insert, insert_many, new_name, standard_columns, table
+from ledger_app.engine import clock, txn_types
+from ledger_app.engine.accounts import get_account, side_sign, validate_name
+from ledger_app.engine.errors import (
+	Conflict,
+	InvariantViolation,
+	NotFound,
+	RetryableDatabaseError,
+	UnbalancedTransaction,
+	UniqueViolation,
+	ValidationFailed,
+)
+from ledger_app.engine.money import ZERO, from_db, parse_amount
+from ledger_app.engine.txn_types import Leg
+
+MAX_LEGS = 50
+
+
+@dataclass
+class Posted:
+	"""A ledger transaction as posted (or as found, when ``duplicate``)."""
+
+	name: str
+	duplicate: bool
+	transaction_type: str
+	idempotency_key: str
+	posting_datetime: datetime
+	legs: list[Leg]
+	#: balance after this transaction on each account's normal side (only for a fresh post)
+	balances: dict[str, Decimal] = field(default_factory=dict)
+
+
+def validate_key(value) -> str:
+	if not isinstance(value, str) or not value.strip():
+		raise ValidationFailed("idempotency_key is required")
+	key = value.strip()
+	if len(key) > 140:
+		raise ValidationFailed("idempotency_key is longer than 140 characters")
+	return key
+
+
+def parse_legs(postings) -> list[Leg]:
+	"""Legs from request data: a list of ``{"account", "amount"}`` with signed decimal amounts."""
+	if not isinstance(postings, list) or not postings:
+		raise ValidationFailed("postings must be a non-empty list of {account, amount}")
+	legs = []
+	for i, item in enumerate(postings):
+		if not isinstance(item, dict):
+			raise ValidationFailed(f"postings[{i}] must be an object with account and amount")
+		account = validate_name(item.get("account"), f"postings[{i}].account")
+		amount = parse_amount(item.get("amount"), f"postings[{i}].amount", signed=True)
+		legs.append(Leg(account, amount))
+	return legs
+
+
+def validate_legs(legs: list[Leg]) -> list[Leg]:
+	if len(legs) < 2:
+		raise UnbalancedTransaction("a transaction needs at least two postings")
+	if len(legs) > MAX_LEGS:
+		raise ValidationFailed(f"a transaction has at most {MAX_LEGS} postings")
+	seen = set()
+	for leg in legs:
+		parse_amount(leg.amount, f"amount on {leg.account}", signed=True)
+		if leg.account in seen:
+			raise ValidationFailed(f"account {leg.account!r} appears twice; combine its postings")
+		seen.add(leg.account)
+	total = sum((leg.amount for leg in legs), ZERO)
+	if total != 0:
+		raise UnbalancedTransaction(f"postings must sum to zero; they sum to {total}")
+	return legs
+
+
+def payload_hash(transaction_type, legs, party_type, party, reversal_of) -> str:
+	body = {
+		"type": transaction_type,
+		"legs": sorted([leg.account, str(leg.amount)] for leg in legs),
+		"party": [party_type, party],
+		"reversal_of": reversal_of,
+	}
+	return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def post(
+	db,
+	transaction_type: str,
+	idempotency_key: str,
+	legs: list[Leg],
+	*,
+	remarks: str | None = None,
+	posting_datetime: datetime | None = None,
+	party_type: str | None = None,
+	party: str | None = None,
+	reversal_of: str | None = None,
+	user: str = "Administrator",
+) -> Posted:
+	"""Post one transaction inside the caller's open transaction (see the module docstring).
+
+	Locks: the touched Ledger Account rows (FOR UPDATE, name order); on MariaDB a shared lock on
+	each account's last posting row.
+	"""
+	if not db.in_transaction:
+		raise RuntimeError("post() must run inside a database transaction")
+	txn_types.get(transaction_type)
+	key = validate_key(idempotency_key)
+	legs = validate_legs(list(legs))
+	digest = payload_hash(transaction_type, legs, party_type, party, reversal_of)
+
+	existing = find_by_key(db, key)
+	if existing is not None:
+		return _duplicate(db, existing, digest)
+
+	now = clock.now()
+	when = posting_datetime or now
+	name = new_name()
+	try:
+		insert(
+			db,
+			"Ledger Transaction",
+			{
+				"name": name,
+				**standard_columns(now, user, docstatus=1),
+				"transaction_type": transaction_type,
+				"posting_datetime": when,
+				"idempotency_key": key,
+				"remarks": remarks,
+				"reversal_of": reversal_of,
+				"party_type": party_type,
+				"party": party,
+				"payload_hash": digest,
+			},
+		)
+	except UniqueViolation as exc:
+		if reversal_of and "reversal_of" in str(exc.constraint or exc):
+			raise Conflict(f"transaction {reversal_of} has already been reversed") from None
+		# the same key committed by a concurrent request: replay the unit to return it
+		raise RetryableDatabaseError(f"idempotency key {key!r} was just used concurrently") from exc
+
+	by_account = {leg.account: leg for leg in legs}
+	accounts = _lock_accounts(db, sorted(by_account))
+	running = _last_running_balances(db, accounts)
+
+	rows, deltas, balances = [], {}, {}
+	for idx, account_name in enumerate(sorted(by_account), start=1):
+		account = accounts[account_name]
+		leg = by_account[account_name]
+		cached, last = account["balance"], running[account_name]
+		if cached != last:
+			raise InvariantViolation(
+				f"cached balance of {account_name} is {cached} but its ledger running balance is {last};"
+				" run reconcile before posting to it"
+			)
+		if account["frozen"]:
+			raise InvariantViolation(f"account {account_name} is frozen")
+		delta = leg.amount * side_sign(account["normal_side"])
+		after = last + delta
+		if after < 0 and not account["allow_negative_balance"]:
+			raise InvariantViolation(
+				f"balance of {account_name} would become {after} (now {last}, change {delta}); it may not go below zero"
+			)
+		deltas[account_name] = delta
+		balances[account_name] = after
+		rows.append(
+			{
+				**standard_columns(now, user, docstatus=1),
+				"idx": idx,
+				"parent": name,
+				"parentfield": "postings",
+				"parenttype": "Ledger Transaction",
+				"account": account_name,
+				"amount": leg.amount,
+				"balance_after": after,
+				"posting_datetime": when,
+				"account_seq": account["posting_count"] + 1,
+			}
+		)
+	try:
+		insert_many(db, "Ledger Posting", rows)
+	except UniqueViolation as exc:  # two writers at one account position: never both
+		raise RetryableDatabaseError(f"concurrent posting on the same account position: {exc}") from exc
+	_move_balances(db, deltas, now)
+	return Posted(name, False, transaction_type, key, when, legs, balances)
+
+
+def _lock_accounts(db, names: list[str]) -> dict[str, dict]:
+	params = {f"a{i}": n for i, n in enumerate(names)}
+	placeholders = ", ".join(f"%(a{i})s" for i in range(len(names)))
+	rows = db.sql(
+		f"SELECT `name`, {db.dialect.money('`balance`')} AS `balance`, `posting_count`, `normal_side`,"
+		f" `frozen`, `allow_negative_balance` FROM {table('Ledger Account')}"
+		f" WHERE `name` IN ({placeholders}) ORDER BY `name`{db.dialect.for_update}",
+		params,
+	)
+	found = {row["name"]: row for row in rows}
+	missing = [n for n in names if n not in found]
+	if missing:
+		raise NotFound(f"Ledger Account {', '.join(repr(m) for m in missing)} not found")
+	for row in rows:
+		row["balance"] = from_db(row["balance"])
+		row["posting_count"] = int(row["posting_count"] or 0)
+	return found
+
+
+def _last_running_balances(db, accounts: dict[str, dict]) -> dict[str, Decimal]:
+	"""The running balance on each account's last posting, by exact key (O(1) in history)."""
+	running = {name: ZERO for name in accounts}
+	keyed = [(name, row["posting_count"]) for name, row in accounts.items() if row["posting_count"] > 0]
+	if not keyed:
+		return running
+	params, terms = {}, []
+	for i, (name, seq) in enumerate(keyed):
+		params[f"a{i}"], params[f"s{i}"] = name, seq
+		terms.append(f"(`account` = %(a{i})s AND `account_seq` = %(s{i})s)")
+	rows = db.sql(
+		f"SELECT `account`, {db.dialect.money('`balance_after`')} AS `balance_after`"
+		f" FROM {table('Ledger Posting')} WHERE {' OR '.join(terms)}{db.dialect.locking_read}",
+		params,
+	)
+	for row in rows:
+		running[row["account"]] = from_db(row["balance_after"])
+	if len(rows) != len(keyed):
+		found = {row["account"] for row in rows}
+		lost = [name for name, _ in keyed if name not in found]
+		raise InvariantViolation(f"last posting of {', '.join(lost)} is missing from the ledger; run reconcile")
+	return running
+
+
+def _move_balances(db, deltas: dict[str, Decimal], now: datetime) -> None:
+	"""One atomic increment statement for all touched accounts (rows are locked by this txn)."""
+	params = {"now": now}
+	cases = []
+	for i, (name, delta) in enumerate(deltas.items()):
+		params[f"a{i}"], params[f"d{i}"] = name, delta
+		cases.append(f"WHEN %(a{i})s THEN %(d{i})s")
+	increment = db.dialect.money_add("`balance`", "CASE `name` " + " ".join(cases) + " END")
+	names = ", ".join(f"%(a{i})s" for i in range(len(deltas)))
+	changed = db.execute(
+		f"UPDATE {table('Ledger Account')} SET `balance` = {increment},"
+		f" `posting_count` = `posting_count` + 1, `modified` = %(now)s WHERE `name` IN ({names})",
+		params,
+	)
+	if changed != len(deltas):
+		raise InvariantViolation(f"expected to move {len(deltas)} balances, moved {changed}")
+
+
+def find_by_key(db, key: str) -> dict | None:
+	rows = db.sql(
+		f"SELECT `name`, `transaction_type`, `idempotency_key`, `posting_datetime`, `payload_hash`,"
+		f" `reversal_of` FROM {table('Ledger Transaction')} WHERE `idempotency_key` = %(key)s",
+		{"key": key},
+	)
+	return rows[0] if rows else None
+
+
+def _duplicate(db, existing: dict, digest: str) -> Posted:
+	if existing["payload_hash"] != digest:
+		raise Conflict(
+			f"idempotency key {existing['idempotency_key']!r} was already used for transaction"
+			f" {existing['name']} with different content"
+		)
+	return Posted(
+		existing["name"],
+		True,
+		existing["transaction_type"],
+		existing["idempotency_key"],
+		_as_datetime(existing["posting_datetime"]),
+		get_legs(db, existing["name"]),
+	)
+
+
+def get_legs(db, transaction: str) -> list[Leg]:
+	rows = db.sql(
+		f"SELECT `account`, {db.dialect.money('`amount`')} AS `amount` FROM {table('Ledger Posting')}"
+		f" WHERE `parent` = %(parent)s ORDER BY `idx`",
+		{"parent": transaction},
+	)
+	return [Leg(row["account"], from_db(row["amount"])) for row in rows]
+
+
+def get_transaction(db, name) -> dict:
+	if not isinstance(name, str) or not name.strip():
+		raise ValidationFailed("transaction is required")
+	rows = db.sql(
+		f"SELECT `name`, `transaction_type`, `idempotency_key`, `posting_datetime`, `remarks`,"
+		f" `reversal_of`, `party_type`, `party`, `docstatus` FROM {table('Ledger Transaction')}"
+		f" WHERE `name` = %(name)s",
+		{"name": name.strip()},
+	)
+	if not rows:
+		raise NotFound(f"Ledger Transaction {name!r} not found")
+	row = rows[0]
+	row["postings"] = get_legs(db, row["name"])
+	return row
+
+
+def reverse(db, transaction: str, idempotency_key: str, *, remarks: str | None = None, user: str = "Administrator") -> Posted:
+	"""Post the reversal of ``transaction`` (each posting negated), once; inside the caller's txn.
+
+	The original is marked cancelled (docstatus 2).  A UNIQUE key on ``reversal_of`` makes a second
+	reversal impossible, also under concurrency.  Locks: as ``post``, plus the original's row.
+	"""
+	original = get_transaction(db, transaction)
+	kind = txn_types.get(original["transaction_type"])
+	key = validate_key(idempotency_key)
+	if not kind.reversible:
+		raise Conflict(f"a {kind.name} transaction cannot be reversed")
+	prior = find_by_key(db, key)
+	if prior is None:
+		reversed_by = db.sql(
+			f"SELECT `name` FROM {table('Ledger Transaction')} WHERE `reversal_of` = %(name)s",
+			{"name": original["name"]},
+		)
+		if reversed_by:
+			raise Conflict(f"transaction {original['name']} was already reversed by {reversed_by[0]['name']}")
+	legs = txn_types.REVERSAL.legs({"original_legs": original["postings"]})
+	posted = post(
+		db,
+		txn_types.REVERSAL.name,
+		key,
+		legs,
+		remarks=remarks or f"Reversal of {original['name']}",
+		party_type=original["party_type"],
+		party=original["party"],
+		reversal_of=original["name"],
+		user=user,
+	)
+	if not posted.duplicate:
+		db.execute(
+			f"UPDATE {table('Ledger Transaction')} SET `docstatus` = 2, `modified` = %(now)s"
+			f" WHERE `name` = %(name)s AND `docstatus` = 1",
+			{"name": original["name"], "now": clock.now()},
+		)
+	return posted
+
+
+def balance(db, account: str, as_of=None) -> Decimal:
+	"""An account's balance on its normal side.
+
+	Without ``as_of``: the cached balance.  With ``as_of`` (a datetime, or a date meaning the end of
+	that day): the sum of postings with ``posting_datetime < as_of``, a strict boundary, so a
+	period starting at T never counts a posting at T twice.
+	"""
+	row = get_account(db, account)
+	if as_of is None:
+		return row["balance"]
+	bound = parse_as_of(as_of)
+	total = db.sql(
+		f"SELECT {db.dialect.money_sum('`amount`')} AS `total` FROM {table('Ledger Posting')}"
+		f" WHERE `account` = %(account)s AND `posting_datetime` < %(bound)s",
+		{"account": row["name"], "bound": bound},
+	)[0]["total"]
+	return from_db(total) * side_sign(row["normal_side"])
+
+
+def parse_as_of(value) -> datetime:
+	if isinstance(value, datetime):
+		return value
+	if isinstance(value, date):
+		return datetime.combine(value + timedelta(days=1), time())
+	if isinstance(value, str) and value.strip():
+		text = value.strip()
+		try:
+			if len(text) == 10:
+				return datetime.combine(date.fromisoformat(text) + timedelta(days=1), time())
+			return datetime.fromisoformat(text.replace("T", " ").replace("Z", ""))
+		except ValueError:
+			pass
+	raise ValidationFailed(f"as_of must be a date (YYYY-MM-DD) or datetime (YYYY-MM-DD HH:MM:SS), got {value!r}")
+
+
+def _as_datetime(value) -> datetime:
+	if isinstance(value, datetime):
+		return value
+	return datetime.fromisoformat(str(value))
+
+
+def post_journal(db, idempotency_key, legs, *, remarks=None, posting_datetime=None, user="Administrator") -> Posted:
+	"""Service: post a staff journal in its own transaction (replayed on deadlock)."""
+	legs = validate_legs(list(legs))
+	return db.run_in_transaction(
+		lambda db: post(db, txn_types.JOURNAL.name, idempotency_key, legs, remarks=remarks,
+			posting_datetime=posting_datetime, user=user)
+	)
+
+
+def reverse_transaction(db, transaction, idempotency_key, *, remarks=None, user="Administrator") -> Posted:
+	"""Service: reverse a transaction in its own transaction (replayed on deadlock)."""
+	return db.run_in_transaction(lambda db: reverse(db, transaction, idempotency_key, remarks=remarks, user=user))

@@ -1,0 +1,67 @@
+"""Ledger Settings: a Frappe single, stored in ``tabSingles`` as (doctype, field, value) rows.
+
+Defaults come from the doctype JSON, so the JSON stays the one source of the schema.  Values are
+typed by the field's fieldtype (Currency → Decimal, Int/Check → int); Password fields are not read
+here (Frappe keeps them encrypted in ``__Auth``; the standalone host takes secrets from its config).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from ledger_app.db.rows import table
+from ledger_app.engine.errors import ValidationFailed
+from ledger_app.engine.money import from_db, parse_amount
+
+DOCTYPE = "Ledger Settings"
+_NO_VALUE = ("Section Break", "Column Break", "Tab Break", "HTML", "Button", "Heading", "Fold", "Table", "Password")
+
+
+@lru_cache(maxsize=1)
+def fields() -> dict[str, dict]:
+	from ledger_app.db.schema import load_doctypes
+
+	meta = load_doctypes()[DOCTYPE]
+	return {f["fieldname"]: f for f in meta["fields"] if f["fieldtype"] not in _NO_VALUE}
+
+
+def _typed(field: dict, raw):
+	kind = field["fieldtype"]
+	if kind in ("Currency", "Float", "Percent"):
+		return from_db(raw if raw not in (None, "") else 0)
+	if kind in ("Int", "Check"):
+		return int(float(raw)) if raw not in (None, "") else 0
+	return raw if raw is not None else ""
+
+
+def get_settings(db) -> dict:
+	stored = {
+		row["field"]: row["value"]
+		for row in db.sql(f"SELECT `field`, `value` FROM {table('Singles')} WHERE `doctype` = %(dt)s", {"dt": DOCTYPE})
+	}
+	return {name: _typed(field, stored.get(name, field.get("default"))) for name, field in fields().items()}
+
+
+def update_settings(db, values: dict) -> dict:
+	"""Set fields of Ledger Settings inside the caller's transaction; unknown fields are refused."""
+	known = fields()
+	unknown = sorted(set(values) - set(known))
+	if unknown:
+		raise ValidationFailed(f"unknown Ledger Settings field(s): {', '.join(unknown)}")
+	for name, value in values.items():
+		field = known[name]
+		if field["fieldtype"] in ("Currency", "Float", "Percent"):
+			value = str(parse_amount(value, name, allow_zero=True))
+		elif field["fieldtype"] in ("Int", "Check"):
+			try:
+				value = str(int(value))
+			except (TypeError, ValueError):
+				raise ValidationFailed(f"{name} must be an integer, got {value!r}") from None
+		elif value is not None and not isinstance(value, str):
+			raise ValidationFailed(f"{name} must be text")
+		db.execute(f"DELETE FROM {table('Singles')} WHERE `doctype` = %(dt)s AND `field` = %(f)s", {"dt": DOCTYPE, "f": name})
+		db.execute(
+			f"INSERT INTO {table('Singles')} (`doctype`, `field`, `value`) VALUES (%(dt)s, %(f)s, %(v)s)",
+			{"dt": DOCTYPE, "f": name, "v": value},
+		)
+	return get_settings(db)

@@ -1,0 +1,48 @@
+"""The host interface: the little the API methods and jobs need from whoever hosts them.
+
+``whitelist``, ``get_db``, ``request_body``, ``request_headers``, ``request_args``, ``remote_addr``,
+``raw_json_response``, ``enqueue_after_commit``, ``log_error``, ``current_user``, ``require_role``.
+
+Inside a bench (Frappe importable) these map to Frappe (``frappe_host``); otherwise to the standalone
+host (``standalone_host``), whose WSGI app serves the same whitelisted functions at the same paths.
+Each API method is written once against this interface.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from werkzeug.wrappers import Response
+
+try:  # a bench: Frappe is importable
+	import frappe  # noqa: F401
+
+	from ledger_app.host import frappe_host as _impl
+except ImportError:
+	from ledger_app.host import standalone_host as _impl
+
+NAME = _impl.NAME
+whitelist = _impl.whitelist
+get_db = _impl.get_db
+request_body = _impl.request_body
+request_headers = _impl.request_headers
+request_args = _impl.request_args
+remote_addr = _impl.remote_addr
+enqueue_after_commit = _impl.enqueue_after_commit
+log_error = _impl.log_error
+current_user = _impl.current_user
+require_role = _impl.require_role
+
+
+def json_default(value):
+	if isinstance(value, Decimal):
+		return str(value)
+	if hasattr(value, "isoformat"):
+		return value.isoformat(" ") if hasattr(value, "hour") else value.isoformat()
+	raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def raw_json_response(body, status: int = 200) -> Response:
+	"""An exact JSON body (no ``{"message": ...}`` wrapper) with a status; both hosts return it as is."""
+	return Response(json.dumps(body, default=json_default), status=status, mimetype="application/json")

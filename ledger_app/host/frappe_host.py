@@ -1,0 +1,73 @@
+"""The host interface inside a bench: thin mappings onto Frappe.
+
+``whitelist`` wraps the function so a ``LedgerError`` becomes the Frappe exception of the same kind
+(and so the same HTTP status), then registers it with ``frappe.whitelist``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import frappe
+
+from ledger_app.engine import clock
+from ledger_app.engine.errors import LedgerError
+
+NAME = "frappe"
+clock.set_provider(lambda: frappe.utils.now_datetime())
+
+
+def whitelist(allow_guest: bool = False, methods: list[str] | None = None):
+	def decorate(function):
+		@functools.wraps(function)
+		def wrapper(*args, **kwargs):
+			try:
+				return function(*args, **kwargs)
+			except LedgerError as exc:
+				frappe.throw(exc.message, exc=getattr(frappe, exc.frappe_exc, frappe.ValidationError))
+
+		return frappe.whitelist(allow_guest=allow_guest, methods=methods)(wrapper)
+
+	return decorate
+
+
+def get_db():
+	from ledger_app.db.frappe_adapter import FrappeDatabase
+
+	db = getattr(frappe.local, "ledger_app_db", None)
+	if db is None:
+		db = frappe.local.ledger_app_db = FrappeDatabase()
+	return db
+
+
+def request_body() -> bytes:
+	return frappe.request.get_data(cache=True) if getattr(frappe, "request", None) else b""
+
+
+def request_headers() -> dict:
+	return dict(frappe.request.headers) if getattr(frappe, "request", None) else {}
+
+
+def request_args() -> dict:
+	return dict(frappe.request.args) if getattr(frappe, "request", None) else {}
+
+
+def remote_addr() -> str | None:
+	return frappe.request.remote_addr if getattr(frappe, "request", None) else None
+
+
+def enqueue_after_commit(function, **kwargs) -> None:
+	path = function if isinstance(function, str) else f"{function.__module__}.{function.__name__}"
+	frappe.enqueue(path, enqueue_after_commit=True, **kwargs)
+
+
+def log_error(title: str, message: str = "") -> None:
+	frappe.log_error(title=title, message=message)
+
+
+def current_user() -> str:
+	return frappe.session.user
+
+
+def require_role(*roles: str) -> None:
+	frappe.only_for(list(roles) + ["System Manager"])

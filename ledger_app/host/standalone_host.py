@@ -1,0 +1,113 @@
+"""The host interface when there is no bench: state lives in context variables set by the
+standalone WSGI app (per request) and by the standalone scheduler (per job)."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+NAME = "standalone"
+log = logging.getLogger("ledger_app")
+
+
+@dataclass(frozen=True)
+class Whitelisted:
+	function: Callable
+	allow_guest: bool
+	methods: tuple[str, ...]
+
+
+#: dotted path -> whitelisted function, filled at import time by ``whitelist``
+REGISTRY: dict[str, Whitelisted] = {}
+
+
+@dataclass
+class Context:
+	db: object = None
+	request: object = None
+	user: str = "Guest"
+	roles: frozenset = field(default_factory=frozenset)
+	executor: object = None
+
+
+_context: contextvars.ContextVar[Context] = contextvars.ContextVar("ledger_app_context")
+
+
+def current() -> Context:
+	try:
+		return _context.get()
+	except LookupError:
+		raise RuntimeError("no standalone host context: run inside the WSGI app, a job or host.use()") from None
+
+
+def use(context: Context):
+	"""Install ``context`` for the current thread/task; returns a token for ``reset``."""
+	return _context.set(context)
+
+
+def reset(token) -> None:
+	_context.reset(token)
+
+
+def whitelist(allow_guest: bool = False, methods: list[str] | None = None):
+	def decorate(function):
+		path = f"{function.__module__}.{function.__name__}"
+		REGISTRY[path] = Whitelisted(function, allow_guest, tuple(methods or ("GET", "POST", "PUT", "DELETE")))
+		return function
+
+	return decorate
+
+
+def get_db():
+	db = current().db
+	if db is None:
+		raise RuntimeError("no database in this context")
+	return db
+
+
+def request_body() -> bytes:
+	request = current().request
+	return request.get_data(cache=True) if request is not None else b""
+
+
+def request_headers() -> dict:
+	request = current().request
+	return dict(request.headers) if request is not None else {}
+
+
+def request_args() -> dict:
+	request = current().request
+	return dict(request.args) if request is not None else {}
+
+
+def remote_addr() -> str | None:
+	request = current().request
+	return request.remote_addr if request is not None else None
+
+
+def enqueue_after_commit(function: Callable, **kwargs) -> None:
+	"""Run ``function(**kwargs)`` on the host's worker threads once the current transaction commits."""
+	context = current()
+	executor = context.executor
+	if executor is None:
+		raise RuntimeError("this standalone context has no worker executor")
+	context.db.after_commit(lambda: executor.submit(function, **kwargs))
+
+
+def log_error(title: str, message: str = "") -> None:
+	log.error("%s: %s", title, message)
+
+
+def current_user() -> str:
+	return current().user
+
+
+def require_role(*roles: str) -> None:
+	"""Staff endpoints are already behind the API key; the key holder has every staff role."""
+	from ledger_app.engine.errors import PermissionDenied
+
+	context = current()
+	if context.user == "Guest" or not (set(roles) & set(context.roles)):
+		raise PermissionDenied(f"this action needs one of the roles {', '.join(roles)}")

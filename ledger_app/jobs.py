@@ -1,0 +1,19 @@
+"""Scheduled jobs, named in hooks.py ``scheduler_events`` and run by Frappe's scheduler inside a bench
+or by the standalone scheduler (which reads the same hooks).  Each job takes the host's database and
+calls one service."""
+
+from ledger_app import host
+from ledger_app.engine.reconcile import reconcile
+from ledger_app.engine.settings import get_settings
+
+
+def reconcile_all():
+	"""Reconcile every account; fix cache drift when Ledger Settings says so."""
+	db = host.get_db()
+	settings = get_settings(db)
+	return reconcile(
+		db,
+		fix=bool(settings["reconcile_auto_fix"]),
+		tolerance=settings["reconcile_tolerance"],
+		user="Scheduler",
+	)

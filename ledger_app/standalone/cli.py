@@ -1,0 +1,120 @@
+"""``ledger-app``: the standalone host's command line (click)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from ledger_app.db.pool import ConnectionPool
+from ledger_app.db.schema import ensure_schema
+from ledger_app.engine.errors import LedgerError
+from ledger_app.host import json_default
+from ledger_app.standalone.config import Config
+
+db_option = click.option("--db", "db_url", envvar="LEDGER_APP_DB", default="sqlite:///ledger_app.db",
+	show_default=True, help="Database URL: sqlite:///file.db, mariadb://user:pass@host:port/db or postgresql://…")
+
+
+def _open(db_url: str) -> ConnectionPool:
+	return ConnectionPool(db_url)
+
+
+def _print(value) -> None:
+	click.echo(json.dumps(value, default=json_default, indent=2))
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def main(verbose):
+	"""The ledger_app standalone host: same ledger, same HTTP paths, no bench."""
+	logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+		format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@db_option
+def init(db_url):
+	"""Create or upgrade the schema (idempotent)."""
+	pool = _open(db_url)
+	with pool.connection() as db:
+		ensure_schema(db)
+	click.echo(f"schema ready on {_redact(db_url)}")
+
+
+@main.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int, help="HTTP worker threads.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run scheduled jobs in this process.")
+def serve(db_url, host, port, threads, no_scheduler):
+	"""Serve the API (waitress), with the scheduler and workers in-process."""
+	from concurrent.futures import ThreadPoolExecutor
+
+	import waitress
+
+	from ledger_app.standalone import scheduler
+	from ledger_app.standalone.wsgi import LedgerApp
+
+	config = Config.from_env(db_url=db_url, host=host, port=port)
+	pool = ConnectionPool(config.db_url, size=threads + 2)
+	with pool.connection() as db:
+		ensure_schema(db)
+	executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-worker")
+	app = LedgerApp(config, pool=pool, executor=executor)
+	if not no_scheduler:
+		scheduler.start(pool, executor)
+	if not (config.api_key and config.api_secret):
+		click.echo("warning: LEDGER_APP_API_KEY/LEDGER_APP_API_SECRET not set: staff methods will refuse every call", err=True)
+	server = waitress.create_server(app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=True)
+	click.echo(f"ledger-app listening on http://{host}:{server.effective_port} (database {_redact(config.db_url)})", err=False)
+	sys.stdout.flush()
+	try:
+		server.run()
+	except KeyboardInterrupt:
+		pass
+
+
+@main.command()
+@db_option
+@click.option("--fix", is_flag=True, help="Reset drifted caches to the ledger sums (recorded on the run).")
+@click.option("--account", default=None)
+@click.option("--party", default=None)
+def reconcile(db_url, fix, account, party):
+	"""Compare every cached balance with its postings and record a Reconciliation Run."""
+	from ledger_app.engine.reconcile import reconcile as run
+
+	pool = _open(db_url)
+	with pool.connection() as db:
+		ensure_schema(db)
+		result = run(db, fix=fix, account=account, party=party, user="cli")
+	_print({k: v for k, v in result.items()})
+	sys.exit(0 if result["discrepancies"] == result["fixed"] else 1)
+
+
+@main.command()
+@db_option
+@click.argument("account")
+@click.option("--as-of", default=None, help="Date (end of that day) or datetime; postings strictly before it.")
+def balance(db_url, account, as_of):
+	"""Print an account's balance on its normal side."""
+	from ledger_app.engine.posting import balance as read_balance
+
+	pool = _open(db_url)
+	try:
+		with pool.connection() as db:
+			amount = read_balance(db, account, as_of)
+	except LedgerError as exc:
+		raise click.ClickException(exc.message) from None
+	_print({"account": account, "balance": amount})
+
+
+def _redact(url: str) -> str:
+	if "@" in url and "://" in url:
+		scheme, rest = url.split("://", 1)
+		creds, host = rest.rsplit("@", 1)
+		return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+	return url

@@ -1,0 +1,161 @@
+"""The standalone WSGI app: ``/api/method/<dotted.path>`` with Frappe's calling conventions.
+
+- Only functions registered by ``host.whitelist`` under ``ledger_app.api.`` are callable; the HTTP
+  verb must be one the method allows (403 otherwise, as Frappe).
+- Arguments: a JSON object body, or query string + form fields; unknown keyword arguments are
+  dropped unless the function takes ``**kwargs`` (as ``frappe.call`` does).
+- Staff methods need ``Authorization: token <key>:<secret>`` (no header: 403, wrong: 401);
+  guest methods (gateway callbacks) do their own token check.
+- The answer is ``{"message": result}``, or the method's own Response when it returns one.
+- Errors follow Frappe's mapping (ValidationError 417, DoesNotExistError 404, PermissionError 403,
+  AuthenticationError 401, DuplicateEntryError 409) with Frappe's error body keys; anything
+  unexpected is a 500 whose body reveals nothing but its kind.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import inspect
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from werkzeug.exceptions import HTTPException, NotFound as RouteNotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from ledger_app.db.pool import ConnectionPool
+from ledger_app.engine.errors import LedgerError, ValidationFailed
+from ledger_app.host import json_default, standalone_host
+from ledger_app.standalone.config import Config
+
+log = logging.getLogger("ledger_app.http")
+
+MAX_BODY_BYTES = 1024 * 1024
+STAFF_ROLES = frozenset({"Ledger Manager", "Ledger User", "System Manager"})
+
+
+class LedgerApp:
+	def __init__(self, config: Config, pool: ConnectionPool | None = None, executor: ThreadPoolExecutor | None = None):
+		self.config = config
+		self.pool = pool or ConnectionPool(config.db_url)
+		self.executor = executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-worker")
+		self.routes = Map([
+			Rule("/api/method/ping", endpoint="ping"),
+			Rule("/api/method/<path:method>", endpoint="method"),
+		])
+
+	def __call__(self, environ, start_response):
+		request = Request(environ)
+		request.max_content_length = MAX_BODY_BYTES
+		try:
+			endpoint, values = self.routes.bind_to_environ(environ).match()
+			if endpoint == "ping":
+				response = _json({"message": "pong"})
+			else:
+				response = self.call_method(request, values["method"])
+		except RouteNotFound:
+			response = _error(404, "DoesNotExistError", "Not found")
+		except HTTPException as exc:
+			response = _error(exc.code or 400, "ValidationError", exc.description or exc.name)
+		return response(environ, start_response)
+
+	def call_method(self, request: Request, path: str) -> Response:
+		entry = _resolve(path)
+		if entry is None:
+			return _error(404, "DoesNotExistError", f"Method {path} not found or not whitelisted")
+		if request.method not in entry.methods:
+			return _error(403, "PermissionError", f"Not permitted: {path} does not accept {request.method}")
+		user = "Guest"
+		if not entry.allow_guest:
+			user = self.authenticate(request)
+			if isinstance(user, Response):
+				return user
+		if request.content_length and request.content_length > MAX_BODY_BYTES:
+			return _error(413, "ValidationError", f"request body is larger than {MAX_BODY_BYTES} bytes")
+		try:
+			kwargs = _arguments(request)
+		except LedgerError as exc:
+			return _error(exc.http_status, exc.frappe_exc, exc.message)
+		kwargs = _accepted(entry.function, kwargs)
+
+		with self.pool.connection() as db:
+			token = standalone_host.use(standalone_host.Context(
+				db=db, request=request, user=user,
+				roles=STAFF_ROLES if user != "Guest" else frozenset(), executor=self.executor))
+			try:
+				result = entry.function(**kwargs)
+			except LedgerError as exc:
+				return _error(exc.http_status, exc.frappe_exc, exc.message)
+			except Exception:
+				log.exception("unhandled error in %s", path)
+				return _error(500, "Exception", "Internal Server Error")
+			finally:
+				standalone_host.reset(token)
+		if isinstance(result, Response):
+			return result
+		return _json({"message": result})
+
+	def authenticate(self, request: Request):
+		header = request.headers.get("Authorization", "")
+		if not header:
+			return _error(403, "PermissionError", "Not permitted: log in or send Authorization: token <key>:<secret>")
+		scheme, _, credentials = header.partition(" ")
+		key, _, secret = credentials.strip().partition(":")
+		expected_key, expected_secret = self.config.api_key, self.config.api_secret
+		if (
+			scheme.lower() != "token"
+			or not expected_key
+			or not expected_secret
+			or not hmac.compare_digest(key.encode(), expected_key.encode())
+			or not hmac.compare_digest(secret.encode(), expected_secret.encode())
+		):
+			return _error(401, "AuthenticationError", "Invalid API key or secret")
+		return f"api:{key}"
+
+
+def _resolve(path: str):
+	if not path.startswith("ledger_app.api.") or not all(part.isidentifier() for part in path.split(".")):
+		return None
+	module_path, _, name = path.rpartition(".")
+	try:
+		importlib.import_module(module_path)
+	except ImportError:
+		return None
+	return standalone_host.REGISTRY.get(path)
+
+
+def _arguments(request: Request) -> dict:
+	data = request.get_data(cache=True)
+	if data and request.is_json:
+		try:
+			args = json.loads(data)
+		except (ValueError, UnicodeDecodeError):
+			raise ValidationFailed("request body is not valid JSON") from None
+		if not isinstance(args, dict):
+			raise ValidationFailed("Invalid request arguments: the JSON body must be an object")
+	else:
+		args = {**request.args.to_dict(), **request.form.to_dict()}
+	args.pop("cmd", None)
+	args.pop("_", None)
+	return args
+
+
+def _accepted(function, kwargs: dict) -> dict:
+	parameters = inspect.signature(function).parameters
+	if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+		return kwargs
+	return {k: v for k, v in kwargs.items() if k in parameters}
+
+
+def _json(body, status: int = 200) -> Response:
+	return Response(json.dumps(body, default=json_default), status=status, mimetype="application/json")
+
+
+def _error(status: int, exc_type: str, message: str) -> Response:
+	server_messages = json.dumps([json.dumps({"message": message, "title": "Message", "indicator": "red", "raise_exception": 1})])
+	return _json(
+		{"exc_type": exc_type, "exception": f"frappe.exceptions.{exc_type}: {message}", "_server_messages": server_messages},
+		status,
+	)

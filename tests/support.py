@@ -1,0 +1,69 @@
+"""Shared test plumbing: a schema'd pool for a fresh database URL, and a real HTTP server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import requests
+import waitress
+
+from ledger_app.db.pool import ConnectionPool
+from ledger_app.db.schema import ensure_schema
+from ledger_app.engine import accounts
+from ledger_app.standalone.config import Config
+from ledger_app.standalone.wsgi import LedgerApp
+
+API_KEY, API_SECRET = "test-key", "test-secret"
+AUTH = {"Authorization": f"token {API_KEY}:{API_SECRET}"}
+
+
+def make_pool(db_url: str, **options) -> ConnectionPool:
+	pool = ConnectionPool(db_url, **options)
+	with pool.connection() as db:
+		ensure_schema(db)
+	return pool
+
+
+def open_accounts(db, *specs):
+	"""Create accounts from (name, root_type[, allow_negative]) tuples."""
+	for spec in specs:
+		name, root_type = spec[0], spec[1]
+		accounts.open_account(db, name, root_type, allow_negative_balance=bool(spec[2]) if len(spec) > 2 else False)
+
+
+def count(db, doctype: str) -> int:
+	return int(db.sql(f"SELECT COUNT(*) AS n FROM `tab{doctype}`")[0]["n"])
+
+
+def free_port() -> int:
+	with socket.socket() as s:
+		s.bind(("127.0.0.1", 0))
+		return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(pool: ConnectionPool, **config):
+	"""The standalone WSGI app under waitress on a free loopback port, in a thread."""
+	port = free_port()
+	cfg = Config(db_url=pool.url, api_key=API_KEY, api_secret=API_SECRET, port=port, **config)
+	executor = ThreadPoolExecutor(max_workers=2)
+	app = LedgerApp(cfg, pool=pool, executor=executor)
+	server = waitress.create_server(app, host="127.0.0.1", port=port, threads=8)
+	thread = threading.Thread(target=server.run, daemon=True)
+	thread.start()
+	try:
+		yield f"http://127.0.0.1:{port}"
+	finally:
+		server.close()
+		executor.shutdown(wait=True)
+		thread.join(timeout=5)
+
+
+def call(base: str, method: str, payload=None, *, headers=AUTH, http="POST", **kwargs) -> requests.Response:
+	url = f"{base}/api/method/{method}"
+	if http == "GET":
+		return requests.get(url, params=payload, headers=headers, timeout=30, **kwargs)
+	return requests.post(url, json=payload, headers=headers, timeout=30, **kwargs)

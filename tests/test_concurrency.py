@@ -1,0 +1,103 @@
+"""Concurrent posting with real threads and processes on every backend: exact balances, each
+repeated key counted once, the ledger sums to zero and reconcile finds nothing."""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import threading
+from decimal import Decimal
+
+from ledger_app.db.pool import ConnectionPool
+from ledger_app.engine import posting, reconcile
+from ledger_app.engine.txn_types import Leg
+from tests.support import count, make_pool, open_accounts
+
+D = Decimal
+JOURNALS = 5000
+THREADS = 16
+PROCESSES = 4
+
+
+def _plan(seed=7):
+	"""5,000 journals: 4,500 distinct keys and 500 repeats of earlier ones (same content)."""
+	rng = random.Random(seed)
+	unique = [(f"j{i}", D(rng.randint(1, 100_000)) / 100) for i in range(JOURNALS * 9 // 10)]
+	repeats = [unique[rng.randrange(len(unique))] for _ in range(JOURNALS - len(unique))]
+	work = unique + repeats
+	rng.shuffle(work)
+	return unique, work
+
+
+def _post_all(db, items) -> tuple[int, int]:
+	fresh = dup = 0
+	for key, amount in items:
+		result = posting.post_journal(db, key, [Leg("Paybill", amount), Leg("Driver Payable", -amount)])
+		if result.duplicate:
+			dup += 1
+		else:
+			fresh += 1
+	return fresh, dup
+
+
+def _process_worker(url, items, queue):
+	pool = ConnectionPool(url, size=4)
+	results, threads = [], []
+	chunks = [items[i::4] for i in range(4)]
+
+	def run(chunk):
+		with pool.connection() as db:
+			results.append(_post_all(db, chunk))
+
+	for chunk in chunks:
+		threads.append(threading.Thread(target=run, args=(chunk,)))
+		threads[-1].start()
+	for t in threads:
+		t.join()
+	queue.put(tuple(map(sum, zip(*results))) if len(results) == 4 else None)
+
+
+def test_threads_and_processes_post_exactly_once_each(db_url):
+	pool = make_pool(db_url, size=THREADS + 2)
+	with pool.connection() as db:
+		open_accounts(db, ("Paybill", "Asset"), ("Driver Payable", "Liability"))
+	unique, work = _plan()
+	# half the work to 16 threads here, half to 4 processes with 4 threads each, all at once
+	in_threads, in_processes = work[: len(work) // 2], work[len(work) // 2 :]
+	ctx = multiprocessing.get_context("spawn")
+	queue = ctx.Queue()
+	procs = [ctx.Process(target=_process_worker, args=(db_url, in_processes[i::PROCESSES], queue)) for i in range(PROCESSES)]
+	for p in procs:
+		p.start()
+	results, errors = [], []
+
+	def run(chunk):
+		try:
+			with pool.connection() as db:
+				results.append(_post_all(db, chunk))
+		except Exception as exc:  # surfaced below
+			errors.append(exc)
+
+	threads = [threading.Thread(target=run, args=(in_threads[i::THREADS],)) for i in range(THREADS)]
+	for t in threads:
+		t.start()
+	for t in threads:
+		t.join()
+	proc_results = [queue.get(timeout=600) for _ in procs]
+	for p in procs:
+		p.join(timeout=60)
+	assert not errors, errors
+	assert None not in proc_results and all(p.exitcode == 0 for p in procs)
+
+	fresh = sum(r[0] for r in results + proc_results)
+	dup = sum(r[1] for r in results + proc_results)
+	assert (fresh, dup) == (len(unique), JOURNALS - len(unique))
+	expected = sum((amount for _, amount in unique), D(0))
+	with pool.connection() as db:
+		assert posting.balance(db, "Paybill") == expected
+		assert posting.balance(db, "Driver Payable") == expected
+		assert count(db, "Ledger Transaction") == len(unique)
+		total = db.sql(f"SELECT {db.dialect.money_sum('`amount`')} AS s FROM `tabLedger Posting`")[0]["s"]
+		assert D(total) == 0
+		assert reconcile.reconcile(db)["discrepancies"] == 0
+	pool.dispose()

@@ -1,0 +1,149 @@
+"""The posting engine on every backend: balances, idempotency, invariants, reversal, as-of reads."""
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from ledger_app.engine import posting
+from ledger_app.engine.errors import (
+	Conflict,
+	InvalidAmount,
+	InvariantViolation,
+	NotFound,
+	UnbalancedTransaction,
+	ValidationFailed,
+)
+from ledger_app.engine.txn_types import Leg
+from tests.support import count, make_pool, open_accounts
+
+D = Decimal
+
+
+@pytest.fixture
+def db(db_url):
+	pool = make_pool(db_url)
+	with pool.connection() as db:
+		open_accounts(db, ("Cash", "Asset"), ("Sales", "Income"), ("Payable", "Liability"), ("Overdraft", "Asset", True))
+		yield db
+	pool.dispose()
+
+
+def journal(db, key, *legs, **kw):
+	return posting.post_journal(db, key, [Leg(a, D(x)) for a, x in legs], **kw)
+
+
+def test_journal_moves_both_balances_on_their_normal_side(db):
+	result = journal(db, "k1", ("Cash", "100.50"), ("Sales", "-100.50"))
+	assert result.duplicate is False
+	assert posting.balance(db, "Cash") == D("100.50")
+	assert posting.balance(db, "Sales") == D("100.50")  # credit-normal, holding credits: positive
+
+
+def test_postings_carry_running_balance_and_account_sequence(db):
+	journal(db, "k1", ("Cash", "10.00"), ("Sales", "-10.00"))
+	journal(db, "k2", ("Cash", "2.25"), ("Sales", "-2.25"))
+	rows = db.sql(
+		"SELECT CAST(`balance_after` AS CHAR) AS b, `account_seq` FROM `tabLedger Posting`"
+		" WHERE `account` = 'Cash' ORDER BY `account_seq`"
+		if db.dialect.name == "mariadb"
+		else "SELECT CAST(`balance_after` AS TEXT) AS b, `account_seq` FROM `tabLedger Posting`"
+		" WHERE `account` = 'Cash' ORDER BY `account_seq`"
+	)
+	assert [(D(r["b"]), int(r["account_seq"])) for r in rows] == [(D("10"), 1), (D("12.25"), 2)]
+
+
+def test_duplicate_key_counts_once_and_returns_the_original(db):
+	first = journal(db, "same", ("Cash", "5.00"), ("Sales", "-5.00"))
+	second = journal(db, "same", ("Cash", "5.00"), ("Sales", "-5.00"))
+	assert second.duplicate is True and second.name == first.name
+	assert posting.balance(db, "Cash") == D("5.00")
+	assert count(db, "Ledger Transaction") == 1
+
+
+def test_key_reused_for_different_content_is_a_conflict(db):
+	journal(db, "same", ("Cash", "5.00"), ("Sales", "-5.00"))
+	with pytest.raises(Conflict, match="different content"):
+		journal(db, "same", ("Cash", "6.00"), ("Sales", "-6.00"))
+	assert posting.balance(db, "Cash") == D("5.00")
+
+
+@pytest.mark.parametrize(
+	"legs, error",
+	[
+		([("Cash", "10.00"), ("Sales", "-9.99")], UnbalancedTransaction),
+		([("Cash", "10.00")], UnbalancedTransaction),
+		([("Cash", "10.001"), ("Sales", "-10.001")], InvalidAmount),
+		([("Cash", "0"), ("Sales", "0")], InvalidAmount),
+		([("Cash", "10"), ("Cash", "-10")], ValidationFailed),
+		([("Cash", "10"), ("Nowhere", "-10")], NotFound),
+		([("Cash", "1e15"), ("Sales", "-1e15")], InvalidAmount),
+		([("Cash", "NaN"), ("Sales", "NaN")], InvalidAmount),
+	],
+	ids=["unbalanced", "one-leg", "three-decimals", "zero", "same-account-twice", "unknown-account", "absurd", "nan"],
+)
+def test_bad_journal_is_refused_and_writes_nothing(db, legs, error):
+	with pytest.raises(error):
+		journal(db, "bad", *legs)
+	assert count(db, "Ledger Transaction") == 0
+	assert count(db, "Ledger Posting") == 0
+	assert posting.balance(db, "Cash") == 0
+
+
+def test_float_amount_is_refused():
+	with pytest.raises(InvalidAmount, match="float"):
+		posting.parse_legs([{"account": "Cash", "amount": 0.1}, {"account": "Sales", "amount": -0.1}])
+
+
+def test_balance_may_not_go_below_zero_unless_the_account_allows_it(db):
+	with pytest.raises(InvariantViolation, match="below zero"):
+		journal(db, "k", ("Cash", "-1.00"), ("Sales", "1.00"))
+	assert count(db, "Ledger Transaction") == 0
+	journal(db, "k2", ("Overdraft", "-1.00"), ("Cash", "1.00"))
+	assert posting.balance(db, "Overdraft") == D("-1.00")
+
+
+def test_frozen_account_refuses_postings(db):
+	db.execute("UPDATE `tabLedger Account` SET `frozen` = 1 WHERE `name` = 'Sales'")
+	with pytest.raises(InvariantViolation, match="frozen"):
+		journal(db, "k", ("Cash", "1.00"), ("Sales", "-1.00"))
+
+
+def test_cache_drift_blocks_posting_until_reconciled(db):
+	journal(db, "k1", ("Cash", "3.00"), ("Sales", "-3.00"))
+	db.execute("UPDATE `tabLedger Account` SET `balance` = 99 WHERE `name` = 'Cash'")
+	with pytest.raises(InvariantViolation, match="run reconcile"):
+		journal(db, "k2", ("Cash", "1.00"), ("Sales", "-1.00"))
+	assert count(db, "Ledger Transaction") == 1
+
+
+def test_reversal_negates_every_posting_once(db):
+	original = journal(db, "k1", ("Cash", "40.00"), ("Sales", "-40.00"))
+	reversal = posting.reverse_transaction(db, original.name, "rev-1")
+	assert posting.balance(db, "Cash") == 0 and posting.balance(db, "Sales") == 0
+	again = posting.reverse_transaction(db, original.name, "rev-1")
+	assert again.duplicate and again.name == reversal.name
+	with pytest.raises(Conflict, match="already reversed"):
+		posting.reverse_transaction(db, original.name, "rev-2")
+	with pytest.raises(Conflict, match="cannot be reversed"):
+		posting.reverse_transaction(db, reversal.name, "rev-3")
+	assert posting.get_transaction(db, original.name)["docstatus"] == 2
+	assert count(db, "Ledger Transaction") == 2
+
+
+def test_reversal_of_unknown_transaction_is_not_found(db):
+	with pytest.raises(NotFound):
+		posting.reverse_transaction(db, "nope", "rev")
+
+
+def test_balance_as_of_uses_a_strict_boundary(db):
+	t = datetime(2026, 3, 1, 0, 0, 0)
+	journal(db, "before", ("Cash", "1.00"), ("Sales", "-1.00"), posting_datetime=datetime(2026, 2, 28, 23, 59, 59))
+	journal(db, "at", ("Cash", "2.00"), ("Sales", "-2.00"), posting_datetime=t)
+	journal(db, "after", ("Cash", "4.00"), ("Sales", "-4.00"), posting_datetime=datetime(2026, 3, 1, 0, 0, 1))
+	assert posting.balance(db, "Cash", t) == D("1.00")  # opening of a period starting at t
+	assert posting.balance(db, "Cash", "2026-03-01 00:00:01") == D("3.00")
+	assert posting.balance(db, "Cash", "2026-02-28") == D("1.00")  # a date means the end of that day
+	assert posting.balance(db, "Sales", "2026-03-01") == D("7.00")
+	with pytest.raises(ValidationFailed):
+		posting.balance(db, "Cash", "yesterday")
