@@ -57,9 +57,20 @@ def running_server(pool: ConnectionPool, **config):
 	try:
 		yield f"http://127.0.0.1:{port}"
 	finally:
-		server.close()
+		stop_server(server, thread)
 		executor.shutdown(wait=True)
-		thread.join(timeout=5)
+
+
+def stop_server(server, thread) -> None:
+	"""Close every channel from inside waitress's loop thread, so the loop ends at once."""
+
+	def close_all():
+		for channel in list(server._map.values()):
+			channel.close()
+
+	server.trigger.pull_trigger(close_all)
+	thread.join(timeout=10)
+	server.task_dispatcher.shutdown()
 
 
 def call(base: str, method: str, payload=None, *, headers=AUTH, http="POST", **kwargs) -> requests.Response:

@@ -9,6 +9,7 @@ them so rows written by the engine look exactly like rows Frappe itself writes. 
 from __future__ import annotations
 
 import secrets
+from functools import lru_cache
 from datetime import datetime
 
 
@@ -30,18 +31,34 @@ def insert(db, doctype: str, values: dict) -> None:
 
 
 def insert_many(db, doctype: str, rows: list[dict]) -> None:
-	"""Insert rows with the same columns in one statement (one round trip)."""
+	"""Insert rows with the same columns in one statement (one round trip).
+
+	For an autoincrement doctype, leave ``name`` out: it is taken from the doctype's sequence as
+	Frappe does (MariaDB/PostgreSQL), or numbered by SQLite.
+	"""
 	if not rows:
 		return
 	columns = list(rows[0])
+	name_expr = _name_expr(doctype, db.dialect.name) if "name" not in rows[0] else None
 	params = {}
 	groups = []
 	for i, row in enumerate(rows):
-		names = []
+		names = [name_expr] if name_expr else []
 		for column in columns:
 			key = f"{column}_{i}"
 			params[key] = row[column]
 			names.append(f"%({key})s")
 		groups.append("(" + ", ".join(names) + ")")
+	if name_expr:
+		columns = ["name", *columns]
 	column_sql = ", ".join(f"`{c}`" for c in columns)
 	db.execute(f"INSERT INTO {table(doctype)} ({column_sql}) VALUES {', '.join(groups)}", params)
+
+
+@lru_cache(maxsize=64)
+def _name_expr(doctype: str, dialect_name: str) -> str | None:
+	from ledger_app.db.schema import autoincrement_name_expr, is_autoincrement, load_doctypes
+
+	if not is_autoincrement(load_doctypes()[doctype]):
+		raise ValueError(f"a {doctype} row needs a name")
+	return autoincrement_name_expr(doctype, dialect_name)

@@ -1,0 +1,185 @@
+"""Where one engine post spends its time: statements and round trips per post, time inside the
+driver versus Python, and a cProfile of the engine path (1 connection, hot pair).
+
+The port's ``PooledDatabase._execute`` is wrapped in this process only (the engine is not
+changed) to count statements and to time each driver call.  The floor from
+``posting_throughput`` is measured the same way for comparison, and so is "floor+reads": the
+floor plus the engine's two extra reads (the idempotency look-up and the last-posting read), i.e.
+the engine's exact statement list run raw.  floor -> floor+reads is the cost of the two extra round
+trips; floor+reads -> engine is the port, validation and Python work.
+
+The hot pair starts with the same bulk-loaded, ANALYZEd history as in ``posting_throughput``.
+
+Usage: ``python benchmarks/profile_post.py --backend mariadb --posts 2000 [--cprofile 25]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import sys
+import time
+import uuid
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchlib as bl  # noqa: E402
+import posting_throughput as pt  # noqa: E402
+
+from ledger_app.db import pool as pool_module  # noqa: E402
+from ledger_app.db.pool import ConnectionPool  # noqa: E402
+
+_stats = {"calls": 0, "seconds": 0.0, "kinds": Counter(), "kind_seconds": Counter()}
+
+
+def _kind(query: str) -> str:
+	"""A short label for a statement: its verb and the table (or first column) it names."""
+	words = query.split()
+	verb = words[0].upper() if words else "?"
+	if verb == "INSERT":
+		return "INSERT " + " ".join(words[2:4]).split("(")[0].strip()
+	if verb == "UPDATE":
+		return "UPDATE " + " ".join(words[1:3])
+	if verb == "SELECT":
+		q = " ".join(words)
+		table = q.split(" FROM ", 1)[1].split(" WHERE ")[0] if " FROM " in q else "?"
+		lock = " FOR UPDATE" if "FOR UPDATE" in q else " LOCK IN SHARE MODE" if "SHARE MODE" in q else ""
+		return f"SELECT {table}{lock}"
+	return verb
+
+
+def _install_counter():
+	original = pool_module.PooledDatabase._execute
+
+	def counting(self, query, params, fetch):
+		t = time.perf_counter()
+		try:
+			return original(self, query, params, fetch)
+		finally:
+			_stats["seconds"] += time.perf_counter() - t
+			_stats["calls"] += 1
+			kind = _kind(query)
+			_stats["kinds"][kind] += 1
+			_stats["kind_seconds"][kind] += time.perf_counter() - t
+
+	pool_module.PooledDatabase._execute = counting
+
+
+class _TimedCursor:
+	"""Times the floor's driver calls (cursor.execute / connection.execute)."""
+
+	def __init__(self, inner):
+		self.inner = inner
+
+	def execute(self, *a, **k):
+		t = time.perf_counter()
+		try:
+			return self.inner.execute(*a, **k)
+		finally:
+			_stats["seconds"] += time.perf_counter() - t
+			_stats["calls"] += 1
+
+	def __getattr__(self, name):
+		return getattr(self.inner, name)
+
+
+class _TimedConnection:
+	def __init__(self, inner, sqlite):
+		self.inner, self.sqlite = inner, sqlite
+
+	def cursor(self):
+		return _TimedCursor(self.inner.cursor())
+
+	def execute(self, *a, **k):
+		t = time.perf_counter()
+		try:
+			return self.inner.execute(*a, **k)
+		finally:
+			_stats["seconds"] += time.perf_counter() - t
+			_stats["calls"] += 1
+
+
+class _FloorDb:
+	def __init__(self, db):
+		self.dialect = db.dialect
+		self.connection = _TimedConnection(db.connection, db.dialect.name == "sqlite")
+
+
+def measure(backend: str, posts: int, cprofile_top: int) -> dict:
+	out = {"backend": backend}
+	with bl.bench_database(backend, f"prof_{backend}") as (url, pool):
+		bl.insert_accounts(pool, bl.pair_accounts("hot-", 1))
+		# the same steady state as posting_throughput: prior history, planner statistics
+		bl.bulk_history(pool, "hot-", 1, 1, pt.HOT_PRIOR, quiet=True)
+		a, l = bl.pair_names("hot-", 0)
+		pool.dispose()
+		pool = ConnectionPool(url, size=2, overflow=0)
+		run = uuid.uuid4().hex[:8]
+		floors = {"floor": pt.make_floor(pool), "floor+reads": pt.make_floor(pool, reads=True)}
+		with pool.connection() as db:
+			for i in range(200):  # warm-up
+				pt.engine_post(db, f"w{run}-{i}", a, l, Decimal("1.00"))
+			for variant in ("floor", "floor+reads", "engine"):
+				_stats.update(calls=0, seconds=0.0, kinds=Counter(), kind_seconds=Counter())
+				target = db if variant == "engine" else _FloorDb(db)
+				t = time.perf_counter()
+				for i in range(posts):
+					key = f"{variant}{run}-{i}"
+					if variant != "engine":
+						pt.floor_post_with_retry(floors[variant], target, key, a, l, Decimal("1.00"), {"retries": 0})
+					else:
+						pt.engine_post(db, key, a, l, Decimal("1.00"))
+				total = time.perf_counter() - t
+				out[variant] = {"per_post_ms": total / posts * 1000, "statements": _stats["calls"] / posts,
+					"driver_ms": _stats["seconds"] / posts * 1000,
+					"outside_driver_ms": (total - _stats["seconds"]) / posts * 1000,
+					"kinds": {k: v / posts for k, v in _stats["kinds"].items()},
+					"kind_ms": {k: v / posts * 1000 for k, v in _stats["kind_seconds"].items()}}
+			if cprofile_top:
+				prof = cProfile.Profile()
+				prof.enable()
+				for i in range(posts):
+					pt.engine_post(db, f"p{run}-{i}", a, l, Decimal("1.00"))
+				prof.disable()
+				buf = io.StringIO()
+				pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(cprofile_top)
+				out["cprofile"] = buf.getvalue()
+		pool.dispose()
+	return out
+
+
+def main(argv=None) -> int:
+	parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+	parser.add_argument("--backend", default="all")
+	parser.add_argument("--posts", type=int, default=2000)
+	parser.add_argument("--cprofile", type=int, default=0, help="print the top N functions by own time")
+	parser.add_argument("--quick", action="store_true")
+	args = parser.parse_args(argv)
+	if args.quick:
+		args.posts = min(args.posts, 200)
+	_install_counter()
+	rows, profiles = [], []
+	for backend in bl.backends_from_arg(args.backend):
+		r = measure(backend, args.posts, args.cprofile)
+		for variant in ("floor", "floor+reads", "engine"):
+			v = r[variant]
+			rows.append([backend, variant, f"{v['statements']:.2f}", f"{v['per_post_ms']:.3f}", f"{v['driver_ms']:.3f}",
+				f"{v['outside_driver_ms']:.3f}"])
+		kinds = ", ".join(f"{k} x{v:.0f} ({r['engine']['kind_ms'][k]:.3f} ms)" for k, v in r["engine"]["kinds"].items())
+		profiles.append(f"- {backend} engine statements per post (driver time each): {kinds}")
+		if r.get("cprofile"):
+			profiles.append(f"\n```\n{backend} cProfile, {args.posts} engine posts, sorted by own time\n{r['cprofile']}```")
+	print(f"\n### One post, 1 connection, hot pair ({args.posts} posts; ms per post)\n")
+	print(bl.table(["backend", "path", "statements/post", "wall ms", "in driver ms", "outside driver (Python) ms"], rows))
+	print()
+	print("\n".join(profiles))
+	return 0
+
+
+if __name__ == "__main__":
+	sys.exit(main())

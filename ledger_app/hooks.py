@@ -1,0 +1,34 @@
+app_name = "ledger_app"
+app_title = "Ledger App"
+app_publisher = "ledger_app developers"
+app_description = (
+	"Exact money for a mobile-money business: a double-entry ledger as a Frappe app and a standalone host"
+)
+app_email = "ledger-app@example.com"
+app_license = "mit"
+
+# Installation
+# ------------
+
+# roles, then the database constraints a doctype JSON cannot express (ledger_app/db/constraints.py)
+after_install = "ledger_app.setup.install.after_install"
+
+# Document Events
+# ---------------
+# none yet: doctype controllers stay thin and call the engine themselves
+
+# doc_events = {}
+
+# Scheduled Tasks
+# ---------------
+
+scheduler_events = {
+	"cron": {
+		"*/15 * * * *": [
+			"ledger_app.jobs.reconcile_all",
+		],
+	},
+}
+
+# Automatically update python controller files with type annotations for this app.
+export_python_type_annotations = True

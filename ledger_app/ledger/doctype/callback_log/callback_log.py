@@ -1,0 +1,26 @@
+# Copyright (c) 2025, ledger_app developers and contributors
+# For license information, please see license.txt
+
+# import frappe
+from frappe.model.document import Document
+
+
+class CallbackLog(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		body: DF.LongText | None
+		endpoint: DF.Data | None
+		error: DF.LongText | None
+		headers: DF.LongText | None
+		http_method: DF.Data | None
+		http_status: DF.Int
+		reference: DF.Data | None
+		remote_addr: DF.Data | None
+		status: DF.Literal["Received", "Processed", "Rejected", "Failed"]
+	# end: auto-generated types

@@ -1,0 +1,63 @@
+# Copyright (c) 2025, ledger_app developers and contributors
+# For license information, please see license.txt
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+
+
+class LedgerTransaction(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		from ledger_app.ledger.doctype.ledger_posting.ledger_posting import LedgerPosting
+
+		amended_from: DF.Link | None
+		idempotency_key: DF.Data
+		party: DF.DynamicLink | None
+		party_type: DF.Link | None
+		payload_hash: DF.Data | None
+		posting_datetime: DF.Datetime
+		postings: DF.Table[LedgerPosting]
+		remarks: DF.SmallText | None
+		reversal_of: DF.Link | None
+		transaction_type: DF.Data
+	# end: auto-generated types
+
+	def before_insert(self):
+		self.refuse_unless_from_engine()
+
+	def validate(self):
+		self.refuse_unless_from_engine()
+
+	def on_cancel(self):
+		from ledger_app.engine import posting
+		from ledger_app.host import get_db
+
+		# the reversal links back to this transaction through reversal_of; Frappe checks for
+		# submitted documents linking here after on_cancel, and the reversal must not block the
+		# cancel that made it
+		self.ignore_linked_doctypes = ("Ledger Transaction",)
+		posting.reverse(get_db(), self.name, idempotency_key=f"cancel:{self.name}", user=frappe.session.user)
+
+	def on_trash(self):
+		if not self.flags.from_engine:
+			frappe.throw(
+				_("Ledger Transactions are never deleted. Cancel one to post its reversal."),
+				frappe.PermissionError,
+			)
+
+	def refuse_unless_from_engine(self):
+		if not self.flags.from_engine:
+			frappe.throw(
+				_(
+					"Ledger Transactions are posted by the ledger engine only. "
+					"Use the ledger API (ledger_app.api) to post or reverse a transaction."
+				),
+				frappe.PermissionError,
+			)
