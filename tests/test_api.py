@@ -167,3 +167,29 @@ def test_balance_as_of_and_unknown_account(server):
 	assert bad.status_code == 417
 	ok = call(base, "ledger_app.api.ledger.get_balance", {"account": "Cash", "as_of": "2000-01-01"}).json()
 	assert ok == {"message": {"account": "Cash", "balance": "0.00"}}
+
+
+@pytest.mark.parametrize(
+	"method, payload, status",
+	[
+		("ledger_app.api.ledger.reverse_transaction", {"idempotency_key": "k"}, 417),
+		("ledger_app.api.ledger.reverse_transaction", {"transaction": "nope", "idempotency_key": "k"}, 404),
+		("ledger_app.api.ledger.reverse_transaction", {"transaction": "nope"}, 404),
+		("ledger_app.api.ledger.reconcile", {"fix": "maybe"}, 417),
+		("ledger_app.api.ledger.get_balance", {}, 417),
+		("ledger_app.api.ledger.create_account", {"root_type": "Asset"}, 417),
+		("ledger_app.api.ledger.create_account", {"account": "A\x00B", "root_type": "Asset"}, 417),
+		("ledger_app.api.ledger.create_account", {"account": "Y", "root_type": "Asset", "party_type": "Driver"}, 417),
+	],
+	ids=["reverse-no-transaction", "reverse-unknown", "reverse-no-key-unknown", "reconcile-bad-fix", "balance-no-account",
+		"account-no-name", "account-control-chars", "account-half-party"],
+)
+def test_bad_input_to_other_methods_is_refused_and_writes_nothing(server, method, payload, status):
+	base, pool = server
+	with pool.connection() as db:
+		before = (count(db, "Ledger Account"), count(db, "Ledger Transaction"), count(db, "Reconciliation Run"))
+	response = call(base, method, payload)
+	assert response.status_code == status, response.text
+	assert response.json()["exc_type"]
+	with pool.connection() as db:
+		assert (count(db, "Ledger Account"), count(db, "Ledger Transaction"), count(db, "Reconciliation Run")) == before

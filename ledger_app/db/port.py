@@ -114,6 +114,19 @@ class Database:
 			raise
 		self.commit()
 
+	@contextmanager
+	def joined(self):
+		"""Work inside a transaction someone else owns and will commit or roll back (a Frappe
+		document event such as ``on_cancel``): no begin, no commit here."""
+		if self.in_transaction:
+			yield self
+			return
+		self.in_transaction = True
+		try:
+			yield self
+		finally:
+			self.in_transaction = False
+
 	def run_in_transaction(self, unit: Callable[["Database"], T], attempts: int | None = None) -> T:
 		"""Run ``unit(db)`` in one transaction, replaying the whole unit on deadlocks and lock
 		timeouts up to ``attempts`` times (idempotency keys make a replay safe)."""

@@ -118,3 +118,7 @@ def _redact(url: str) -> str:
 		creds, host = rest.rsplit("@", 1)
 		return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
 	return url
+
+
+if __name__ == "__main__":
+	main()

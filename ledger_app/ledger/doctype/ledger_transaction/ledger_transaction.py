@@ -36,14 +36,18 @@ class LedgerTransaction(Document):
 		self.refuse_unless_from_engine()
 
 	def on_cancel(self):
+		"""Cancelling posts the reversal in the same database transaction as the cancel itself."""
 		from ledger_app.engine import posting
+		from ledger_app.engine.errors import LedgerError
 		from ledger_app.host import get_db
 
-		# the reversal links back to this transaction through reversal_of; Frappe checks for
-		# submitted documents linking here after on_cancel, and the reversal must not block the
-		# cancel that made it
 		self.ignore_linked_doctypes = ("Ledger Transaction",)
-		posting.reverse(get_db(), self.name, idempotency_key=f"cancel:{self.name}", user=frappe.session.user)
+		db = get_db()
+		try:
+			with db.joined():
+				posting.reverse(db, self.name, idempotency_key=f"cancel:{self.name}", user=frappe.session.user)
+		except LedgerError as exc:
+			frappe.throw(exc.message, exc=getattr(frappe, exc.frappe_exc, frappe.ValidationError))
 
 	def on_trash(self):
 		if not self.flags.from_engine:
