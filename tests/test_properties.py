@@ -6,7 +6,8 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger_app.engine import posting, reconcile
 from ledger_app.engine.errors import Conflict, InvariantViolation

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 import requests
 
 from ledger_app.engine import posting, settings
+from ledger_app.engine.errors import ValidationFailed
 from ledger_app.engine.txn_types import Leg
 from ledger_app.standalone import scheduler
 from tests.support import API_KEY, API_SECRET, AUTH, free_port, make_pool, open_accounts
@@ -115,7 +115,6 @@ def test_scheduled_reconcile_records_a_run_and_auto_fixes_when_set(db_url):
 
 def test_unknown_settings_field_is_refused(db_url):
 	pool = make_pool(db_url)
-	with pool.connection() as db:
-		with pytest.raises(Exception, match="unknown Ledger Settings field"):
-			db.run_in_transaction(lambda db: settings.update_settings(db, {"no_such_field": 1}))
+	with pool.connection() as db, pytest.raises(ValidationFailed, match="unknown Ledger Settings field"):
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"no_such_field": 1}))
 	pool.dispose()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ledger_app import host
 from ledger_app.api import parse
-from ledger_app.engine import accounts, posting, reconcile as reconciliation
+from ledger_app.engine import accounts, posting
+from ledger_app.engine import reconcile as reconciliation
 from ledger_app.engine.money import to_json
 
 MANAGER = "Ledger Manager"

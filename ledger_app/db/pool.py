@@ -39,7 +39,7 @@ def parse_url(url: str) -> tuple[str, dict]:
 	dialect = _SCHEMES[scheme]
 	if dialect == "sqlite":
 		path = url.split("://", 1)[1]
-		path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db -> rel.db, sqlite:////abs -> /abs
+		path = path.removeprefix("/")  # sqlite:///rel.db -> rel.db, sqlite:////abs -> /abs
 		if not path:
 			raise ValidationFailed(f"sqlite URL {url!r} names no file")
 		return dialect, {"path": path}

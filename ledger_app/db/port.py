@@ -14,8 +14,9 @@ Two adapters implement the four primitives ``_execute``, ``_begin``, ``_commit``
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -127,7 +128,7 @@ class Database:
 		finally:
 			self.in_transaction = False
 
-	def run_in_transaction(self, unit: Callable[["Database"], T], attempts: int | None = None) -> T:
+	def run_in_transaction(self, unit: Callable[[Database], T], attempts: int | None = None) -> T:
 		"""Run ``unit(db)`` in one transaction, replaying the whole unit on deadlocks and lock
 		timeouts up to ``attempts`` times (idempotency keys make a replay safe)."""
 		retrying = Retrying(
@@ -137,9 +138,8 @@ class Database:
 			reraise=True,
 		)
 		for attempt in retrying:
-			with attempt:
-				with self.transaction():
-					return unit(self)
+			with attempt, self.transaction():
+				return unit(self)
 		raise AssertionError("unreachable")
 
 	# --- adapter primitives -----------------------------------------------------------------

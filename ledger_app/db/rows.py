@@ -9,8 +9,8 @@ them so rows written by the engine look exactly like rows Frappe itself writes. 
 from __future__ import annotations
 
 import secrets
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 
 
 def table(doctype: str) -> str:

@@ -8,8 +8,8 @@ Frappe keeps datetimes naive in the site's time zone; the standalone host does t
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 _provider: Callable[[], datetime] | None = None

@@ -14,15 +14,15 @@ from ledger_app.engine.errors import ValidationFailed
 from ledger_app.engine.money import from_db, parse_amount
 
 DOCTYPE = "Ledger Settings"
-_NO_VALUE = ("Section Break", "Column Break", "Tab Break", "HTML", "Button", "Heading", "Fold", "Table", "Password")
 
 
 @lru_cache(maxsize=1)
 def fields() -> dict[str, dict]:
-	from ledger_app.db.schema import load_doctypes
+	from ledger_app.db.schema import NO_VALUE_FIELDTYPES, load_doctypes
 
 	meta = load_doctypes()[DOCTYPE]
-	return {f["fieldname"]: f for f in meta["fields"] if f["fieldtype"] not in _NO_VALUE}
+	skipped = NO_VALUE_FIELDTYPES | {"Password"}
+	return {f["fieldname"]: f for f in meta["fields"] if f["fieldtype"] not in skipped}
 
 
 def _typed(field: dict, raw):

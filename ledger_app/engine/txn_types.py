@@ -7,9 +7,9 @@ lists types.  Later capabilities (C2B payments, payouts, settlements) register t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable
 
 from ledger_app.engine.errors import ValidationFailed
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 NAME = "standalone"
 log = logging.getLogger("ledger_app")

@@ -16,7 +16,7 @@ class Config:
 	port: int = 8000
 
 	@classmethod
-	def from_env(cls, **overrides) -> "Config":
+	def from_env(cls, **overrides) -> Config:
 		env = os.environ
 		values = {
 			"db_url": env.get("LEDGER_APP_DB") or cls.db_url,

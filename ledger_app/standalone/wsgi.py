@@ -21,7 +21,8 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from werkzeug.exceptions import HTTPException, NotFound as RouteNotFound
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -118,7 +119,7 @@ class LedgerApp:
 def _resolve(path: str):
 	if not path.startswith("ledger_app.api.") or not all(part.isidentifier() for part in path.split(".")):
 		return None
-	module_path, _, name = path.rpartition(".")
+	module_path = path.rpartition(".")[0]
 	try:
 		importlib.import_module(module_path)
 	except ImportError:
