@@ -27,6 +27,11 @@ scheduler_events = {
 		"*/15 * * * *": [
 			"ledger_app.jobs.reconcile_all",
 		],
+		# the start of the business day: Frappe runs cron in the site's time zone (set it to the
+		# business time zone); the standalone scheduler uses LEDGER_APP_TIMEZONE
+		"1 0 * * *": [
+			"ledger_app.jobs.daily_targets",
+		],
 	},
 }
 

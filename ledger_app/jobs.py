@@ -17,3 +17,10 @@ def reconcile_all():
 		tolerance=settings["reconcile_tolerance"],
 		user="Scheduler",
 	)
+
+
+def daily_targets():
+	"""Charge every active driver's daily target for today (business timezone), once per day."""
+	from ledger_app.engine import clock, drivers
+
+	return drivers.run_daily_targets(host.get_db(), clock.now().date(), user="Scheduler")

@@ -78,3 +78,57 @@ def call(base: str, method: str, payload=None, *, headers=AUTH, http="POST", **k
 	if http == "GET":
 		return requests.get(url, params=payload, headers=headers, timeout=30, **kwargs)
 	return requests.post(url, json=payload, headers=headers, timeout=30, **kwargs)
+
+
+CALLBACK_TOKEN = "cb-secret-token"
+
+
+def ledger_app_command() -> list[str]:
+	"""The installed ``ledger-app`` console script (next to this interpreter), or the module."""
+	import shutil
+	import sys
+	from pathlib import Path
+
+	script = Path(sys.executable).parent / "ledger-app"
+	if script.exists():
+		return [str(script)]
+	found = shutil.which("ledger-app")
+	return [found] if found else [sys.executable, "-m", "ledger_app.standalone.cli"]
+
+
+@contextmanager
+def server_process(db_url: str, *args: str, env: dict | None = None, log_path=None):
+	"""``ledger-app serve`` as a real process on a free port; yields its base URL.
+
+	Its output goes to a file (a pipe nobody reads would fill up and stall the server).
+	"""
+	import os
+	import signal
+	import subprocess
+	import tempfile
+	import time
+
+	port = free_port()
+	environment = {**os.environ, "LEDGER_APP_API_KEY": API_KEY, "LEDGER_APP_API_SECRET": API_SECRET,
+		"LEDGER_APP_CALLBACK_TOKEN": CALLBACK_TOKEN, **(env or {})}
+	log = open(log_path or tempfile.mktemp(prefix="ledger-serve-", suffix=".log"), "w+")
+	process = subprocess.Popen([*ledger_app_command(), "serve", "--db", db_url, "--port", str(port), *args],
+		stdout=log, stderr=subprocess.STDOUT, text=True, env=environment)
+	try:
+		deadline = time.monotonic() + 60
+		while "listening on" not in open(log.name).read():
+			if process.poll() is not None or time.monotonic() > deadline:
+				process.kill()
+				raise RuntimeError(f"server did not start: {open(log.name).read()[-2000:]}")
+			time.sleep(0.05)
+		yield f"http://127.0.0.1:{port}"
+	finally:
+		process.send_signal(signal.SIGTERM)
+		try:
+			process.wait(timeout=30)
+		except subprocess.TimeoutExpired:
+			process.kill()
+			process.wait()
+		log.close()
+		if log_path is None:
+			os.unlink(log.name)

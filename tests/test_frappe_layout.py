@@ -1,8 +1,10 @@
 """The Frappe app layout: what `bench migrate` and `install-app` need, checked without a bench.
 
 Every rule checked here is one Frappe v15 applies (file and function named in each test), so a
-mistake shows here instead of on a bench.  The schema tests generate the standalone tables from the
-same doctype JSON and check them against Frappe's column rules and on real databases.
+mistake shows here instead of on a bench: doctypes, reports and workspaces are read as JSON and
+their controllers with ast, and the controllers run against a small stand-in for frappe.  The schema
+tests generate the standalone tables from the same doctype JSON and check them against Frappe's
+column rules and on real databases.
 """
 
 from __future__ import annotations
@@ -102,6 +104,54 @@ CONTRACT = {
 		"deadlock_retries": "Int",
 		"callback_token": "Password",
 		"allowed_callback_ips": "Small Text",
+		"global_daily_target": "Currency",
+		"global_fare_pct": "Percent",
+		"target_sharing": "Check",
+		"instant_payouts": "Check",
+		"minimum_payout": "Currency",
+		"business_timezone": "Data",
+		"paybill_shortcode": "Data",
+		"miss_threshold": "Int",
+	},
+	"Driver": {
+		"driver_id": "Data",
+		"driver_name": "Data",
+		"phone": "Data",
+		"status": "Select",
+		"daily_target": "Currency",
+		"fare_pct": "Percent",
+		"target_sharing": "Select",
+		"instant_payout": "Select",
+		"consecutive_misses": "Int",
+		"flagged": "Check",
+		"last_target_date": "Date",
+		"target_account": "Link",
+		"payable_account": "Link",
+		"deposit_account": "Link",
+		# virtual (VIRTUAL_FIELDS): no column, the controller reads them from the driver's accounts
+		"target_outstanding": "Currency",
+		"payable": "Currency",
+		"deposit": "Currency",
+	},
+	"Vehicle": {
+		"vehicle_id": "Data",
+		"account_number": "Data",
+		"driver": "Link",
+		"substitute_driver": "Link",
+	},
+	"Unmatched Payment": {
+		"trans_id": "Data",
+		"amount": "Currency",
+		"bill_ref_number": "Data",
+		"msisdn": "Data",
+		"payer_name": "Data",
+		"trans_time": "Datetime",
+		"status": "Select",
+		"assigned_driver": "Link",
+		"ledger_transaction": "Link",
+		"assignment_transaction": "Link",
+		"assigned_by": "Data",
+		"assigned_at": "Datetime",
 	},
 	"Callback Log": {
 		"endpoint": "Data",
@@ -141,6 +191,21 @@ CONTRACT = {
 		"balance_after": "Currency",
 	},
 }
+
+# Fields with ``is_virtual``: Frappe v15 gives them no column (frappe/database/schema.py,
+# DBTable.get_columns_from_docfields) and takes their value from a controller property of the same
+# name (frappe/model/base_document.py, BaseDocument.get_valid_dict).
+VIRTUAL_FIELDS = {"Driver": {"target_outstanding", "payable", "deposit"}}
+# What the engine reads when a setting was never saved: the JSON defaults (engine/settings.py)
+SETTINGS_DEFAULTS = {
+	"global_fare_pct": "50",
+	"target_sharing": "1",
+	"instant_payouts": "0",
+	"minimum_payout": "10",
+	"business_timezone": "Africa/Nairobi",
+	"miss_threshold": "3",
+}
+APP_ROLES = {"System Manager", "Ledger Manager", "Ledger User"}
 
 
 def scrub(text: str) -> str:
@@ -215,8 +280,13 @@ def test_controller_type_annotations_list_exactly_the_doctype_fields(name):
 	cls = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef))
 	type_checking = next(n for n in cls.body if isinstance(n, ast.If))
 	annotated = {n.target.id for n in type_checking.body if isinstance(n, ast.AnnAssign)}
+	# frappe/types/exporter.py, TypeExporter._generate_code: a virtual field without options is
+	# left out (the controller's property of that name is its type)
 	expected = {
-		f["fieldname"] for f in meta["fields"] if f["fieldtype"] not in NO_VALUE_FIELDS - TABLE_FIELDS
+		f["fieldname"]
+		for f in meta["fields"]
+		if f["fieldtype"] not in NO_VALUE_FIELDS - TABLE_FIELDS
+		and not (f.get("is_virtual") and not f.get("options"))
 	}
 	if meta.get("istable"):
 		expected |= {"parent", "parentfield", "parenttype"}
@@ -374,6 +444,444 @@ def test_desk_permissions_keep_money_with_the_engine():
 			assert not (p.get("create") or p.get("write") or p.get("delete")), (doctype, p)
 
 
+def test_desk_permissions_for_drivers_vehicles_and_unmatched_payments():
+	def perm(doctype, role):
+		return next((p for p in DOCTYPES[doctype]["permissions"] if p["role"] == role), {})
+
+	for doctype in ("Driver", "Vehicle"):
+		manager, user = perm(doctype, "Ledger Manager"), perm(doctype, "Ledger User")
+		assert (
+			manager.get("create") and manager.get("write") and manager.get("read") and manager.get("report")
+		)
+		assert not manager.get("delete")
+		assert user.get("read") and user.get("report")
+		assert not any(user.get(k) for k in ("create", "write", "delete", "import")), (doctype, user)
+	# a driver is never deleted (its accounts and transactions name it): status Exited ends it
+	assert not any(p.get("delete") for p in DOCTYPES["Driver"]["permissions"])
+	# the engine records unmatched payments and moves them on; desk only reads them
+	unmatched = DOCTYPES["Unmatched Payment"]
+	assert unmatched.get("in_create")
+	for p in unmatched["permissions"]:
+		assert not any(p.get(k) for k in ("create", "write", "delete", "import")), p
+	manager = perm("Unmatched Payment", "Ledger Manager")
+	assert manager.get("read") and manager.get("report")
+	assert all(f.get("read_only") for f in value_fields(unmatched))
+
+
+def test_drivers_and_vehicles_follow_the_spec():
+	assert DOCTYPES["Driver"]["autoname"] == "field:driver_id"
+	assert DOCTYPES["Vehicle"]["autoname"] == "field:vehicle_id"
+	assert DOCTYPES["Unmatched Payment"]["autoname"] == "hash"
+	driver = {f["fieldname"]: f for f in DOCTYPES["Driver"]["fields"]}
+	assert driver["status"]["options"].split("\n") == ["Active", "Suspended", "Exited"]
+	assert driver["status"]["default"] == "Active"
+	assert driver["status"].get("in_list_view") and driver["status"].get("in_standard_filter")
+	for fieldname in ("target_sharing", "instant_payout"):
+		assert driver[fieldname]["options"].split("\n") == ["Follow Global", "Enable", "Disable"]
+		assert driver[fieldname]["default"] == "Follow Global"
+	for fieldname in ("daily_target", "fare_pct"):  # 0 stands for the global setting
+		assert "0 means" in driver[fieldname]["description"] and "global" in driver[fieldname]["description"]
+	for fieldname in ("target_account", "payable_account", "deposit_account"):
+		assert driver[fieldname]["options"] == "Ledger Account" and driver[fieldname].get("read_only")
+	for fieldname in ("consecutive_misses", "flagged", "last_target_date"):
+		assert driver[fieldname].get("read_only")
+	vehicle = {f["fieldname"]: f for f in DOCTYPES["Vehicle"]["fields"]}
+	assert vehicle["account_number"].get("unique") and vehicle["account_number"].get("reqd")
+	assert vehicle["driver"]["options"] == vehicle["substitute_driver"]["options"] == "Driver"
+	unmatched = {f["fieldname"]: f for f in DOCTYPES["Unmatched Payment"]["fields"]}
+	assert unmatched["status"]["options"].split("\n") == ["Open", "Assigned", "Refund Requested", "Refunded"]
+	assert unmatched["status"]["default"] == "Open" and unmatched["status"].get("search_index")
+	assert unmatched["trans_id"].get("unique") and unmatched["trans_id"].get("reqd")
+
+
+def test_ledger_settings_defaults_are_the_engines_defaults():
+	# engine/settings.py falls back to the JSON default for a setting never saved
+	fields = {f["fieldname"]: f for f in DOCTYPES["Ledger Settings"]["fields"]}
+	for fieldname, default in SETTINGS_DEFAULTS.items():
+		assert fields[fieldname].get("default") == default, fieldname
+	assert not fields["global_daily_target"].get("default")
+
+
+def controller_path(name: str) -> Path:
+	return APP / scrub(DOCTYPES[name]["module"]) / "doctype" / scrub(name) / f"{scrub(name)}.py"
+
+
+def controller_class(name: str) -> ast.ClassDef:
+	expected = name.replace(" ", "").replace("-", "")
+	tree = ast.parse(controller_path(name).read_text())
+	return next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == expected)
+
+
+def module_constant(path: Path, name: str):
+	for node in ast.parse(path.read_text()).body:
+		if isinstance(node, ast.Assign) and any(
+			isinstance(t, ast.Name) and t.id == name for t in node.targets
+		):
+			return ast.literal_eval(node.value)
+	raise LookupError(f"{path} assigns no {name}")
+
+
+def is_property(node) -> bool:
+	# frappe.utils.is_a_property: property or functools.cached_property
+	return any(
+		ast.unparse(d) in ("property", "cached_property", "functools.cached_property")
+		for d in node.decorator_list
+	)
+
+
+def test_driver_controller_keeps_every_engine_field():
+	# every stored read-only Driver field is written by the engine only; validate restores them all
+	stored_read_only = {
+		f["fieldname"]
+		for f in value_fields(DOCTYPES["Driver"])
+		if f.get("read_only") and not f.get("is_virtual")
+	}
+	assert set(module_constant(controller_path("Driver"), "ENGINE_FIELDS")) == stored_read_only
+
+
+@pytest.mark.parametrize("name", META_IDS)
+def test_virtual_fields_are_read_only_and_never_queried_as_columns(name):
+	meta = DOCTYPES[name]
+	virtual = [f for f in meta["fields"] if f.get("is_virtual")]
+	assert {f["fieldname"] for f in virtual} == VIRTUAL_FIELDS.get(name, set())
+	named_as_columns = {meta.get("title_field"), meta.get("sort_field"), meta.get("image_field")}
+	named_as_columns |= {s.strip() for s in (meta.get("search_fields") or "").split(",")}
+	for field in virtual:
+		assert field["is_virtual"] == 1 and field.get("read_only"), field
+		# no options: the value is the controller's property, not a safe_eval expression
+		assert not field.get("options"), field
+		# list views, filters, search, fetches and indexes query the table, which has no such column
+		for flag in (
+			"in_list_view",
+			"in_standard_filter",
+			"in_global_search",
+			"in_preview",
+			"search_index",
+			"unique",
+			"reqd",
+			"default",
+			"fetch_from",
+			"allow_on_submit",
+		):
+			assert not field.get(flag), (field["fieldname"], flag)
+		assert field["fieldname"] not in named_as_columns
+
+
+@pytest.mark.parametrize("name", META_IDS)
+def test_controller_properties_and_methods_do_not_shadow_stored_fields(name):
+	# DocType.validate_field_name_conflicts (frappe/core/doctype/doctype/doctype.py): a field may share
+	# its name with a controller property only when it is virtual, never with a method; and
+	# BaseDocument.get_valid_dict reads a virtual field without options from that property
+	functions = {
+		n.name: n
+		for n in controller_class(name).body
+		if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+	}
+	properties = {fn for fn, node in functions.items() if is_property(node)}
+	for field in DOCTYPES[name]["fields"]:
+		if field["fieldtype"] in NO_VALUE_FIELDS:
+			continue
+		assert field["fieldname"] not in set(functions) - properties, field
+		if field.get("is_virtual") and not field.get("options"):
+			assert field["fieldname"] in properties, field
+		else:
+			assert field["fieldname"] not in properties, field
+
+
+@pytest.mark.parametrize("name", META_IDS)
+def test_doctype_scripts_are_named_as_frappe_loads_them(name):
+	# frappe/desk/form/meta.py, FormMeta.add_code: <scrub(dt)>.js for the form, <scrub(dt)>_list.js for
+	# the list view (and _calendar.js, _tree.js), from the doctype's folder
+	folder = controller_path(name).parent
+	stem = scrub(name)
+	allowed = {f"{stem}{suffix}.js" for suffix in ("", "_list", "_calendar", "_tree")}
+	for script in folder.glob("*.js"):
+		assert script.name in allowed, script
+	form, listing = folder / f"{stem}.js", folder / f"{stem}_list.js"
+	if form.is_file():
+		assert f'frappe.ui.form.on("{name}"' in form.read_text()
+	if listing.is_file():
+		text = listing.read_text()
+		assert f'frappe.listview_settings["{name}"]' in text
+		status = next((f for f in DOCTYPES[name]["fields"] if f["fieldname"] == "status"), None)
+		if status:  # an indicator for every status
+			for option in status["options"].split("\n"):
+				assert option in text, option
+
+
+def test_list_indicators_for_drivers_and_unmatched_payments():
+	for name in ("Driver", "Unmatched Payment"):
+		assert (controller_path(name).parent / f"{scrub(name)}_list.js").is_file()
+	driver = (controller_path("Driver").parent / "driver_list.js").read_text()
+	assert "flagged" in driver and '"red"' in driver
+
+
+# --- reports ---------------------------------------------------------------------------------------
+
+
+def report_files() -> list[Path]:
+	return sorted(path for path in APP.glob("*/report/*/*.json") if path.stem == path.parent.name)
+
+
+REPORTS = {json.loads(path.read_text())["name"]: json.loads(path.read_text()) for path in report_files()}
+REPORT_IDS = sorted(REPORTS)
+DRIVER_BALANCE_COLUMNS = [
+	"driver",
+	"driver_name",
+	"status",
+	"target_outstanding",
+	"payable",
+	"deposit",
+	"consecutive_misses",
+	"flagged",
+]
+
+
+def modules_txt() -> list[str]:
+	return [line.strip() for line in (APP / "modules.txt").read_text().splitlines() if line.strip()]
+
+
+def report_folder(name: str) -> Path:
+	return APP / scrub(REPORTS[name]["module"]) / "report" / scrub(name)
+
+
+def test_the_app_has_exactly_the_expected_reports():
+	assert set(REPORTS) == {"Driver Balances"}
+
+
+@pytest.mark.parametrize("name", REPORT_IDS)
+def test_report_json_has_the_keys_a_v15_export_has(name):
+	report = REPORTS[name]
+	for key in (
+		"doctype",
+		"name",
+		"report_name",
+		"module",
+		"ref_doctype",
+		"report_type",
+		"is_standard",
+		"roles",
+		"columns",
+		"filters",
+		"add_total_row",
+		"disabled",
+		"prepared_report",
+		"creation",
+		"modified",
+		"owner",
+	):
+		assert key in report, key
+	assert report["doctype"] == "Report"
+	assert report["name"] == report["report_name"]
+	assert report["owner"] == "Administrator"
+	assert report["module"] in modules_txt()
+	# standard: Report.execute_module runs the python module (a non-standard one runs report_script)
+	assert report["is_standard"] == "Yes"
+	assert report["report_type"] in ("Report Builder", "Query Report", "Script Report", "Custom Report")
+	assert not report["disabled"]
+
+
+@pytest.mark.parametrize("name", REPORT_IDS)
+def test_report_sits_where_frappe_imports_it_from(name):
+	# frappe/model/sync.py get_doc_files: <module>/report/<scrub(name)>/<scrub(name)>.json;
+	# frappe/core/doctype/report/report.py get_report_module_dotted_path:
+	# {app}.{scrub(module)}.report.{scrub(name)}.{scrub(name)}, then Report.execute_module calls
+	# its execute(frappe._dict(filters)); query_report.get_script loads <scrub(name)>.js beside it
+	folder = report_folder(name)
+	module_dir = folder.parent.parent
+	assert (folder / f"{scrub(name)}.json").is_file()
+	for package in (module_dir, module_dir / "report", folder):
+		assert (package / "__init__.py").is_file(), package
+	if REPORTS[name]["report_type"] == "Script Report":
+		tree = ast.parse((folder / f"{scrub(name)}.py").read_text())
+		execute = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "execute"), None)
+		assert execute is not None, "no top-level execute()"
+		positional = execute.args.args
+		assert positional and len(positional) - len(execute.args.defaults) <= 1  # execute(filters)
+		script = (folder / f"{scrub(name)}.js").read_text()
+		assert f'frappe.query_reports["{name}"]' in script
+
+
+@pytest.mark.parametrize("name", REPORT_IDS)
+def test_report_roles_may_read_and_report_on_its_doctype(name):
+	# frappe.desk.query_report.run: "Must have report permission to access this report."
+	report = REPORTS[name]
+	assert report["ref_doctype"] in DOCTYPES
+	roles = [r["role"] for r in report["roles"]]
+	assert roles and len(roles) == len(set(roles)) and set(roles) <= APP_ROLES
+	perms = {p["role"]: p for p in DOCTYPES[report["ref_doctype"]]["permissions"]}
+	for role in roles:
+		assert perms.get(role, {}).get("read") and perms[role].get("report"), role
+
+
+def report_columns(path: Path) -> list[dict]:
+	"""The column dicts ``get_columns`` returns, their constant entries only (labels are ``_()``)."""
+	function = next(
+		n
+		for n in ast.parse(path.read_text()).body
+		if isinstance(n, ast.FunctionDef) and n.name == "get_columns"
+	)
+	returned = next(n for n in ast.walk(function) if isinstance(n, ast.Return)).value
+	return [
+		{k.value: v.value for k, v in zip(d.keys, d.values) if isinstance(v, ast.Constant)}
+		for d in returned.elts
+	]
+
+
+def test_driver_balances_report_columns_and_imports():
+	report = REPORTS["Driver Balances"]
+	assert report["ref_doctype"] == "Driver" and report["report_type"] == "Script Report"
+	assert {r["role"] for r in report["roles"]} == {"Ledger Manager", "Ledger User"}
+	source = report_folder("Driver Balances") / "driver_balances.py"
+	columns = report_columns(source)
+	assert [c["fieldname"] for c in columns] == DRIVER_BALANCE_COLUMNS
+	types_ = {c["fieldname"]: c["fieldtype"] for c in columns}
+	assert {types_[f] for f in ("target_outstanding", "payable", "deposit")} == {"Currency"}
+	assert types_["driver"] == "Link" and columns[0]["options"] == "Driver"
+	assert types_["consecutive_misses"] == "Int" and types_["flagged"] == "Check"
+	# only frappe at import time: the engine and the host are imported inside execute()
+	for node in ast.parse(source.read_text()).body:
+		if isinstance(node, ast.ImportFrom):
+			assert node.module.split(".")[0] == "frappe", node.module
+		elif isinstance(node, ast.Import):
+			assert all(a.name.split(".")[0] == "frappe" for a in node.names)
+	script = (report_folder("Driver Balances") / "driver_balances.js").read_text()
+	assert 'fieldname: "status"' in script
+
+
+def test_driver_balances_rows_carry_exactly_the_report_columns(tmp_path):
+	from decimal import Decimal
+
+	from ledger_app.engine import drivers
+
+	pool = ConnectionPool(f"sqlite:///{tmp_path / 'report.db'}")
+	try:
+		with pool.connection() as db:
+			schema.ensure_schema(db)
+			drivers.upsert_driver(db, "D1", "Achieng", "0712345678")
+			rows = drivers.balances_report(db)
+			assert [set(row) for row in rows] == [set(DRIVER_BALANCE_COLUMNS)]
+			assert rows[0]["payable"] == Decimal("0.00") and isinstance(rows[0]["payable"], Decimal)
+			assert drivers.balances_report(db, status="Exited") == []
+	finally:
+		pool.dispose()
+
+
+# --- workspaces ------------------------------------------------------------------------------------
+
+
+def workspace_files() -> list[Path]:
+	return sorted(path for path in APP.glob("*/workspace/*/*.json") if path.stem == path.parent.name)
+
+
+WORKSPACES = {
+	json.loads(path.read_text())["name"]: json.loads(path.read_text()) for path in workspace_files()
+}
+WORKSPACE_IDS = sorted(WORKSPACES)
+# the keys of a v15 export (frappe/core/workspace/users/users.json; frappe/desk/doctype/workspace)
+V15_WORKSPACE_KEYS = (
+	"charts",
+	"content",
+	"creation",
+	"custom_blocks",
+	"docstatus",
+	"doctype",
+	"for_user",
+	"hide_custom",
+	"icon",
+	"idx",
+	"is_hidden",
+	"label",
+	"links",
+	"modified",
+	"modified_by",
+	"module",
+	"name",
+	"number_cards",
+	"owner",
+	"parent_page",
+	"public",
+	"quick_lists",
+	"restrict_to_domain",
+	"roles",
+	"sequence_id",
+	"shortcuts",
+	"title",
+)
+
+
+def test_the_app_has_one_workspace_for_its_module():
+	assert set(WORKSPACES) == {"Ledger"}
+	assert WORKSPACES["Ledger"]["module"] == "Ledger"
+
+
+@pytest.mark.parametrize("name", WORKSPACE_IDS)
+def test_workspace_json_has_the_keys_a_v15_export_has(name):
+	workspace = WORKSPACES[name]
+	for key in V15_WORKSPACE_KEYS:
+		assert key in workspace, key
+	assert workspace["doctype"] == "Workspace"
+	assert workspace["name"] == workspace["label"] == workspace["title"]
+	assert workspace["owner"] == "Administrator"
+	# public and for nobody in particular: what an app ships (Workspace.on_update exports only those)
+	assert workspace["public"] == 1 and workspace["for_user"] == "" and not workspace["parent_page"]
+	assert workspace["module"] in modules_txt()
+	# frappe/model/sync.py get_doc_files: <module>/workspace/<scrub(name)>/<scrub(name)>.json
+	assert (APP / scrub(workspace["module"]) / "workspace" / scrub(name) / f"{scrub(name)}.json").is_file()
+
+
+@pytest.mark.parametrize("name", WORKSPACE_IDS)
+def test_workspace_blocks_shortcuts_and_links_point_at_real_things(name):
+	workspace = WORKSPACES[name]
+	content = json.loads(workspace["content"])  # Workspace.validate: the content is a JSON list
+	assert isinstance(content, list)
+	ids = [block["id"] for block in content]
+	assert len(ids) == len(set(ids))
+	for block in content:
+		assert block["type"] in (
+			"header",
+			"paragraph",
+			"spacer",
+			"shortcut",
+			"card",
+			"chart",
+			"number_card",
+			"quick_list",
+			"onboarding",
+			"custom_block",
+		), block
+	shortcuts = [s["label"] for s in workspace["shortcuts"]]
+	cards = [link["label"] for link in workspace["links"] if link["type"] == "Card Break"]
+	assert sorted(b["data"]["shortcut_name"] for b in content if b["type"] == "shortcut") == sorted(shortcuts)
+	assert sorted(b["data"]["card_name"] for b in content if b["type"] == "card") == sorted(cards)
+	targets = {"DocType": set(DOCTYPES) | FRAPPE_DOCTYPES, "Report": set(REPORTS)}
+	for shortcut in workspace["shortcuts"]:
+		assert shortcut["link_to"] in targets[shortcut["type"]], shortcut
+	groups = []
+	for link in workspace["links"]:
+		if link["type"] == "Card Break":
+			groups.append((link, []))
+		else:
+			assert link["type"] == "Link" and groups, link
+			groups[-1][1].append(link)
+	for card, items in groups:
+		# Workspace.build_links_table_from_card: a card's link_count is the number of links under it
+		assert items and card["link_count"] == len(items), card["label"]
+		for item in items:
+			assert item["link_to"] in targets[item["link_type"]], item
+			if item["link_type"] == "Report":  # Script and Query Reports open as query reports
+				query = REPORTS[item["link_to"]]["report_type"] in ("Script Report", "Query Report")
+				assert item["is_query_report"] == int(query), item
+
+
+def test_ledger_workspace_reaches_every_desk_doctype_and_report():
+	workspace = WORKSPACES["Ledger"]
+	linked = {link["link_to"] for link in workspace["links"] if link["type"] == "Link"}
+	assert {name for name, meta in DOCTYPES.items() if not meta.get("istable")} | set(REPORTS) <= linked
+	shortcuts = {s["link_to"] for s in workspace["shortcuts"]}
+	assert {"Driver", "Vehicle", "Unmatched Payment", "Driver Balances"} <= shortcuts
+
+
 # --- hooks.py and patches.txt -----------------------------------------------------------------
 
 
@@ -438,7 +946,9 @@ def test_hooks_identify_the_app():
 	for key in ("app_publisher", "app_description", "app_email", "app_license"):
 		assert hooks[key], key
 	assert hooks["export_python_type_annotations"] is True
-	assert hooks["scheduler_events"] == {"cron": {"*/15 * * * *": ["ledger_app.jobs.reconcile_all"]}}
+	cron = hooks["scheduler_events"]["cron"]
+	assert "ledger_app.jobs.reconcile_all" in cron["*/15 * * * *"]
+	assert "ledger_app.jobs.daily_targets" in [path for paths in cron.values() for path in paths]
 
 
 @pytest.mark.parametrize(
@@ -563,6 +1073,255 @@ def test_after_install_creates_roles_and_applies_constraints(tmp_path, monkeypat
 	for constraint in constraints.CONSTRAINTS:
 		assert constraints.exists(catalog_db, constraint), constraint.name
 	conn.close()
+
+
+# --- doctype controllers, against a stand-in for frappe --------------------------------------------
+
+
+class Thrown(Exception):
+	"""What the stand-in's frappe.throw raises (its ``kind`` is the Frappe exception named)."""
+
+	def __init__(self, message, kind="ValidationError"):
+		super().__init__(message)
+		self.kind = kind
+
+
+def stand_in_frappe(monkeypatch, stored_row=None):
+	"""Just enough of frappe for the controllers: Document, _, throw, bold, session, db.get_value."""
+	frappe = types.ModuleType("frappe")
+	model = types.ModuleType("frappe.model")
+	document = types.ModuleType("frappe.model.document")
+	utils = types.ModuleType("frappe.utils")
+
+	class Document:
+		def __init__(self, data=None, before=None):
+			self.__dict__.update(data or {})
+			self.flags = types.SimpleNamespace(from_engine=False)
+			self._before = before
+
+		def __getattr__(self, name):  # every field of a loaded document is set: None when empty
+			if name.startswith("__"):
+				raise AttributeError(name)
+
+		def get(self, key, default=None):
+			return self.__dict__.get(key, default)
+
+		def set(self, key, value):
+			self.__dict__[key] = value
+
+		def is_new(self):
+			return self.__dict__.get("__islocal")
+
+		def get_doc_before_save(self):
+			return self._before
+
+	kinds = ("ValidationError", "PermissionError", "DoesNotExistError", "DuplicateEntryError")
+	for kind in kinds:
+		setattr(frappe, kind, kind)
+
+	def throw(message, exc="ValidationError", title=None):
+		raise Thrown(message, exc)
+
+	document.Document = Document
+	model.document = document
+	frappe.model = model
+	frappe.utils = utils
+	utils.cint = lambda value: int(float(value or 0))
+	frappe._ = lambda text: text
+	frappe.bold = lambda text: text
+	frappe.throw = throw
+	frappe.session = types.SimpleNamespace(user="staff@example.com")
+	frappe.db = types.SimpleNamespace(get_value=lambda *args, **kwargs: stored_row)
+	for name, module in (
+		("frappe", frappe),
+		("frappe.model", model),
+		("frappe.model.document", document),
+		("frappe.utils", utils),
+	):
+		monkeypatch.setitem(sys.modules, name, module)
+	return frappe
+
+
+def load_controller(name: str):
+	"""The controller module, loaded from its file under a private name (not left in sys.modules)."""
+	import importlib.util
+
+	spec = importlib.util.spec_from_file_location(f"_controller_{scrub(name)}", controller_path(name))
+	module = importlib.util.module_from_spec(spec)
+	spec.loader.exec_module(module)
+	return module
+
+
+def test_driver_balances_are_properties_reading_the_ledger_exactly(tmp_path, monkeypatch):
+	from decimal import Decimal
+
+	from ledger_app import host  # the standalone host, imported before frappe is stood in
+	from ledger_app.engine import drivers
+
+	pool = ConnectionPool(f"sqlite:///{tmp_path / 'site.db'}")
+	try:
+		with pool.connection() as db:
+			schema.ensure_schema(db)
+			drivers.upsert_driver(db, "D1", "Achieng", "0712345678")
+			drivers.upsert_vehicle(db, "KDA 001", "kda001", driver="D1")
+			drivers.record_missed_payment(db, "QFARE00001", "100.10", "KDA001")  # nothing owed: all payable
+			drivers.record_missed_payment(db, "QREPAY0001", "150.55", "D1")  # a repayment beyond the target
+			monkeypatch.setattr(host, "get_db", lambda: db)
+			stand_in_frappe(monkeypatch)
+			module = load_controller("Driver")
+
+			# a desk save sends the virtual values back; the property still answers from the ledger
+			doc = module.Driver({"name": "D1", "driver_id": "D1", "payable": 999.0, "deposit": None})
+			values = (doc.target_outstanding, doc.payable, doc.deposit)
+			assert values == (Decimal("0.00"), Decimal("100.10"), Decimal("150.55"))
+			assert all(type(value) is Decimal for value in values)
+			assert {
+				"target_outstanding": doc.target_outstanding,
+				"payable": doc.payable,
+				"deposit": doc.deposit,
+			} == drivers.driver_balances(db, "D1")
+			new = module.Driver({"__islocal": 1, "name": "D9"})  # not saved yet: no accounts, no query
+			assert (new.target_outstanding, new.payable, new.deposit) == (Decimal("0.00"),) * 3
+	finally:
+		pool.dispose()
+
+
+def test_driver_after_insert_creates_the_accounts_inside_the_callers_transaction(tmp_path, monkeypatch):
+	from ledger_app import host
+	from ledger_app.db.rows import insert, standard_columns
+	from ledger_app.engine import clock
+
+	pool = ConnectionPool(f"sqlite:///{tmp_path / 'site.db'}")
+	try:
+		with pool.connection() as db:
+			schema.ensure_schema(db)
+			monkeypatch.setattr(host, "get_db", lambda: db)
+			stand_in_frappe(monkeypatch)
+			module = load_controller("Driver")
+
+			def accounts():
+				return {
+					r["name"]: r for r in db.sql("SELECT `name`, `party`, `owner` FROM `tabLedger Account`")
+				}
+
+			db.begin()  # Frappe's request transaction: the Driver row is inserted, then after_insert runs
+			insert(
+				db,
+				"Driver",
+				{
+					"name": "D7",
+					**standard_columns(clock.now(), "staff@example.com"),
+					"driver_id": "D7",
+					"driver_name": "Wanjiru",
+					"phone": "254712345678",
+					"status": "Active",
+				},
+			)
+			doc = module.Driver({"name": "D7", "driver_id": "D7"})
+			doc.after_insert()
+			names = ("Target Outstanding - D7", "Driver Payable - D7", "Driver Deposit - D7")
+			assert (doc.target_account, doc.payable_account, doc.deposit_account) == names
+			row = db.sql("SELECT `target_account`, `payable_account`, `deposit_account` FROM `tabDriver`")[0]
+			assert tuple(row.values()) == names
+			created = accounts()
+			assert set(names) <= set(created)
+			assert {created[n]["party"] for n in names} == {"D7"}
+			assert {created[n]["owner"] for n in names} == {"staff@example.com"}
+			assert db.in_transaction  # after_insert neither commits nor ends Frappe's transaction
+			db.rollback()  # a later failure in the request takes the accounts away with the driver
+			assert not set(names) & set(accounts())
+	finally:
+		pool.dispose()
+
+
+def test_driver_validate_keeps_engine_fields_and_checks_terms(monkeypatch):
+	stored = {
+		"consecutive_misses": 2,
+		"flagged": 1,
+		"last_target_date": "2026-03-01",
+		"target_account": "Target Outstanding - D1",
+		"payable_account": "Driver Payable - D1",
+		"deposit_account": "Driver Deposit - D1",
+	}
+	stand_in_frappe(monkeypatch, stored_row=dict(stored))
+	module = load_controller("Driver")
+	assert set(module.ENGINE_FIELDS) == set(stored)
+	edited = {
+		"consecutive_misses": 0,
+		"flagged": 0,
+		"last_target_date": None,
+		"target_account": "Someone Else",
+		"payable_account": None,
+		"deposit_account": None,
+	}
+	before = module.Driver({"name": "D1", **stored})
+	doc = module.Driver(
+		{"name": "D1", "phone": "0712 345 678", "fare_pct": 60.0, "payable": 12.5, **edited}, before=before
+	)
+	doc.validate()
+	assert {k: doc.get(k) for k in stored} == stored
+	assert doc.phone == "254712345678"  # as the engine's upsert_driver stores it
+	assert set(module.BALANCE_FIELDS) == VIRTUAL_FIELDS["Driver"]
+	assert doc.get("payable") is None  # the value the form sent back is dropped (the property answers)
+	# a save that did not load the row before (no doc_before_save) reads it, locked
+	doc = module.Driver({"name": "D1", "phone": "254712345678", **edited})
+	doc.validate()
+	assert {k: doc.get(k) for k in stored} == stored
+	new = module.Driver({"__islocal": 1, "phone": "0712345678", **stored})
+	new.validate()
+	assert {k: new.get(k) for k in stored} == module.ENGINE_FIELDS
+	for bad in (
+		{"phone": "12345"},
+		{"phone": "0712345678", "fare_pct": 100.5},
+		{"phone": "0712345678", "fare_pct": -1},
+	):
+		with pytest.raises(Thrown):
+			module.Driver({"__islocal": 1, **bad}).validate()
+
+
+def test_vehicle_account_numbers_are_stored_as_c2b_matching_reads_them(monkeypatch):
+	from ledger_app.engine.drivers import normalize_account
+
+	stand_in_frappe(monkeypatch)
+	module = load_controller("Vehicle")
+	doc = module.Vehicle({"__islocal": 1, "vehicle_id": "KDA 001", "account_number": "  kda001 "})
+	doc.validate()
+	assert doc.account_number == "KDA001" == normalize_account(" kda001")
+
+
+def test_unmatched_payments_are_written_by_the_engine_only(monkeypatch):
+	stand_in_frappe(monkeypatch)
+	module = load_controller("Unmatched Payment")
+	doc = module.UnmatchedPayment({"__islocal": 1, "trans_id": "QX1"})
+	for event in (doc.before_insert, doc.validate, doc.on_trash):
+		with pytest.raises(Thrown) as raised:
+			event()
+		assert raised.value.kind == "PermissionError"
+	doc.flags.from_engine = True
+	doc.before_insert()
+	doc.validate()
+
+
+def test_ledger_settings_validate_the_driver_terms(monkeypatch):
+	stand_in_frappe(monkeypatch)
+	module = load_controller("Ledger Settings")
+	defaults = {
+		f["fieldname"]: f.get("default") for f in DOCTYPES["Ledger Settings"]["fields"] if "default" in f
+	}
+	module.LedgerSettings(dict(defaults)).validate()  # the defaults are valid
+	for bad in (
+		{"global_fare_pct": 100.01},
+		{"global_fare_pct": -1},
+		{"minimum_payout": 9.99},
+		{"business_timezone": "Mars/Olympus_Mons"},
+		{"paybill_shortcode": "60O000"},
+		{"reconcile_tolerance": -0.01},
+	):
+		with pytest.raises(Thrown):
+			module.LedgerSettings({**defaults, **bad}).validate()
+	doc = module.LedgerSettings({**defaults, "business_timezone": " ", "paybill_shortcode": " 600000 "})
+	doc.validate()
+	assert (doc.business_timezone, doc.paybill_shortcode) == ("Africa/Nairobi", "600000")
 
 
 # --- schema generated from the JSON ------------------------------------------------------------
@@ -728,6 +1487,37 @@ def test_autoincrement_names_come_from_frappes_sequence():
 	assert schema.autoincrement_name_expr("Ledger Posting", "mariadb") == "NEXTVAL(`ledger_posting_id_seq`)"
 	assert schema.autoincrement_name_expr("Ledger Posting", "postgres") == "nextval('ledger_posting_id_seq')"
 	assert schema.autoincrement_name_expr("Ledger Posting", "sqlite") is None
+
+
+@pytest.mark.parametrize("dialect", constraints.DIALECTS)
+def test_virtual_fields_get_no_column_and_no_index(dialect):
+	# frappe/database/schema.py, DBTable.get_columns_from_docfields: "if field.get('is_virtual'): continue"
+	meta = DOCTYPES["Driver"]
+	columns = {name for name, _ in schema.table_columns(meta, dialect)}
+	assert not columns & VIRTUAL_FIELDS["Driver"]
+	assert {"driver_id", "daily_target", "target_account", "consecutive_misses"} <= columns
+	create = "\n".join(schema.create_table_sql(meta, dialect))
+	for fieldname in VIRTUAL_FIELDS["Driver"]:
+		assert f"`{fieldname}`" not in create, fieldname
+	# whatever flags a virtual field carries, it gets neither a column nor an index
+	probe = json.loads(json.dumps(meta))
+	probe["fields"] += [
+		{"fieldname": "probe_code", "fieldtype": "Data", "is_virtual": 1, "unique": 1},
+		{
+			"fieldname": "probe_ref",
+			"fieldtype": "Link",
+			"options": "Driver",
+			"is_virtual": 1,
+			"search_index": 1,
+		},
+		{"fieldname": "probe_total", "fieldtype": "Currency", "is_virtual": 1, "default": "5"},
+	]
+	assert schema.table_columns(probe, dialect) == schema.table_columns(meta, dialect)
+	assert schema.wanted_indexes(probe, dialect) == schema.wanted_indexes(meta, dialect)
+	assert schema.create_table_sql(probe, dialect) == schema.create_table_sql(meta, dialect)
+	assert [f["fieldname"] for f in schema.value_fields(probe)] == [
+		f["fieldname"] for f in schema.value_fields(meta)
+	]
 
 
 # --- ensure_schema on real databases ----------------------------------------------------------
@@ -899,5 +1689,21 @@ def test_processes_racing_ensure_schema_leave_one_correct_schema(db_url):
 			assert tables_and_indexes(db) == raced
 			for constraint in constraints.CONSTRAINTS:
 				assert constraints.exists(db, constraint), constraint.name
+	finally:
+		pool.dispose()
+
+
+def test_virtual_fields_have_no_column_on_the_database(db_url):
+	pool = ConnectionPool(db_url)
+	try:
+		with pool.connection() as db:
+			schema.ensure_schema(db)
+			columns = catalog.columns(db, "tabDriver")
+			assert {"driver_id", "payable_account", "deposit_account", "last_target_date"} <= columns
+			assert not columns & VIRTUAL_FIELDS["Driver"]
+			schema.ensure_schema(db)  # an upgrade run never adds them either
+			assert not catalog.columns(db, "tabDriver") & VIRTUAL_FIELDS["Driver"]
+			for table in ("tabVehicle", "tabUnmatched Payment"):
+				assert catalog.table_exists(db, table)
 	finally:
 		pool.dispose()

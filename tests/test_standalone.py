@@ -4,12 +4,9 @@ scheduler running hooks.py's jobs."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import requests
@@ -18,15 +15,7 @@ from ledger_app.engine import posting, settings
 from ledger_app.engine.errors import ValidationFailed
 from ledger_app.engine.txn_types import Leg
 from ledger_app.standalone import scheduler
-from tests.support import API_KEY, API_SECRET, AUTH, free_port, make_pool, open_accounts
-
-
-def ledger_app_command() -> list[str]:
-	script = Path(sys.executable).parent / "ledger-app"
-	if script.exists():
-		return [str(script)]
-	found = shutil.which("ledger-app")
-	return [found] if found else [sys.executable, "-m", "ledger_app.standalone.cli"]
+from tests.support import API_KEY, API_SECRET, AUTH, free_port, ledger_app_command, make_pool, open_accounts
 
 
 def run_cli(*args, env=None) -> subprocess.CompletedProcess:

@@ -12,6 +12,7 @@ READ COMMITTED), the same as Frappe on MariaDB.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -102,11 +103,17 @@ _CONNECT = {"sqlite": _connect_sqlite, "mariadb": _connect_mariadb, "postgres": 
 
 
 class PooledDatabase(Database):
-	"""The port over one pooled DB-API connection (autocommit; the port issues BEGIN/COMMIT)."""
+	"""The port over one pooled DB-API connection (autocommit; the port issues BEGIN/COMMIT).
 
-	def __init__(self, dialect, connection):
+	On SQLite the pool's writer lock is held from BEGIN IMMEDIATE to COMMIT/ROLLBACK: SQLite has one
+	writer at a time anyway, and threads queueing on a lock are served in order instead of polling
+	the busy handler (other processes still wait through the busy timeout).
+	"""
+
+	def __init__(self, dialect, connection, writer_lock=None):
 		super().__init__(dialect)
 		self.connection = connection
+		self._writer_lock = writer_lock
 
 	def _execute(self, query, params, fetch):
 		query = self.dialect.translate(query)
@@ -125,16 +132,29 @@ class PooledDatabase(Database):
 			cursor.close()
 
 	def _begin(self):
-		self._execute("BEGIN IMMEDIATE" if self.dialect.name == "sqlite" else "BEGIN", {}, False)
+		if self._writer_lock is None:
+			self._execute("BEGIN", {}, False)
+			return
+		self._writer_lock.acquire()
+		try:
+			self._execute("BEGIN IMMEDIATE", {}, False)
+		except BaseException:
+			self._writer_lock.release()
+			raise
 
 	def _commit(self):
-		self._execute("COMMIT", {}, False)
+		self._execute("COMMIT", {}, False)  # on failure the port rolls back, which releases the lock
+		if self._writer_lock is not None:
+			self._writer_lock.release()
 
 	def _rollback(self):
 		try:
 			self._execute("ROLLBACK", {}, False)
 		except Exception:  # a broken connection: the pool discards it on return
 			pass
+		finally:
+			if self._writer_lock is not None:
+				self._writer_lock.release()
 
 
 class ConnectionPool:
@@ -145,6 +165,7 @@ class ConnectionPool:
 		self.dialect_name, self._args = parse_url(url)
 		self.dialect = get_dialect(self.dialect_name)
 		connect = _CONNECT[self.dialect_name]
+		self._writer_lock = threading.Lock() if self.dialect_name == "sqlite" else None
 		self._pool = QueuePool(
 			lambda: connect(self._args),
 			pool_size=size,
@@ -157,7 +178,7 @@ class ConnectionPool:
 	@contextmanager
 	def connection(self):
 		raw = self._pool.connect()
-		db = PooledDatabase(self.dialect, raw)
+		db = PooledDatabase(self.dialect, raw, self._writer_lock)
 		try:
 			yield db
 		finally:

@@ -67,8 +67,7 @@ class Database:
 		try:
 			self._commit()
 		except Exception as exc:
-			self.in_transaction = False
-			self._after_commit.clear()
+			self.rollback()  # a failed COMMIT may leave the transaction open: end it
 			ours = self.dialect.classify(exc) or self._classify_host(exc)
 			if ours is not None:
 				raise ours from exc

@@ -10,9 +10,10 @@ tables from them; standalone, ``ensure_schema`` does, following what Frappe v15 
 - the standard columns ``name, creation, modified, modified_by, owner, docstatus, idx``; child
   tables add ``parent, parentfield, parenttype`` and an index on ``parent``; other tables add the
   text columns ``_user_tags, _comments, _assign, _liked_by`` (and ``_seen`` with ``track_seen``);
-- one column per field that holds a value (layout fields and Table fields have none), typed by
-  Frappe's type map; Check, Int, Currency, Float and Percent columns are ``NOT NULL`` with the
-  field's default (or 0); other fields get their static default;
+- one column per field that holds a value, typed by Frappe's type map (layout and Table fields
+  have none, nor have virtual fields, ``is_virtual``: ``DBTable.get_columns_from_docfields``
+  skips them, the controller computes their value); Check, Int, Currency, Float and Percent
+  columns are ``NOT NULL`` with the field's default (or 0); other fields get their static default;
 - ``unique`` fields get a unique key and ``search_index`` fields an index (never on text
   columns), and every table an index on ``modified``;
 - ``autoname: autoincrement`` makes ``name`` a bigint fed by the sequence ``<scrub(doctype)>_id_seq``
@@ -207,7 +208,8 @@ def _load_doctypes(root: str) -> dict[str, dict]:
 
 
 def value_fields(meta: dict) -> list[dict]:
-	"""The fields that have a database column, in JSON order."""
+	"""The fields that have a database column, in JSON order: not the layout and Table fields
+	(``frappe.model.no_value_fields``), not the virtual ones (``Meta.get_fieldnames_with_value``)."""
 	return [
 		field
 		for field in meta.get("fields", [])

@@ -27,6 +27,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Callable
 
 from ledger_app.db.rows import insert, insert_many, new_name, standard_columns, table
 from ledger_app.engine import clock, txn_types
@@ -100,22 +101,23 @@ def validate_legs(legs: list[Leg]) -> list[Leg]:
 	return legs
 
 
-def payload_hash(transaction_type, legs, party_type, party, reversal_of) -> str:
-	body = {
-		"type": transaction_type,
-		"legs": sorted([leg.account, str(leg.amount)] for leg in legs),
-		"party": [party_type, party],
-		"reversal_of": reversal_of,
-	}
-	return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+def payload_hash(transaction_type, content, party_type, party, reversal_of) -> str:
+	"""What a repeat of an idempotency key is compared with: the legs, or a flow's request."""
+	if content and isinstance(content, list) and isinstance(content[0], Leg):
+		content = sorted([leg.account, str(leg.amount)] for leg in content)
+	body = {"type": transaction_type, "content": content, "party": [party_type, party], "reversal_of": reversal_of}
+	return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def post(
 	db,
 	transaction_type: str,
 	idempotency_key: str,
-	legs: list[Leg],
+	legs: list[Leg] | None = None,
 	*,
+	build: Callable[[dict[str, Decimal]], list[Leg]] | None = None,
+	lock: list[str] | None = None,
+	fingerprint=None,
 	remarks: str | None = None,
 	posting_datetime: datetime | None = None,
 	party_type: str | None = None,
@@ -125,15 +127,22 @@ def post(
 ) -> Posted:
 	"""Post one transaction inside the caller's open transaction (see the module docstring).
 
+	Either ``legs`` are given, or ``build(balances)`` makes them from the balances of the ``lock``
+	accounts as read under their row locks (a flow whose amounts depend on a balance, like the C2B
+	split); then ``fingerprint`` (the flow's request) is what a repeated key is compared with.
+
 	Locks: the touched Ledger Account rows (FOR UPDATE, name order); on MariaDB a shared lock on
 	each account's last posting row.
 	"""
 	if not db.in_transaction:
 		raise RuntimeError("post() must run inside a database transaction")
+	if (legs is None) == (build is None) or (build is not None and not lock):
+		raise ValueError("post() takes either legs, or build with the accounts to lock")
 	txn_types.get(transaction_type)
 	key = validate_key(idempotency_key)
-	legs = validate_legs(list(legs))
-	digest = payload_hash(transaction_type, legs, party_type, party, reversal_of)
+	if legs is not None:
+		legs = validate_legs(list(legs))
+	digest = payload_hash(transaction_type, fingerprint if fingerprint is not None else legs, party_type, party, reversal_of)
 
 	existing = find_by_key(db, key)
 	if existing is not None:
@@ -165,20 +174,28 @@ def post(
 		# the same key committed by a concurrent request: replay the unit to return it
 		raise RetryableDatabaseError(f"idempotency key {key!r} was just used concurrently") from exc
 
-	by_account = {leg.account: leg for leg in legs}
-	accounts = _lock_accounts(db, sorted(by_account))
+	names = sorted({leg.account for leg in legs} if legs is not None else set(lock))
+	accounts = _lock_accounts(db, names)
 	running = _last_running_balances(db, accounts)
-
-	rows, deltas, balances = [], {}, {}
-	for idx, account_name in enumerate(sorted(by_account), start=1):
-		account = accounts[account_name]
-		leg = by_account[account_name]
-		cached, last = account["balance"], running[account_name]
+	for account_name in names:
+		cached, last = accounts[account_name]["balance"], running[account_name]
 		if cached != last:
 			raise InvariantViolation(
 				f"cached balance of {account_name} is {cached} but its ledger running balance is {last};"
 				" run reconcile before posting to it"
 			)
+	if build is not None:
+		legs = validate_legs(build(dict(running)))
+		strays = sorted({leg.account for leg in legs} - set(names))
+		if strays:
+			raise ValueError(f"legs built under lock touch unlocked accounts: {strays}")
+
+	rows, deltas, balances = [], {}, {}
+	by_account = {leg.account: leg for leg in legs}
+	for idx, account_name in enumerate(sorted(by_account), start=1):
+		account = accounts[account_name]
+		leg = by_account[account_name]
+		last = running[account_name]
 		if account["frozen"]:
 			raise InvariantViolation(f"account {account_name} is frozen")
 		delta = leg.amount * side_sign(account["normal_side"])

@@ -81,3 +81,71 @@ REVERSAL = register(
 		description="Cancels a transaction by negating each of its postings; points at the original.",
 	)
 )
+
+
+def _nonzero(*legs: Leg) -> list[Leg]:
+	"""Legs of a template, without the ones a split left at zero."""
+	return [leg for leg in legs if leg.amount != 0]
+
+
+DAILY_TARGET = register(
+	TransactionType(
+		name="Daily Target",
+		reversible=True,
+		required=("target_account", "income_account", "amount"),
+		template=lambda p: _nonzero(Leg(p["target_account"], p["amount"]), Leg(p["income_account"], -p["amount"])),
+		description="Charges a driver's daily target: target outstanding up, target income up.",
+	)
+)
+
+C2B_PAYMENT = register(
+	TransactionType(
+		name="C2B Payment",
+		reversible=True,
+		required=("paybill_account", "target_account", "payable_account", "amount"),
+		template=lambda p: _nonzero(
+			Leg(p["paybill_account"], p["amount"]),
+			Leg(p["target_account"], -p["contribution"]),
+			Leg(p["payable_account"], -p["driver_share"]),
+		),
+		description="A fare paid to the paybill: target outstanding down by the contribution, driver payable up by the share.",
+	)
+)
+
+DRIVER_REPAYMENT = register(
+	TransactionType(
+		name="Driver Repayment",
+		reversible=True,
+		required=("paybill_account", "target_account", "deposit_account", "amount"),
+		template=lambda p: _nonzero(
+			Leg(p["paybill_account"], p["amount"]),
+			Leg(p["target_account"], -p["to_target"]),
+			Leg(p["deposit_account"], -p["to_deposit"]),
+		),
+		description="A driver paying with their own id as account: target outstanding down, any excess to deposit.",
+	)
+)
+
+UNMATCHED_PAYMENT = register(
+	TransactionType(
+		name="Unmatched Payment",
+		reversible=False,
+		required=("paybill_account", "suspense_account", "amount"),
+		template=lambda p: _nonzero(Leg(p["paybill_account"], p["amount"]), Leg(p["suspense_account"], -p["amount"])),
+		description="A payment to an unknown account, held in suspense until staff assign or refund it.",
+	)
+)
+
+UNMATCHED_ASSIGNMENT = register(
+	TransactionType(
+		name="Unmatched Assignment",
+		reversible=False,
+		required=("suspense_account", "target_account", "payable_account", "amount"),
+		template=lambda p: _nonzero(
+			Leg(p["suspense_account"], p["amount"]),
+			Leg(p["target_account"], -p["contribution"]),
+			Leg(p["payable_account"], -p["driver_share"]),
+		),
+		description="Moves a suspense payment to a driver, split as a fare at the time of assignment.",
+	)
+)

@@ -1,7 +1,8 @@
 """The host interface: the little the API methods and jobs need from whoever hosts them.
 
 ``whitelist``, ``get_db``, ``request_body``, ``request_headers``, ``request_args``, ``remote_addr``,
-``raw_json_response``, ``enqueue_after_commit``, ``log_error``, ``current_user``, ``require_role``.
+``raw_json_response``, ``enqueue_after_commit``, ``log_error``, ``current_user``, ``require_role``,
+``secret`` (a Password setting such as the callback token).
 
 Inside a bench (Frappe importable) these map to Frappe (``frappe_host``); otherwise to the standalone
 host (``standalone_host``), whose WSGI app serves the same whitelisted functions at the same paths.
@@ -33,6 +34,7 @@ enqueue_after_commit = _impl.enqueue_after_commit
 log_error = _impl.log_error
 current_user = _impl.current_user
 require_role = _impl.require_role
+secret = _impl.secret
 
 
 def json_default(value):

@@ -71,3 +71,10 @@ def current_user() -> str:
 
 def require_role(*roles: str) -> None:
 	frappe.only_for(list(roles) + ["System Manager"])
+
+
+def secret(fieldname: str) -> str | None:
+	"""A Password field of Ledger Settings (Frappe keeps it encrypted in __Auth)."""
+	from frappe.utils.password import get_decrypted_password
+
+	return get_decrypted_password("Ledger Settings", "Ledger Settings", fieldname, raise_exception=False)

@@ -30,6 +30,7 @@ class Context:
 	user: str = "Guest"
 	roles: frozenset = field(default_factory=frozenset)
 	executor: object = None
+	config: object = None
 
 
 _context: contextvars.ContextVar[Context] = contextvars.ContextVar("ledger_app_context")
@@ -111,3 +112,9 @@ def require_role(*roles: str) -> None:
 	context = current()
 	if context.user == "Guest" or not (set(roles) & set(context.roles)):
 		raise PermissionDenied(f"this action needs one of the roles {', '.join(roles)}")
+
+
+def secret(fieldname: str) -> str | None:
+	"""A secret setting; standalone they come from the host's configuration (environment or flags)."""
+	config = current().config
+	return getattr(config, fieldname, None) if config is not None else None

@@ -1,0 +1,78 @@
+"""M-Pesa Daraja callbacks (guest, POST, ``?token=`` secret, IP allow-list when set).
+
+Each answers Daraja's own JSON at the top level (a raw response, not ``{"message": ...}``).  The raw
+body is logged first; a refused callback changes nothing but its log row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from ledger_app import host
+from ledger_app.engine import callbacks, drivers
+from ledger_app.engine.errors import LedgerError
+from ledger_app.engine.settings import get_settings
+
+log = logging.getLogger("ledger_app.mpesa")
+
+
+def _receive(endpoint: str):
+	"""Log the raw callback, authenticate it and parse its JSON object.
+
+	Returns ``(db, log_name, payload, None)``, or ``(db, log_name, None, refusal_response)``.
+	"""
+	db = host.get_db()
+	body = host.request_body()
+	log_name = callbacks.record(db, endpoint, body, host.request_headers(), host.remote_addr())
+	refused = callbacks.refusal(host.request_args().get("token"), host.secret("callback_token"), host.remote_addr(),
+		get_settings(db)["allowed_callback_ips"])
+	if refused:
+		status, reason = refused
+		callbacks.finish(db, log_name, "Rejected", status, reason)
+		log.warning("callback %s refused: %s (from %s)", endpoint, reason, host.remote_addr())
+		return db, log_name, None, host.raw_json_response({"ResultCode": 1, "ResultDesc": f"Rejected: {reason}"}, status)
+	try:
+		payload = json.loads(body)
+	except (ValueError, UnicodeDecodeError):
+		payload = None
+	if not isinstance(payload, dict):
+		return db, log_name, None, None
+	return db, log_name, payload, None
+
+
+@host.whitelist(allow_guest=True, methods=["POST"])
+def c2b_validation(**kwargs):
+	db, log_name, payload, refused = _receive("c2b_validation")
+	if refused is not None:
+		return refused
+	if payload is None:
+		callbacks.finish(db, log_name, "Rejected", 400, "body is not a JSON object")
+		return host.raw_json_response({"ResultCode": "C2B00016", "ResultDesc": "Rejected"}, 400)
+	code, description = drivers.validate_c2b(db, payload)
+	callbacks.finish(db, log_name, "Processed" if code == "0" else "Rejected", 200, None if code == "0" else code,
+		reference=str(payload.get("BillRefNumber") or "") or None)
+	return host.raw_json_response({"ResultCode": code, "ResultDesc": description})
+
+
+@host.whitelist(allow_guest=True, methods=["POST"])
+def c2b_confirmation(**kwargs):
+	db, log_name, payload, refused = _receive("c2b_confirmation")
+	if refused is not None:
+		return refused
+	if payload is None:
+		callbacks.finish(db, log_name, "Rejected", 400, "body is not a JSON object")
+		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Rejected: body is not a JSON object"}, 400)
+	try:
+		payment = drivers.parse_c2b(payload)
+		outcome = drivers.confirm_c2b(db, payment)
+	except LedgerError as exc:
+		callbacks.finish(db, log_name, "Rejected", 400, exc.message, reference=str(payload.get("TransID") or "") or None)
+		return host.raw_json_response({"ResultCode": 1, "ResultDesc": f"Rejected: {exc.message}"}, 400)
+	except Exception as exc:  # the body is in the log; staff can replay it with record_missed_payment
+		log.exception("c2b confirmation failed")
+		host.log_error("C2B confirmation failed", f"callback log {log_name}: {exc!r}")
+		callbacks.finish(db, log_name, "Failed", 500, repr(exc)[:1000], reference=str(payload.get("TransID") or "") or None)
+		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Temporary error, retry"}, 500)
+	callbacks.finish(db, log_name, "Processed", 200, "duplicate" if outcome.duplicate else None, reference=payment.trans_id)
+	return host.raw_json_response({"ResultCode": 0, "ResultDesc": "Success"})

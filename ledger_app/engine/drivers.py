@@ -1,0 +1,654 @@
+"""Drivers and their M-Pesa C2B collections.
+
+Owns: drivers and vehicles (and each driver's three ledger accounts: target outstanding,
+payable, deposit), the fare split, C2B validation and confirmation, driver repayments, unmatched
+payments in suspense and their assignment, missed-callback recovery, and the daily target charge
+with its consecutive-miss count.
+
+Every money move goes through ``posting.post``.  A confirmation does its parsing, validation and
+look-ups before it opens the write transaction; inside it, the split is computed from the target
+outstanding read under the account locks (``post(build=...)``), so two payments for one driver at
+the same instant are serialized on the account rows and each sees the other's effect.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from ledger_app.db.rows import insert, new_name, standard_columns, table
+from ledger_app.engine import accounts, clock, posting, txn_types
+from ledger_app.engine.errors import Conflict, NotFound, UniqueViolation, ValidationFailed
+from ledger_app.engine.money import ZERO, from_db, parse_amount, round_half_up
+from ledger_app.engine.settings import get_settings
+
+log = logging.getLogger("ledger_app.drivers")
+alerts = logging.getLogger("ledger_app.alerts")
+
+PAYBILL_ACCOUNT = "M-Pesa Paybill"
+TARGET_INCOME_ACCOUNT = "Daily Target Income"
+SUSPENSE_ACCOUNT = "Unmatched Payments Suspense"
+STATUSES = ("Active", "Suspended", "Exited")
+OVERRIDES = ("Follow Global", "Enable", "Disable")
+#: C2B confirmations above this are refused as absurd (Daraja's paybill limit is far below it)
+MAX_C2B_AMOUNT = Decimal("1000000.00")
+C2B_TRANSACTION_TYPES = ("Pay Bill", "Buy Goods", "CustomerPayBillOnline", "CustomerBuyGoodsOnline")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,59}$")
+
+
+def driver_accounts(driver: str) -> dict[str, str]:
+	return {
+		"target": f"Target Outstanding - {driver}",
+		"payable": f"Driver Payable - {driver}",
+		"deposit": f"Driver Deposit - {driver}",
+	}
+
+
+def ensure_business_accounts(db) -> None:
+	"""The business's own accounts the C2B flows post to (inside the caller's transaction)."""
+	accounts.create_account(db, PAYBILL_ACCOUNT, "Asset", account_type="Bank")
+	accounts.create_account(db, TARGET_INCOME_ACCOUNT, "Income", account_type="Income")
+	accounts.create_account(db, SUSPENSE_ACCOUNT, "Liability", account_type="Suspense")
+
+
+def ensure_driver_accounts(db, driver: str, user: str = "Administrator") -> dict[str, str]:
+	"""Create the driver's three accounts (idempotent) and link them on the Driver row."""
+	names = driver_accounts(driver)
+	party = {"party_type": "Driver", "party": driver, "user": user}
+	accounts.create_account(db, names["target"], "Asset", account_type="Target Outstanding", **party)
+	accounts.create_account(db, names["payable"], "Liability", account_type="Payable", **party)
+	accounts.create_account(db, names["deposit"], "Liability", account_type="Deposit", **party)
+	db.execute(
+		f"UPDATE {table('Driver')} SET `target_account` = %(t)s, `payable_account` = %(p)s, `deposit_account` = %(d)s"
+		f" WHERE `name` = %(name)s",
+		{"t": names["target"], "p": names["payable"], "d": names["deposit"], "name": driver},
+	)
+	return names
+
+
+# --- drivers and vehicles ---------------------------------------------------------------------
+
+
+def _identifier(value, field: str) -> str:
+	if not isinstance(value, str) or not _ID.match(value.strip()):
+		raise ValidationFailed(f"{field} must be 1-60 letters, digits, spaces, '_', '.' or '-', got {value!r}")
+	return value.strip()
+
+
+def _choice(value, field: str, choices, default):
+	if value in (None, ""):
+		return default
+	if value not in choices:
+		raise ValidationFailed(f"{field} must be one of {', '.join(choices)}, got {value!r}")
+	return value
+
+
+def _percent(value, field: str) -> Decimal:
+	if value in (None, ""):
+		return ZERO
+	pct = parse_amount(value, field, allow_zero=True)
+	if pct > 100:
+		raise ValidationFailed(f"{field} must be between 0 and 100, got {pct}")
+	return pct
+
+
+def upsert_driver(db, driver, driver_name=None, phone=None, daily_target=None, fare_pct=None,
+		target_sharing=None, instant_payout=None, status=None, user="Administrator") -> dict:
+	"""Service: create or update a driver; a new driver gets its accounts in the same transaction."""
+	driver = _identifier(driver, "driver")
+	values = {}
+	if driver_name is not None:
+		if not isinstance(driver_name, str) or not driver_name.strip() or len(driver_name) > 140:
+			raise ValidationFailed("driver_name must be 1-140 characters")
+		values["driver_name"] = driver_name.strip()
+	if phone is not None:
+		values["phone"] = normalize_phone(phone)
+	if daily_target is not None:
+		values["daily_target"] = parse_amount(daily_target if daily_target != "" else "0", "daily_target", allow_zero=True)
+	if fare_pct is not None:
+		values["fare_pct"] = _percent(fare_pct, "fare_pct")
+	if target_sharing is not None:
+		values["target_sharing"] = _choice(target_sharing, "target_sharing", OVERRIDES, "Follow Global")
+	if instant_payout is not None:
+		values["instant_payout"] = _choice(instant_payout, "instant_payout", OVERRIDES, "Follow Global")
+	if status is not None:
+		values["status"] = _choice(status, "status", STATUSES, "Active")
+
+	def unit(db):
+		now = clock.now()
+		existing = db.sql(f"SELECT `name` FROM {table('Driver')} WHERE `name` = %(n)s{db.dialect.for_update}", {"n": driver})
+		if not existing:
+			for required in ("driver_name", "phone"):
+				if required not in values:
+					raise ValidationFailed(f"{required} is required for a new driver")
+			row = {"name": driver, **standard_columns(now, user), "driver_id": driver, "daily_target": ZERO, "fare_pct": ZERO,
+				"target_sharing": "Follow Global", "instant_payout": "Follow Global", "status": "Active",
+				"consecutive_misses": 0, "flagged": 0, **values}
+			insert(db, "Driver", row)
+			ensure_business_accounts(db)
+			ensure_driver_accounts(db, driver, user)
+		elif values:
+			sets = ", ".join(f"`{k}` = %({k})s" for k in values)
+			db.execute(f"UPDATE {table('Driver')} SET {sets}, `modified` = %(now)s, `modified_by` = %(user)s"
+				f" WHERE `name` = %(name)s", {**values, "now": now, "user": user, "name": driver})
+		return get_driver(db, driver)
+
+	return db.run_in_transaction(unit)
+
+
+def normalize_phone(value) -> str:
+	"""A Kenyan mobile number as 2547XXXXXXXX / 2541XXXXXXXX (from 07…, 01…, +254…, 254…)."""
+	if not isinstance(value, str):
+		raise ValidationFailed(f"phone must be text, got {value!r}")
+	digits = re.sub(r"[\s\-()]", "", value).removeprefix("+")
+	if re.fullmatch(r"0[17]\d{8}", digits):
+		digits = "254" + digits[1:]
+	if not re.fullmatch(r"254[17]\d{8}", digits):
+		raise ValidationFailed(f"phone must be a Kenyan mobile number like 0712345678 or 254712345678, got {value!r}")
+	return digits
+
+
+def get_driver(db, driver) -> dict:
+	rows = db.sql(
+		f"SELECT `name`, `driver_name`, `phone`, `status`, {db.dialect.money('`daily_target`')} AS `daily_target`,"
+		f" {db.dialect.money('`fare_pct`')} AS `fare_pct`, `target_sharing`, `instant_payout`, `consecutive_misses`,"
+		f" `flagged`, `last_target_date` FROM {table('Driver')} WHERE `name` = %(n)s",
+		{"n": driver},
+	)
+	if not rows:
+		raise NotFound(f"Driver {driver!r} not found")
+	row = rows[0]
+	row["daily_target"], row["fare_pct"] = from_db(row["daily_target"]), from_db(row["fare_pct"])
+	return row
+
+
+def upsert_vehicle(db, vehicle, account_number=None, driver=None, substitute_driver=None, user="Administrator") -> dict:
+	"""Service: create or update a vehicle.  ``""`` clears the driver or substitute."""
+	vehicle = _identifier(vehicle, "vehicle")
+	values = {}
+	if account_number is not None:
+		values["account_number"] = normalize_account(account_number)
+		if not values["account_number"]:
+			raise ValidationFailed("account_number is required")
+	for field, value in (("driver", driver), ("substitute_driver", substitute_driver)):
+		if value is not None:
+			values[field] = value.strip() if isinstance(value, str) and value.strip() else None
+
+	def unit(db):
+		for field in ("driver", "substitute_driver"):
+			if values.get(field):
+				get_driver(db, values[field])
+		now = clock.now()
+		existing = db.sql(f"SELECT `name` FROM {table('Vehicle')} WHERE `name` = %(n)s{db.dialect.for_update}", {"n": vehicle})
+		try:
+			if not existing:
+				if "account_number" not in values:
+					raise ValidationFailed("account_number is required for a new vehicle")
+				insert(db, "Vehicle", {"name": vehicle, **standard_columns(now, user), "vehicle_id": vehicle,
+					"driver": None, "substitute_driver": None, **values})
+			elif values:
+				sets = ", ".join(f"`{k}` = %({k})s" for k in values)
+				db.execute(f"UPDATE {table('Vehicle')} SET {sets}, `modified` = %(now)s WHERE `name` = %(name)s",
+					{**values, "now": now, "name": vehicle})
+		except UniqueViolation:
+			raise Conflict(f"account number {values.get('account_number')!r} belongs to another vehicle") from None
+		row = db.sql(f"SELECT `name`, `account_number`, `driver`, `substitute_driver` FROM {table('Vehicle')}"
+			f" WHERE `name` = %(n)s", {"n": vehicle})[0]
+		return row
+
+	return db.run_in_transaction(unit)
+
+
+def normalize_account(value) -> str:
+	if not isinstance(value, str):
+		raise ValidationFailed(f"account number must be text, got {value!r}")
+	return value.strip().upper()[:140]
+
+
+# --- the split ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Split:
+	contribution: Decimal
+	driver_share: Decimal
+
+
+def split_fare(amount: Decimal, outstanding: Decimal, fare_pct: Decimal, target_sharing: bool) -> Split:
+	"""SPEC §4 step 5.  ``fare_pct`` is the driver's percentage of a fare.
+
+	With sharing off or nothing outstanding, the driver gets it all.  Otherwise the company's cut is
+	``round(A * (100 - f) / 100, 2)`` (half up) and contributes at most what is outstanding (a payment
+	crossing the target contributes only what was left: pro-rata at the threshold); the driver gets
+	the rest, so the two always add up to ``A`` exactly.
+	"""
+	if not target_sharing or outstanding <= 0:
+		return Split(ZERO, amount)
+	company_cut = round_half_up(amount * (100 - fare_pct) / 100)
+	contribution = min(company_cut, outstanding)
+	return Split(contribution, amount - contribution)
+
+
+@dataclass(frozen=True)
+class Terms:
+	daily_target: Decimal
+	fare_pct: Decimal
+	target_sharing: bool
+	instant_payout: bool
+
+
+def terms_for(driver: dict, settings: dict) -> Terms:
+	"""A driver's effective terms: their own values where set, the global settings otherwise."""
+
+	def override(value, global_on):
+		return {"Enable": True, "Disable": False}.get(value, bool(global_on))
+
+	return Terms(
+		daily_target=driver["daily_target"] if driver["daily_target"] > 0 else settings["global_daily_target"],
+		fare_pct=driver["fare_pct"] if driver["fare_pct"] > 0 else settings["global_fare_pct"],
+		target_sharing=override(driver["target_sharing"], settings["target_sharing"]),
+		instant_payout=override(driver["instant_payout"], settings["instant_payouts"]),
+	)
+
+
+# --- C2B ---------------------------------------------------------------------------------------
+
+
+class C2BRejected(ValidationFailed):
+	"""A C2B payload refused, with the Daraja validation result code that says why."""
+
+	def __init__(self, message: str, result_code: str = "C2B00016"):
+		super().__init__(message)
+		self.result_code = result_code
+
+
+@dataclass(frozen=True)
+class C2BPayment:
+	trans_id: str
+	amount: Decimal
+	bill_ref_number: str
+	trans_time: datetime
+	transaction_type: str = "Pay Bill"
+	msisdn: str = ""
+	payer_name: str = ""
+	shortcode: str = ""
+
+	def fingerprint(self) -> dict:
+		return {"amount": str(self.amount), "bill_ref": self.bill_ref_number, "time": self.trans_time.isoformat()}
+
+
+def parse_c2b(body, *, require_trans_id: bool = True) -> C2BPayment:
+	"""Daraja's validation/confirmation body into a C2BPayment; a clear C2BRejected otherwise."""
+	if not isinstance(body, dict):
+		raise C2BRejected("the body must be a JSON object")
+	kind = body.get("TransactionType")
+	if kind not in C2B_TRANSACTION_TYPES:
+		raise C2BRejected(f"unknown TransactionType {kind!r}")
+	trans_id = body.get("TransID")
+	if require_trans_id or trans_id not in (None, ""):
+		if not isinstance(trans_id, str) or not re.fullmatch(r"[A-Za-z0-9]{3,40}", trans_id.strip()):
+			raise C2BRejected(f"TransID must be 3-40 letters and digits, got {trans_id!r}")
+		trans_id = trans_id.strip().upper()
+	raw_amount = body.get("TransAmount")
+	if isinstance(raw_amount, (int, float)) and not isinstance(raw_amount, bool):
+		raw_amount = str(raw_amount)  # Daraja sends a string; a JSON number is read as its literal text
+	try:
+		amount = parse_amount(raw_amount, "TransAmount")
+	except ValidationFailed as exc:
+		raise C2BRejected(exc.message, "C2B00013") from None
+	if amount > MAX_C2B_AMOUNT:
+		raise C2BRejected(f"TransAmount {amount} is above the maximum {MAX_C2B_AMOUNT}", "C2B00013")
+	bill_ref = body.get("BillRefNumber")
+	if not isinstance(bill_ref, str) or not bill_ref.strip() or len(bill_ref) > 40 or _CONTROL.search(bill_ref):
+		raise C2BRejected(f"BillRefNumber must be 1-40 characters, got {bill_ref!r}", "C2B00012")
+	return C2BPayment(
+		trans_id=trans_id or "",
+		amount=amount,
+		bill_ref_number=normalize_account(bill_ref),
+		trans_time=parse_trans_time(body.get("TransTime")),
+		transaction_type=kind,
+		msisdn=_CONTROL.sub("", str(body.get("MSISDN") or ""))[:140],
+		payer_name=_CONTROL.sub("", " ".join(str(body.get(k) or "").strip() for k in ("FirstName", "MiddleName", "LastName")))
+		.strip()[:140],
+		shortcode=_CONTROL.sub("", str(body.get("BusinessShortCode") or ""))[:20],
+	)
+
+
+def parse_trans_time(value) -> datetime:
+	"""``YYYYMMDDHHmmss`` in the business timezone (stored naive, as every datetime here)."""
+	if value in (None, ""):
+		return clock.now()
+	try:
+		return datetime.strptime(str(value).strip(), "%Y%m%d%H%M%S")
+	except ValueError:
+		raise C2BRejected(f"TransTime must be YYYYMMDDHHmmss, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Match:
+	kind: str  # "fare", "repayment" or "unmatched"
+	driver: str | None = None
+	vehicle: str | None = None
+
+
+def match_account(db, bill_ref_number: str) -> Match:
+	"""Who a BillRefNumber pays: a vehicle's driver (its substitute first), a driver repaying, or nobody."""
+	vehicles = db.sql(
+		f"SELECT `name`, `driver`, `substitute_driver` FROM {table('Vehicle')} WHERE `account_number` = %(a)s",
+		{"a": bill_ref_number},
+	)
+	if vehicles:
+		vehicle = vehicles[0]
+		driver = vehicle["substitute_driver"] or vehicle["driver"]
+		if driver:
+			return Match("fare", driver, vehicle["name"])
+		return Match("unmatched", None, vehicle["name"])
+	drivers = db.sql(f"SELECT `name` FROM {table('Driver')} WHERE UPPER(`name`) = %(a)s", {"a": bill_ref_number})
+	if drivers:
+		return Match("repayment", drivers[0]["name"])
+	return Match("unmatched")
+
+
+def validate_c2b(db, body) -> tuple[str, str]:
+	"""The Daraja validation answer (ResultCode, ResultDesc) for a payment about to be made."""
+	try:
+		payment = parse_c2b(body, require_trans_id=False)
+	except C2BRejected as exc:
+		return exc.result_code, "Rejected"
+	match = match_account(db, payment.bill_ref_number)
+	if match.kind == "unmatched":
+		return "C2B00012", "Rejected"
+	return "0", "Accepted"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+	kind: str
+	transaction: str
+	duplicate: bool
+	driver: str | None = None
+	contribution: Decimal = ZERO
+	driver_share: Decimal = ZERO
+	to_deposit: Decimal = ZERO
+	unmatched_payment: str | None = None
+
+
+def confirm_c2b(db, payment: C2BPayment, user: str = "Guest") -> Confirmation:
+	"""Service: record a confirmed C2B payment exactly once (the key is its TransID).
+
+	Look-ups and settings are read before the write transaction; inside it the split is computed
+	under the locks of the paybill, target and payable accounts.  A repeat of a TransID changes
+	nothing and returns the original.  Unknown accounts go to suspense as an Unmatched Payment.
+	"""
+	existing = posting.find_by_key(db, payment.trans_id)
+	if existing is not None:
+		return _already(db, existing)
+	match = match_account(db, payment.bill_ref_number)
+	settings = get_settings(db)
+	terms = terms_for(get_driver(db, match.driver), settings) if match.driver else None
+	names = driver_accounts(match.driver) if match.driver else None
+
+	def unit(db):
+		prior = posting.find_by_key(db, payment.trans_id)
+		if prior is not None:
+			return _already(db, prior)
+		if match.kind == "fare":
+			return _post_fare(db, payment, match.driver, names, terms, user)
+		if match.kind == "repayment":
+			return _post_repayment(db, payment, match.driver, names, user)
+		return _post_unmatched(db, payment, user)
+
+	return db.run_in_transaction(unit)
+
+
+def _post_fare(db, payment, driver, names, terms, user) -> Confirmation:
+	split = {}
+
+	def build(balances):
+		split["s"] = split_fare(payment.amount, balances[names["target"]], terms.fare_pct, terms.target_sharing)
+		return txn_types.C2B_PAYMENT.legs({"paybill_account": PAYBILL_ACCOUNT, "target_account": names["target"],
+			"payable_account": names["payable"], "amount": payment.amount, "contribution": split["s"].contribution,
+			"driver_share": split["s"].driver_share})
+
+	posted = posting.post(db, txn_types.C2B_PAYMENT.name, payment.trans_id, build=build,
+		lock=[PAYBILL_ACCOUNT, names["target"], names["payable"]], fingerprint=payment.fingerprint(),
+		posting_datetime=payment.trans_time, party_type="Driver", party=driver, user=user,
+		remarks=f"C2B {payment.trans_id} account {payment.bill_ref_number}")
+	return Confirmation("fare", posted.name, False, driver, split["s"].contribution, split["s"].driver_share)
+
+
+def _post_repayment(db, payment, driver, names, user) -> Confirmation:
+	parts = {}
+
+	def build(balances):
+		outstanding = max(balances[names["target"]], ZERO)
+		parts["to_target"] = min(payment.amount, outstanding)
+		parts["to_deposit"] = payment.amount - parts["to_target"]
+		return txn_types.DRIVER_REPAYMENT.legs({"paybill_account": PAYBILL_ACCOUNT, "target_account": names["target"],
+			"deposit_account": names["deposit"], "amount": payment.amount, **parts})
+
+	posted = posting.post(db, txn_types.DRIVER_REPAYMENT.name, payment.trans_id, build=build,
+		lock=[PAYBILL_ACCOUNT, names["target"], names["deposit"]], fingerprint=payment.fingerprint(),
+		posting_datetime=payment.trans_time, party_type="Driver", party=driver, user=user,
+		remarks=f"Repayment {payment.trans_id} by {driver}")
+	return Confirmation("repayment", posted.name, False, driver, parts["to_target"], ZERO, parts["to_deposit"])
+
+
+def _post_unmatched(db, payment, user) -> Confirmation:
+	legs = txn_types.UNMATCHED_PAYMENT.legs({"paybill_account": PAYBILL_ACCOUNT, "suspense_account": SUSPENSE_ACCOUNT,
+		"amount": payment.amount})
+	posted = posting.post(db, txn_types.UNMATCHED_PAYMENT.name, payment.trans_id, legs, fingerprint=payment.fingerprint(),
+		posting_datetime=payment.trans_time, user=user, remarks=f"Unmatched C2B {payment.trans_id} account {payment.bill_ref_number}")
+	name = new_name()
+	insert(db, "Unmatched Payment", {"name": name, **standard_columns(clock.now(), user), "trans_id": payment.trans_id,
+		"amount": payment.amount, "bill_ref_number": payment.bill_ref_number, "msisdn": payment.msisdn,
+		"payer_name": payment.payer_name, "trans_time": payment.trans_time, "status": "Open",
+		"ledger_transaction": posted.name})
+	alerts.warning("unmatched payment %s of %s to account %r is in suspense", payment.trans_id, payment.amount,
+		payment.bill_ref_number)
+	return Confirmation("unmatched", posted.name, False, unmatched_payment=name)
+
+
+def _already(db, existing: dict) -> Confirmation:
+	kind = {"C2B Payment": "fare", "Driver Repayment": "repayment", "Unmatched Payment": "unmatched"}.get(
+		existing["transaction_type"], existing["transaction_type"])
+	return Confirmation(kind, existing["name"], True)
+
+
+def record_missed_payment(db, trans_id, amount, bill_ref_number, trans_time=None, msisdn=None, user="Administrator"):
+	"""Service: record a payment the gateway has and the ledger lacks, through the confirmation path."""
+	body = {"TransactionType": "Pay Bill", "TransID": trans_id, "TransAmount": amount, "BillRefNumber": bill_ref_number,
+		"TransTime": trans_time or "", "MSISDN": msisdn or ""}
+	return confirm_c2b(db, parse_c2b(body), user=user)
+
+
+# --- unmatched payments ------------------------------------------------------------------------
+
+
+def assign_unmatched(db, unmatched_payment, driver, user="Administrator") -> dict:
+	"""Service: move an Open unmatched payment to a driver, split as a fare now, exactly once."""
+	if not isinstance(unmatched_payment, str) or not unmatched_payment.strip():
+		raise ValidationFailed("unmatched_payment is required")
+	driver = _identifier(driver, "driver")
+	terms = terms_for(get_driver(db, driver), get_settings(db))
+	names = driver_accounts(driver)
+
+	def unit(db):
+		rows = db.sql(
+			f"SELECT `name`, `trans_id`, {db.dialect.money('`amount`')} AS `amount`, `status`, `assigned_driver`,"
+			f" `assignment_transaction` FROM {table('Unmatched Payment')} WHERE `name` = %(n)s{db.dialect.for_update}",
+			{"n": unmatched_payment.strip()},
+		)
+		if not rows:
+			raise NotFound(f"Unmatched Payment {unmatched_payment!r} not found")
+		row = rows[0]
+		if row["status"] == "Assigned":
+			if row["assigned_driver"] == driver:
+				return {"unmatched_payment": row["name"], "driver": driver, "transaction": row["assignment_transaction"],
+					"duplicate": True}
+			raise Conflict(f"Unmatched Payment {row['name']} is already assigned to {row['assigned_driver']}")
+		if row["status"] != "Open":
+			raise Conflict(f"Unmatched Payment {row['name']} is {row['status']}, not Open")
+		amount = from_db(row["amount"])
+		split = {}
+
+		def build(balances):
+			split["s"] = split_fare(amount, balances[names["target"]], terms.fare_pct, terms.target_sharing)
+			return txn_types.UNMATCHED_ASSIGNMENT.legs({"suspense_account": SUSPENSE_ACCOUNT, "target_account": names["target"],
+				"payable_account": names["payable"], "amount": amount, "contribution": split["s"].contribution,
+				"driver_share": split["s"].driver_share})
+
+		posted = posting.post(db, txn_types.UNMATCHED_ASSIGNMENT.name, f"assign:{row['trans_id']}", build=build,
+			lock=[SUSPENSE_ACCOUNT, names["target"], names["payable"]], fingerprint={"driver": driver},
+			party_type="Driver", party=driver, user=user, remarks=f"Assignment of unmatched {row['trans_id']} to {driver}")
+		now = clock.now()
+		db.execute(
+			f"UPDATE {table('Unmatched Payment')} SET `status` = 'Assigned', `assigned_driver` = %(d)s,"
+			f" `assignment_transaction` = %(t)s, `assigned_by` = %(u)s, `assigned_at` = %(now)s, `modified` = %(now)s"
+			f" WHERE `name` = %(n)s",
+			{"d": driver, "t": posted.name, "u": user, "now": now, "n": row["name"]},
+		)
+		return {"unmatched_payment": row["name"], "driver": driver, "transaction": posted.name, "duplicate": False,
+			"contribution": split["s"].contribution, "driver_share": split["s"].driver_share}
+
+	return db.run_in_transaction(unit)
+
+
+def request_unmatched_refund(db, unmatched_payment, user="Administrator") -> dict:
+	"""Service: mark an Open unmatched payment for refund (the refund itself is a later flow)."""
+
+	def unit(db):
+		rows = db.sql(f"SELECT `name`, `status` FROM {table('Unmatched Payment')} WHERE `name` = %(n)s{db.dialect.for_update}",
+			{"n": unmatched_payment})
+		if not rows:
+			raise NotFound(f"Unmatched Payment {unmatched_payment!r} not found")
+		if rows[0]["status"] == "Refund Requested":
+			return {"unmatched_payment": unmatched_payment, "status": "Refund Requested", "duplicate": True}
+		if rows[0]["status"] != "Open":
+			raise Conflict(f"Unmatched Payment {unmatched_payment} is {rows[0]['status']}, not Open")
+		db.execute(f"UPDATE {table('Unmatched Payment')} SET `status` = 'Refund Requested', `modified` = %(now)s,"
+			f" `modified_by` = %(u)s WHERE `name` = %(n)s", {"now": clock.now(), "u": user, "n": unmatched_payment})
+		return {"unmatched_payment": unmatched_payment, "status": "Refund Requested", "duplicate": False}
+
+	return db.run_in_transaction(unit)
+
+
+def list_unmatched(db, status="Open") -> list[dict]:
+	rows = db.sql(
+		f"SELECT `name`, `trans_id`, {db.dialect.money('`amount`')} AS `amount`, `bill_ref_number`, `trans_time`, `status`,"
+		f" `assigned_driver` FROM {table('Unmatched Payment')} WHERE `status` = %(s)s ORDER BY `trans_time`",
+		{"s": status},
+	)
+	for row in rows:
+		row["amount"] = from_db(row["amount"])
+	return rows
+
+
+# --- daily targets -----------------------------------------------------------------------------
+
+
+def run_daily_targets(db, day: date, user: str = "Scheduler") -> dict:
+	"""Service: charge every active driver's daily target for ``day``, once per driver and day.
+
+	Each driver is one transaction: the Driver row is locked, a day already handled is skipped, the
+	miss count goes up when the previous day closed with target outstanding > 0 (else back to 0),
+	the driver is flagged (and an alert logged) at the settings' threshold, and the ``Daily Target``
+	transaction (key ``target:<driver>:<day>``) raises target outstanding.
+	"""
+	settings = get_settings(db)
+	threshold = int(settings["miss_threshold"] or 0)
+	drivers = [r["name"] for r in db.sql(f"SELECT `name` FROM {table('Driver')} WHERE `status` = 'Active' ORDER BY `name`")]
+	charged = skipped = flagged = 0
+	for driver in drivers:
+		outcome = db.run_in_transaction(lambda db, d=driver: _charge_day(db, d, day, settings, threshold, user))
+		charged += outcome == "charged"
+		skipped += outcome == "skipped"
+		flagged += outcome == "flagged"
+	return {"date": day.isoformat(), "drivers": len(drivers), "charged": charged + flagged, "skipped": skipped,
+		"newly_flagged": flagged}
+
+
+def _charge_day(db, driver, day, settings, threshold, user) -> str:
+	rows = db.sql(
+		f"SELECT `name`, `status`, {db.dialect.money('`daily_target`')} AS `daily_target`, {db.dialect.money('`fare_pct`')}"
+		f" AS `fare_pct`, `target_sharing`, `instant_payout`, `consecutive_misses`, `flagged`, `last_target_date`"
+		f" FROM {table('Driver')} WHERE `name` = %(n)s{db.dialect.for_update}",
+		{"n": driver},
+	)
+	row = rows[0]
+	last = row["last_target_date"]
+	if last is not None and str(last)[:10] >= day.isoformat():
+		return "skipped"
+	row["daily_target"], row["fare_pct"] = from_db(row["daily_target"]), from_db(row["fare_pct"])
+	terms = terms_for(row, settings)
+	names = driver_accounts(driver)
+	before = {}
+
+	def build(balances):
+		before["outstanding"] = balances[names["target"]]
+		return txn_types.DAILY_TARGET.legs({"target_account": names["target"], "income_account": TARGET_INCOME_ACCOUNT,
+			"amount": terms.daily_target})
+
+	if terms.daily_target > 0:
+		posting.post(db, txn_types.DAILY_TARGET.name, f"target:{driver}:{day.isoformat()}", build=build,
+			lock=[names["target"], TARGET_INCOME_ACCOUNT], fingerprint={"amount": str(terms.daily_target)},
+			posting_datetime=datetime.combine(day, datetime.min.time()), party_type="Driver", party=driver, user=user,
+			remarks=f"Daily target {day.isoformat()} for {driver}")
+	else:
+		before["outstanding"] = accounts.get_account(db, names["target"])["balance"]
+	missed = before["outstanding"] > 0 and last is not None
+	misses = int(row["consecutive_misses"] or 0) + 1 if missed else 0
+	newly_flagged = bool(threshold) and misses >= threshold and not row["flagged"]
+	db.execute(
+		f"UPDATE {table('Driver')} SET `consecutive_misses` = %(m)s, `flagged` = %(f)s, `last_target_date` = %(d)s,"
+		f" `modified` = %(now)s WHERE `name` = %(n)s",
+		{"m": misses, "f": 1 if (row["flagged"] or newly_flagged) else 0, "d": day, "now": clock.now(), "n": driver},
+	)
+	if newly_flagged:
+		alerts.warning("driver %s missed the daily target %d days in a row (outstanding %s)", driver, misses,
+			before["outstanding"])
+		return "flagged"
+	return "charged"
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+def driver_balances(db, driver: str) -> dict[str, Decimal]:
+	names = driver_accounts(driver)
+	rows = db.sql(
+		f"SELECT `name`, {db.dialect.money('`balance`')} AS `balance` FROM {table('Ledger Account')}"
+		f" WHERE `name` IN (%(t)s, %(p)s, %(d)s)",
+		{"t": names["target"], "p": names["payable"], "d": names["deposit"]},
+	)
+	if len(rows) != 3:
+		get_driver(db, driver)  # NotFound for an unknown driver
+		raise NotFound(f"ledger accounts of driver {driver!r} are missing")
+	by_name = {r["name"]: from_db(r["balance"]) for r in rows}
+	return {"target_outstanding": by_name[names["target"]], "payable": by_name[names["payable"]],
+		"deposit": by_name[names["deposit"]]}
+
+
+def balances_report(db, status: str | None = None) -> list[dict]:
+	"""One row per driver with the three balances (one query; the Driver Balances report)."""
+	money = db.dialect.money
+	where, params = "", {}
+	if status:
+		where, params = " WHERE d.`status` = %(s)s", {"s": status}
+	rows = db.sql(
+		f"SELECT d.`name` AS `driver`, d.`driver_name`, d.`status`, d.`consecutive_misses`, d.`flagged`,"
+		f" {money('t.`balance`')} AS `target_outstanding`, {money('p.`balance`')} AS `payable`,"
+		f" {money('dp.`balance`')} AS `deposit` FROM {table('Driver')} d"
+		f" LEFT JOIN {table('Ledger Account')} t ON t.`name` = d.`target_account`"
+		f" LEFT JOIN {table('Ledger Account')} p ON p.`name` = d.`payable_account`"
+		f" LEFT JOIN {table('Ledger Account')} dp ON dp.`name` = d.`deposit_account`{where} ORDER BY d.`name`",
+		params,
+	)
+	for row in rows:
+		for key in ("target_outstanding", "payable", "deposit"):
+			row[key] = from_db(row[key])
+	return rows

@@ -1,0 +1,201 @@
+"""M-Pesa C2B callbacks over real HTTP against the standalone server, on every backend: Daraja's
+exact bodies, the callback token, hostile payloads, and 32 concurrent clients for one driver."""
+
+from __future__ import annotations
+
+import json
+import random
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import requests
+
+from ledger_app.engine import drivers, posting, reconcile, settings
+from ledger_app.engine.money import round_half_up
+from tests.support import CALLBACK_TOKEN, count, make_pool, running_server, server_process
+
+D = Decimal
+VALIDATION = "/api/method/ledger_app.api.mpesa.c2b_validation"
+CONFIRMATION = "/api/method/ledger_app.api.mpesa.c2b_confirmation"
+
+
+def body(trans_id="QK1", amount="100.00", account="K001", **extra):
+	return {"TransactionType": "Pay Bill", "TransID": trans_id, "TransTime": "20260301101500", "TransAmount": amount,
+		"BusinessShortCode": "600000", "BillRefNumber": account, "InvoiceNumber": "", "OrgAccountBalance": "",
+		"ThirdPartyTransID": "", "MSISDN": "2547 ***** 126", "FirstName": "JOHN", "MiddleName": "", "LastName": "", **extra}
+
+
+def setup_fleet(pool, daily_target="5000"):
+	with pool.connection() as db:
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"global_daily_target": daily_target,
+			"global_fare_pct": "50", "target_sharing": 1}))
+		drivers.upsert_driver(db, "D1", "Amina", "0712345678")
+		drivers.upsert_vehicle(db, "KTA 001", "K001", driver="D1")
+		drivers.run_daily_targets(db, date(2026, 3, 1))
+
+
+@pytest.fixture
+def server(db_url):
+	pool = make_pool(db_url)
+	setup_fleet(pool)
+	with running_server(pool, callback_token=CALLBACK_TOKEN) as base:
+		yield base, pool
+	pool.dispose()
+
+
+def post(base, path, payload=None, token=CALLBACK_TOKEN, data=None):
+	params = {"token": token} if token is not None else None
+	if data is not None:
+		return requests.post(base + path, params=params, data=data, headers={"Content-Type": "application/json"}, timeout=30)
+	return requests.post(base + path, params=params, json=payload, timeout=30)
+
+
+def ledger_rows(pool):
+	with pool.connection() as db:
+		return count(db, "Ledger Transaction"), count(db, "Unmatched Payment")
+
+
+def test_validation_answers_exactly_dararas_bodies(server):
+	base, _ = server
+	accepted = post(base, VALIDATION, body())
+	assert accepted.status_code == 200 and accepted.json() == {"ResultCode": "0", "ResultDesc": "Accepted"}
+	unknown = post(base, VALIDATION, body(account="NOPE"))
+	assert unknown.json() == {"ResultCode": "C2B00012", "ResultDesc": "Rejected"}
+	for bad in ("0", "-5", "1.005", "abc"):
+		assert post(base, VALIDATION, body(amount=bad)).json() == {"ResultCode": "C2B00013", "ResultDesc": "Rejected"}
+	assert post(base, VALIDATION, body(TransactionType="Reversal")).json()["ResultCode"] == "C2B00016"
+
+
+def test_confirmation_answers_success_and_counts_once(server):
+	base, pool = server
+	for _ in range(3):
+		response = post(base, CONFIRMATION, body("QK1", "100.00"))
+		assert response.status_code == 200 and response.json() == {"ResultCode": 0, "ResultDesc": "Success"}
+		assert "message" not in response.text
+	with pool.connection() as db:
+		assert drivers.driver_balances(db, "D1") == {"target_outstanding": D("4950.00"), "payable": D("50.00"), "deposit": 0}
+		logs = db.sql("SELECT `status`, `http_status`, `reference` FROM `tabCallback Log` ORDER BY `creation`")
+	assert [(r["status"], r["http_status"], r["reference"]) for r in logs] == [("Processed", 200, "QK1")] * 3
+
+
+@pytest.mark.parametrize("token, status", [(None, 401), ("", 401), ("wrong", 403)], ids=["missing", "empty", "wrong"])
+def test_missing_or_wrong_token_is_refused_and_only_logged(server, token, status):
+	base, pool = server
+	before = ledger_rows(pool)
+	response = post(base, CONFIRMATION, body("QX1"), token=token)
+	assert response.status_code == status and response.json()["ResultCode"] == 1
+	assert ledger_rows(pool) == before
+	with pool.connection() as db:
+		logs = db.sql("SELECT `status`, `http_status`, `body` FROM `tabCallback Log`")
+	assert [(r["status"], r["http_status"]) for r in logs] == [("Rejected", status)]
+	assert "QX1" in logs[0]["body"] and CALLBACK_TOKEN not in json.dumps(logs)
+
+
+def test_ip_allow_list_refuses_other_sources(server):
+	base, pool = server
+	with pool.connection() as db:
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"allowed_callback_ips": "196.201.214.200, 10.0.0.0/8"}))
+	assert post(base, CONFIRMATION, body("QIP1")).status_code == 403
+	with pool.connection() as db:
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"allowed_callback_ips": "127.0.0.1"}))
+	assert post(base, CONFIRMATION, body("QIP1")).status_code == 200
+
+
+@pytest.mark.parametrize(
+	"payload, fragment",
+	[
+		(body(amount="-100.00"), "positive"),
+		(body(amount="0"), "zero"),
+		(body(amount="10.005"), "2 decimal"),
+		(body(amount="1e9"), "maximum"),
+		(body(amount="NaN"), "finite"),
+		(body(TransactionType="Salary Payment"), "TransactionType"),
+		({k: v for k, v in body().items() if k != "TransID"}, "TransID"),
+		(body(trans_id="'; DROP TABLE x; --"), "TransID"),
+		(body(TransTime="yesterday"), "TransTime"),
+		(body(account=""), "BillRefNumber"),
+	],
+	ids=["negative", "zero", "3-decimals", "absurd", "nan", "unknown-type", "no-transid", "sql-transid", "bad-time", "no-account"],
+)
+def test_hostile_confirmations_are_refused_clearly_and_lose_nothing(server, payload, fragment):
+	base, pool = server
+	before = ledger_rows(pool)
+	response = post(base, CONFIRMATION, payload)
+	assert response.status_code == 400
+	assert response.json()["ResultCode"] == 1 and fragment in response.json()["ResultDesc"]
+	assert ledger_rows(pool) == before
+	with pool.connection() as db:
+		logs = db.sql("SELECT `status`, `body` FROM `tabCallback Log`")
+	assert len(logs) == 1 and logs[0]["status"] == "Rejected" and logs[0]["body"]  # kept for staff
+
+
+@pytest.mark.parametrize("data", [b"{not json", b"[1, 2]", "\u00e9\u4e2d".encode("utf-16")], ids=["bad-json", "list", "not-utf8"])
+def test_malformed_bodies_are_refused_and_logged(server, data):
+	base, pool = server
+	before = ledger_rows(pool)
+	response = post(base, CONFIRMATION, data=data)
+	assert response.status_code == 400 and response.json()["ResultCode"] == 1
+	assert ledger_rows(pool) == before
+	with pool.connection() as db:
+		assert count(db, "Callback Log") == 1
+
+
+def test_huge_body_is_refused(server):
+	base, pool = server
+	before = ledger_rows(pool)
+	response = post(base, CONFIRMATION, data=b"{" + b" " * (3 * 1024 * 1024) + b"}")
+	assert response.status_code == 413
+	assert ledger_rows(pool) == before
+
+
+def test_unknown_account_confirmation_lands_in_suspense(server):
+	base, pool = server
+	assert post(base, CONFIRMATION, body("QUN1", "75.00", account="ZZZ")).json() == {"ResultCode": 0, "ResultDesc": "Success"}
+	with pool.connection() as db:
+		assert posting.balance(db, drivers.SUSPENSE_ACCOUNT) == D("75.00")
+		assert [r["trans_id"] for r in drivers.list_unmatched(db)] == ["QUN1"]
+
+
+def test_32_clients_2000_confirmations_for_one_driver_exact_to_the_cent(db_url):
+	pool = make_pool(db_url)
+	target = D("5000.00")
+	setup_fleet(pool, daily_target=str(target))
+	rng = random.Random(11)
+	unique = [(f"QC{i:06d}", D(rng.randint(1000, 50000)) / 100) for i in range(1800)]
+	work = unique + [unique[rng.randrange(len(unique))] for _ in range(200)]  # 10 % repeats
+	rng.shuffle(work)
+	with server_process(db_url, "--no-scheduler", "--threads", "16") as base:
+		session_per_thread = {}
+
+		def send(item):
+			import threading
+
+			session = session_per_thread.setdefault(threading.get_ident(), requests.Session())
+			trans_id, amount = item
+			response = session.post(base + CONFIRMATION, params={"token": CALLBACK_TOKEN},
+				json=body(trans_id, str(amount)), timeout=120)
+			return response.status_code, response.json()
+
+		with ThreadPoolExecutor(max_workers=32) as clients:
+			answers = list(clients.map(send, work))
+	assert all(answer == (200, {"ResultCode": 0, "ResultDesc": "Success"}) for answer in answers)
+	paid = sum((amount for _, amount in unique), D(0))
+	cuts = sum((round_half_up(amount * 50 / 100) for _, amount in unique), D(0))
+	contribution = min(target, cuts)  # contributions stop exactly at the target, whatever the order
+	with pool.connection() as db:
+		assert drivers.driver_balances(db, "D1") == {"target_outstanding": target - contribution,
+			"payable": paid - contribution, "deposit": D("0.00")}
+		assert posting.balance(db, drivers.PAYBILL_ACCOUNT) == paid
+		counted = db.sql("SELECT COUNT(*) AS n FROM `tabLedger Transaction` WHERE `transaction_type` = 'C2B Payment'")[0]["n"]
+		assert int(counted) == len(unique)
+		assert reconcile.reconcile(db)["discrepancies"] == 0
+	pool.dispose()
+
+
+def test_control_characters_are_refused_or_stripped(server):
+	base, pool = server
+	assert post(base, CONFIRMATION, body("QNUL1", account="K0\x0001")).status_code == 400
+	ok = post(base, CONFIRMATION, body("QNUL2", FirstName="JO\x00HN", MSISDN="2547\x00"))
+	assert ok.status_code == 200
