@@ -57,6 +57,7 @@ def ensure_business_accounts(db) -> None:
 
 def ensure_driver_accounts(db, driver: str, user: str = "Administrator") -> dict[str, str]:
 	"""Create the driver's three accounts (idempotent) and link them on the Driver row."""
+	ensure_business_accounts(db)
 	names = driver_accounts(driver)
 	party = {"party_type": "Driver", "party": driver, "user": user}
 	accounts.create_account(db, names["target"], "Asset", account_type="Target Outstanding", **party)
@@ -129,7 +130,6 @@ def upsert_driver(db, driver, driver_name=None, phone=None, daily_target=None, f
 				"target_sharing": "Follow Global", "instant_payout": "Follow Global", "status": "Active",
 				"consecutive_misses": 0, "flagged": 0, **values}
 			insert(db, "Driver", row)
-			ensure_business_accounts(db)
 			ensure_driver_accounts(db, driver, user)
 		elif values:
 			sets = ", ".join(f"`{k}` = %({k})s" for k in values)

@@ -22,6 +22,14 @@ def _open(db_url: str) -> ConnectionPool:
 	return ConnectionPool(db_url)
 
 
+def prepare(db) -> None:
+	"""Schema and the business's own accounts (idempotent): what init and serve do first."""
+	from ledger_app.engine.drivers import ensure_business_accounts
+
+	ensure_schema(db)
+	db.run_in_transaction(ensure_business_accounts)
+
+
 def _print(value) -> None:
 	click.echo(json.dumps(value, default=json_default, indent=2))
 
@@ -40,7 +48,7 @@ def init(db_url):
 	"""Create or upgrade the schema (idempotent)."""
 	pool = _open(db_url)
 	with pool.connection() as db:
-		ensure_schema(db)
+		prepare(db)
 	click.echo(f"schema ready on {_redact(db_url)}")
 
 
@@ -62,7 +70,7 @@ def serve(db_url, host, port, threads, no_scheduler):
 	config = Config.from_env(db_url=db_url, host=host, port=port)
 	pool = ConnectionPool(config.db_url, size=threads + 2)
 	with pool.connection() as db:
-		ensure_schema(db)
+		prepare(db)
 	executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-worker")
 	app = LedgerApp(config, pool=pool, executor=executor)
 	if not no_scheduler:
@@ -76,6 +84,49 @@ def serve(db_url, host, port, threads, no_scheduler):
 		server.run()
 	except KeyboardInterrupt:
 		pass
+
+
+@main.command()
+@click.option("--db", "db_url", default=None, help="Database URL (default: a fresh SQLite file in a temporary directory).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--keep-serving", is_flag=True, help="After the demo, keep serving until interrupted.")
+def demo(db_url, host, port, keep_serving):
+	"""A day of a small fleet over real HTTP: drivers, fares, duplicates, suspense, a repayment, reconcile."""
+	import secrets
+	import tempfile
+	import time
+	from concurrent.futures import ThreadPoolExecutor
+
+	from ledger_app.standalone import demo as scenario
+	from ledger_app.standalone import scheduler
+	from ledger_app.standalone.wsgi import LedgerApp
+
+	logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # queueing is the point of the demo
+	if db_url is None:
+		db_url = f"sqlite:///{tempfile.mkdtemp(prefix='ledger_app-demo-')}/ledger_app.db"
+	config = Config.from_env(db_url=db_url, host=host, port=port)
+	config.api_key = config.api_key or "demo"
+	config.api_secret = config.api_secret or secrets.token_hex(12)
+	config.callback_token = config.callback_token or secrets.token_hex(12)
+	pool = ConnectionPool(config.db_url, size=12)
+	with pool.connection() as db:
+		prepare(db)
+	executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-worker")
+	server, _ = scenario.start_in_thread(LedgerApp(config, pool=pool, executor=executor), host, port)
+	base = f"http://{host}:{server.effective_port}"
+	click.echo(f"ledger-app listening on {base} (database {_redact(config.db_url)})")
+	click.echo(f"staff API: Authorization: token {config.api_key}:{config.api_secret}")
+	scenario.run(base, f"{config.api_key}:{config.api_secret}", config.callback_token, echo=click.echo)
+	if keep_serving:
+		scheduler.start(pool, executor)
+		click.echo(f"still serving on {base}; Ctrl-C to stop")
+		try:
+			while True:
+				time.sleep(3600)
+		except KeyboardInterrupt:
+			pass
+	server.close()
 
 
 @main.command()
