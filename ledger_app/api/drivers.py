@@ -36,7 +36,7 @@ def get_driver_balances(driver=None):
 
 
 @host.whitelist(methods=["POST"])
-def run_daily_targets(date=None):  # noqa: A002 - the API's argument name
+def run_daily_targets(date=None):
 	host.require_role(MANAGER)
 	return drivers.run_daily_targets(host.get_db(), _day(date), user=host.current_user())
 

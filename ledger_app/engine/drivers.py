@@ -405,20 +405,29 @@ def confirm_c2b(db, payment: C2BPayment, user: str = "Guest") -> Confirmation:
 	return db.run_in_transaction(unit)
 
 
+class _FareSplit:
+	"""Builds the legs of a fare (``C2B Payment`` from the paybill, ``Unmatched Assignment`` from
+	suspense) from the target outstanding read under lock, and keeps the split it made."""
+
+	def __init__(self, kind: txn_types.TransactionType, source_account: str, names: dict, amount: Decimal, terms: Terms):
+		self.kind, self.source_account, self.names, self.amount, self.terms = kind, source_account, names, amount, terms
+		self.split: Split | None = None
+		self.lock = [source_account, names["target"], names["payable"]]
+
+	def __call__(self, balances: dict) -> list:
+		self.split = split_fare(self.amount, balances[self.names["target"]], self.terms.fare_pct, self.terms.target_sharing)
+		source = "paybill_account" if self.kind is txn_types.C2B_PAYMENT else "suspense_account"
+		return self.kind.legs({source: self.source_account, "target_account": self.names["target"],
+			"payable_account": self.names["payable"], "amount": self.amount, "contribution": self.split.contribution,
+			"driver_share": self.split.driver_share})
+
+
 def _post_fare(db, payment, driver, names, terms, user) -> Confirmation:
-	split = {}
-
-	def build(balances):
-		split["s"] = split_fare(payment.amount, balances[names["target"]], terms.fare_pct, terms.target_sharing)
-		return txn_types.C2B_PAYMENT.legs({"paybill_account": PAYBILL_ACCOUNT, "target_account": names["target"],
-			"payable_account": names["payable"], "amount": payment.amount, "contribution": split["s"].contribution,
-			"driver_share": split["s"].driver_share})
-
-	posted = posting.post(db, txn_types.C2B_PAYMENT.name, payment.trans_id, build=build,
-		lock=[PAYBILL_ACCOUNT, names["target"], names["payable"]], fingerprint=payment.fingerprint(),
-		posting_datetime=payment.trans_time, party_type="Driver", party=driver, user=user,
-		remarks=f"C2B {payment.trans_id} account {payment.bill_ref_number}")
-	return Confirmation("fare", posted.name, False, driver, split["s"].contribution, split["s"].driver_share)
+	fare = _FareSplit(txn_types.C2B_PAYMENT, PAYBILL_ACCOUNT, names, payment.amount, terms)
+	posted = posting.post(db, txn_types.C2B_PAYMENT.name, payment.trans_id, build=fare, lock=fare.lock,
+		fingerprint=payment.fingerprint(), posting_datetime=payment.trans_time, party_type="Driver", party=driver,
+		user=user, remarks=f"C2B {payment.trans_id} account {payment.bill_ref_number}")
+	return Confirmation("fare", posted.name, False, driver, fare.split.contribution, fare.split.driver_share)
 
 
 def _post_repayment(db, payment, driver, names, user) -> Confirmation:
@@ -493,18 +502,10 @@ def assign_unmatched(db, unmatched_payment, driver, user="Administrator") -> dic
 			raise Conflict(f"Unmatched Payment {row['name']} is already assigned to {row['assigned_driver']}")
 		if row["status"] != "Open":
 			raise Conflict(f"Unmatched Payment {row['name']} is {row['status']}, not Open")
-		amount = from_db(row["amount"])
-		split = {}
-
-		def build(balances):
-			split["s"] = split_fare(amount, balances[names["target"]], terms.fare_pct, terms.target_sharing)
-			return txn_types.UNMATCHED_ASSIGNMENT.legs({"suspense_account": SUSPENSE_ACCOUNT, "target_account": names["target"],
-				"payable_account": names["payable"], "amount": amount, "contribution": split["s"].contribution,
-				"driver_share": split["s"].driver_share})
-
-		posted = posting.post(db, txn_types.UNMATCHED_ASSIGNMENT.name, f"assign:{row['trans_id']}", build=build,
-			lock=[SUSPENSE_ACCOUNT, names["target"], names["payable"]], fingerprint={"driver": driver},
-			party_type="Driver", party=driver, user=user, remarks=f"Assignment of unmatched {row['trans_id']} to {driver}")
+		fare = _FareSplit(txn_types.UNMATCHED_ASSIGNMENT, SUSPENSE_ACCOUNT, names, from_db(row["amount"]), terms)
+		posted = posting.post(db, txn_types.UNMATCHED_ASSIGNMENT.name, f"assign:{row['trans_id']}", build=fare,
+			lock=fare.lock, fingerprint={"driver": driver}, party_type="Driver", party=driver, user=user,
+			remarks=f"Assignment of unmatched {row['trans_id']} to {driver}")
 		now = clock.now()
 		db.execute(
 			f"UPDATE {table('Unmatched Payment')} SET `status` = 'Assigned', `assigned_driver` = %(d)s,"
@@ -513,7 +514,7 @@ def assign_unmatched(db, unmatched_payment, driver, user="Administrator") -> dic
 			{"d": driver, "t": posted.name, "u": user, "now": now, "n": row["name"]},
 		)
 		return {"unmatched_payment": row["name"], "driver": driver, "transaction": posted.name, "duplicate": False,
-			"contribution": split["s"].contribution, "driver_share": split["s"].driver_share}
+			"contribution": fare.split.contribution, "driver_share": fare.split.driver_share}
 
 	return db.run_in_transaction(unit)
 

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Callable
 
 from ledger_app.db.rows import insert, insert_many, new_name, standard_columns, table
 from ledger_app.engine import clock, txn_types
