@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ledger_app.db.rows import insert, new_name, standard_columns, table
-from ledger_app.engine import accounts, clock, posting, txn_types
+from ledger_app.engine import accounts, business, clock, posting, txn_types
 from ledger_app.engine.errors import Conflict, NotFound, UniqueViolation, ValidationFailed
 from ledger_app.engine.money import ZERO, from_db, parse_amount, round_half_up
 from ledger_app.engine.settings import get_settings
@@ -28,9 +28,10 @@ from ledger_app.engine.settings import get_settings
 log = logging.getLogger("ledger_app.drivers")
 alerts = logging.getLogger("ledger_app.alerts")
 
-PAYBILL_ACCOUNT = "M-Pesa Paybill"
-TARGET_INCOME_ACCOUNT = "Daily Target Income"
-SUSPENSE_ACCOUNT = "Unmatched Payments Suspense"
+PAYBILL_ACCOUNT = business.PAYBILL
+TARGET_INCOME_ACCOUNT = business.TARGET_INCOME
+SUSPENSE_ACCOUNT = business.SUSPENSE
+ensure_business_accounts = business.ensure_business_accounts
 STATUSES = ("Active", "Suspended", "Exited")
 OVERRIDES = ("Follow Global", "Enable", "Disable")
 #: C2B confirmations above this are refused as absurd (Daraja's paybill limit is far below it)
@@ -46,13 +47,6 @@ def driver_accounts(driver: str) -> dict[str, str]:
 		"payable": f"Driver Payable - {driver}",
 		"deposit": f"Driver Deposit - {driver}",
 	}
-
-
-def ensure_business_accounts(db) -> None:
-	"""The business's own accounts the C2B flows post to (inside the caller's transaction)."""
-	accounts.create_account(db, PAYBILL_ACCOUNT, "Asset", account_type="Bank")
-	accounts.create_account(db, TARGET_INCOME_ACCOUNT, "Income", account_type="Income")
-	accounts.create_account(db, SUSPENSE_ACCOUNT, "Liability", account_type="Suspense")
 
 
 def ensure_driver_accounts(db, driver: str, user: str = "Administrator") -> dict[str, str]:
@@ -448,6 +442,7 @@ def _post_repayment(db, payment, driver, names, user) -> Confirmation:
 
 
 def _post_unmatched(db, payment, user) -> Confirmation:
+	ensure_business_accounts(db)  # a payment can arrive before any driver exists
 	legs = txn_types.UNMATCHED_PAYMENT.legs({"paybill_account": PAYBILL_ACCOUNT, "suspense_account": SUSPENSE_ACCOUNT,
 		"amount": payment.amount})
 	posted = posting.post(db, txn_types.UNMATCHED_PAYMENT.name, payment.trans_id, legs, fingerprint=payment.fingerprint(),

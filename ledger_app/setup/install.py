@@ -17,10 +17,3 @@ def after_install():
 	from ledger_app.patches.v0_1.apply_constraints import execute
 
 	execute()
-
-	from ledger_app.engine.drivers import ensure_business_accounts
-	from ledger_app.host import get_db
-
-	db = get_db()
-	with db.joined():
-		ensure_business_accounts(db)

@@ -24,7 +24,7 @@ def _open(db_url: str) -> ConnectionPool:
 
 def prepare(db) -> None:
 	"""Schema and the business's own accounts (idempotent): what init and serve do first."""
-	from ledger_app.engine.drivers import ensure_business_accounts
+	from ledger_app.engine.business import ensure_business_accounts
 
 	ensure_schema(db)
 	db.run_in_transaction(ensure_business_accounts)
