@@ -23,6 +23,10 @@ after_install = "ledger_app.setup.install.after_install"
 # ---------------
 
 scheduler_events = {
+	"all": [
+		"ledger_app.jobs.dispatch_payouts",
+		"ledger_app.jobs.sweep_payouts",
+	],
 	"cron": {
 		"*/15 * * * *": [
 			"ledger_app.jobs.reconcile_all",

@@ -24,3 +24,17 @@ def daily_targets():
 	from ledger_app.engine import clock, drivers
 
 	return drivers.run_daily_targets(host.get_db(), clock.now().date(), user="Scheduler")
+
+
+def dispatch_payouts():
+	"""Send due payouts to the gateway (also kicked right after a commit that queued one)."""
+	from ledger_app.engine import payouts
+
+	return payouts.dispatch(host.get_db(), host.payout_gateway(), host.callback_urls())
+
+
+def sweep_payouts():
+	"""Turn long-unanswered payouts Unknown and ask Transaction Status about Unknown ones."""
+	from ledger_app.engine import payouts
+
+	return payouts.sweep(host.get_db(), host.payout_gateway(), host.callback_urls())

@@ -10,9 +10,10 @@ import json
 import logging
 
 from ledger_app import host
-from ledger_app.engine import callbacks, drivers
+from ledger_app.engine import callbacks, drivers, payouts
 from ledger_app.engine.errors import LedgerError
 from ledger_app.engine.settings import get_settings
+from ledger_app.gateways import daraja
 
 log = logging.getLogger("ledger_app.mpesa")
 
@@ -76,3 +77,74 @@ def c2b_confirmation(**kwargs):
 		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Temporary error, retry"}, 500)
 	callbacks.finish(db, log_name, "Processed", 200, "duplicate" if outcome.duplicate else None, reference=payment.trans_id)
 	return host.raw_json_response({"ResultCode": 0, "ResultDesc": "Success"})
+
+
+def _payout_callback(endpoint: str, apply):
+	"""Shared shape of the B2C callbacks: log, authenticate, parse, apply once, acknowledge."""
+	db, log_name, payload, refused = _receive(endpoint)
+	if refused is not None:
+		return refused
+	if payload is None:
+		callbacks.finish(db, log_name, "Rejected", 400, "body is not a JSON object")
+		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Rejected: body is not a JSON object"}, 400)
+	try:
+		reference, note = apply(db, payload)
+	except (ValueError, LedgerError) as exc:
+		message = exc.message if isinstance(exc, LedgerError) else str(exc)
+		callbacks.finish(db, log_name, "Rejected", 400, message)
+		return host.raw_json_response({"ResultCode": 1, "ResultDesc": f"Rejected: {message}"}, 400)
+	except Exception as exc:  # kept in the log; the sweeper's status query settles the payout anyway
+		log.exception("%s failed", endpoint)
+		host.log_error(f"{endpoint} failed", f"callback log {log_name}: {exc!r}")
+		callbacks.finish(db, log_name, "Failed", 500, repr(exc)[:1000])
+		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Temporary error, retry"}, 500)
+	callbacks.finish(db, log_name, "Processed", 200, note, reference=reference)
+	return host.raw_json_response({"ResultCode": 0, "ResultDesc": "Accepted"})
+
+
+@host.whitelist(allow_guest=True, methods=["POST"])
+def b2c_result(**kwargs):
+	def apply(db, payload):
+		result = daraja.parse_b2c_result(payload)
+		outcome = payouts.record_result(db, result["originator_conversation_id"], result["result_code"],
+			result.get("result_desc") or "", receipt=result.get("receipt") or result.get("transaction_id"),
+			conversation_id=result.get("conversation_id"))
+		return result["originator_conversation_id"], "duplicate" if outcome["duplicate"] else None
+
+	return _payout_callback("b2c_result", apply)
+
+
+@host.whitelist(allow_guest=True, methods=["POST"])
+def b2c_timeout(**kwargs):
+	def apply(db, payload):
+		ocid = daraja.parse_timeout(payload)
+		outcome = payouts.mark_unknown(db, ocid, "gateway queue timeout: outcome unknown until Transaction Status")
+		return ocid, "duplicate" if outcome["duplicate"] else None
+
+	return _payout_callback("b2c_timeout", apply)
+
+
+@host.whitelist(allow_guest=True, methods=["POST"])
+def transaction_status_result(**kwargs):
+	def apply(db, payload):
+		status = daraja.parse_status_result(payload)
+		ocid = status["originator_conversation_id"]
+		if str(status.get("result_code")) == "0" and status.get("transaction_status") == "Completed" and status.get("receipt"):
+			outcome = payouts.record_result(db, ocid, "0", "Completed (Transaction Status)", receipt=status["receipt"])
+		elif str(status.get("result_code")) == "0" and status.get("transaction_status") in ("Failed", "Declined", "Cancelled"):
+			outcome = payouts.record_result(db, ocid, status.get("transaction_status"), "Transaction Status")
+		elif str(status.get("result_code")) != "0":
+			outcome = payouts.record_not_found(db, ocid, f"Transaction Status: {status.get('result_code')} {status.get('result_desc') or ''}")
+		else:
+			return ocid, f"status {status.get('transaction_status')}: still unknown"
+		return ocid, "duplicate" if outcome["duplicate"] else None
+
+	return _payout_callback("transaction_status_result", apply)
+
+
+@host.whitelist(allow_guest=True, methods=["POST"])
+def transaction_status_timeout(**kwargs):
+	def apply(db, payload):
+		return daraja.parse_timeout(payload), "status query timed out; the sweeper asks again"
+
+	return _payout_callback("transaction_status_timeout", apply)

@@ -24,13 +24,24 @@ REGISTRY: dict[str, Whitelisted] = {}
 
 
 @dataclass
+class Services:
+	"""What one standalone host process runs with (shared by its requests, jobs and workers)."""
+
+	pool: object
+	config: object = None
+	executor: object = None
+	gateway: object = None  # the payout gateway (a GatewayRouter), when one is configured
+	urls: object = None  # CallbackUrls for that gateway
+	worker: object = None  # the in-process PayoutWorker, when one runs
+
+
+@dataclass
 class Context:
 	db: object = None
 	request: object = None
 	user: str = "Guest"
 	roles: frozenset = field(default_factory=frozenset)
-	executor: object = None
-	config: object = None
+	services: Services | None = None
 
 
 _context: contextvars.ContextVar[Context] = contextvars.ContextVar("ledger_app_context")
@@ -88,13 +99,23 @@ def remote_addr() -> str | None:
 	return request.remote_addr if request is not None else None
 
 
-def enqueue_after_commit(function: Callable, **kwargs) -> None:
-	"""Run ``function(**kwargs)`` on the host's worker threads once the current transaction commits."""
+def enqueue_after_commit(function, **kwargs) -> None:
+	"""Run a job (a dotted path or a function) on the host's worker threads once the current
+	transaction commits.  Payout dispatch just wakes the in-process payout worker."""
 	context = current()
-	executor = context.executor
-	if executor is None:
+	services = context.services
+	if services is None or services.executor is None:
 		raise RuntimeError("this standalone context has no worker executor")
-	context.db.after_commit(lambda: executor.submit(function, **kwargs))
+	path = function if isinstance(function, str) else f"{function.__module__}.{function.__name__}"
+	if path == "ledger_app.jobs.dispatch_payouts" and services.worker is not None:
+		job = services.worker.kick
+	else:
+		from ledger_app.standalone.scheduler import run_job
+
+		def job():
+			run_job(services, path, **kwargs)
+
+	context.db.after_commit(lambda: services.executor.submit(job))
 
 
 def log_error(title: str, message: str = "") -> None:
@@ -116,5 +137,17 @@ def require_role(*roles: str) -> None:
 
 def secret(fieldname: str) -> str | None:
 	"""A secret setting; standalone they come from the host's configuration (environment or flags)."""
-	config = current().config
+	services = current().services
+	config = services.config if services is not None else None
 	return getattr(config, fieldname, None) if config is not None else None
+
+
+def payout_gateway():
+	services = current().services
+	if services is None or services.gateway is None:
+		raise RuntimeError("no payout gateway configured: set LEDGER_APP_GATEWAY_URL (or 'simulator')")
+	return services.gateway
+
+
+def callback_urls():
+	return current().services.urls

@@ -58,32 +58,90 @@ def init(db_url):
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int, help="HTTP worker threads.")
 @click.option("--no-scheduler", is_flag=True, help="Do not run scheduled jobs in this process.")
-def serve(db_url, host, port, threads, no_scheduler):
-	"""Serve the API (waitress), with the scheduler and workers in-process."""
-	from concurrent.futures import ThreadPoolExecutor
-
+@click.option("--no-worker", is_flag=True, help="Do not run the payout worker in this process.")
+def serve(db_url, host, port, threads, no_scheduler, no_worker):
+	"""Serve the API (waitress), with the scheduler and the payout worker in-process."""
 	import waitress
 
-	from ledger_app.standalone import scheduler
 	from ledger_app.standalone.wsgi import LedgerApp
 
 	config = Config.from_env(db_url=db_url, host=host, port=port)
-	pool = ConnectionPool(config.db_url, size=threads + 2)
-	with pool.connection() as db:
-		prepare(db)
-	executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-worker")
-	app = LedgerApp(config, pool=pool, executor=executor)
-	if not no_scheduler:
-		scheduler.start(pool, executor)
+	services = start_services(config, threads=threads, scheduler_on=not no_scheduler, worker_on=not no_worker)
 	if not (config.api_key and config.api_secret):
 		click.echo("warning: LEDGER_APP_API_KEY/LEDGER_APP_API_SECRET not set: staff methods will refuse every call", err=True)
-	server = waitress.create_server(app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=True)
-	click.echo(f"ledger-app listening on http://{host}:{server.effective_port} (database {_redact(config.db_url)})", err=False)
+	server = waitress.create_server(LedgerApp(config, services.pool, services.executor, services), host=host, port=port,
+		threads=threads, clear_untrusted_proxy_headers=True)
+	click.echo(f"ledger-app listening on http://{host}:{server.effective_port} (database {_redact(config.db_url)})")
 	sys.stdout.flush()
 	try:
 		server.run()
 	except KeyboardInterrupt:
 		pass
+
+
+def start_services(config: Config, *, threads: int = 8, scheduler_on: bool = True, worker_on: bool = True):
+	"""The host's shared services: schema ready, pool, worker threads, the payout gateway (when
+	LEDGER_APP_GATEWAY_URL is set) with its in-process payout worker, and the scheduler."""
+	from concurrent.futures import ThreadPoolExecutor
+
+	from ledger_app.host.standalone_host import Services
+	from ledger_app.standalone import scheduler
+
+	pool = ConnectionPool(config.db_url, size=threads + 4)
+	with pool.connection() as db:
+		prepare(db)
+	services = Services(pool=pool, config=config, executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-jobs"))
+	if config.gateway_url:
+		from ledger_app.gateways.callback_urls import callback_urls
+		from ledger_app.gateways.setup import standalone_router
+		from ledger_app.standalone.worker import PayoutWorker
+
+		services.gateway, simulator = standalone_router(config)
+		if simulator is not None:
+			click.echo(f"Daraja simulator listening on http://127.0.0.1:{simulator.effective_port}")
+		services.urls = callback_urls(config.base_url(), config.callback_token)
+		if worker_on:
+			services.worker = PayoutWorker(pool, services.gateway, services.urls).start()
+	if scheduler_on:
+		scheduler.start(services)
+	return services
+
+
+@main.command()
+@db_option
+@click.option("--interval", default=1.0, show_default=True, type=float, help="Seconds between polls when idle.")
+def worker(db_url, interval):
+	"""Run the payout worker in this process (any number may run against one database)."""
+	from ledger_app.gateways.callback_urls import callback_urls
+	from ledger_app.gateways.setup import standalone_router
+	from ledger_app.standalone.worker import PayoutWorker
+
+	config = Config.from_env(db_url=db_url)
+	if not config.gateway_url:
+		raise click.ClickException("set LEDGER_APP_GATEWAY_URL (the Daraja base URL) for the worker")
+	if not config.public_url:
+		raise click.ClickException("set LEDGER_APP_PUBLIC_URL (where the gateway calls back) for the worker")
+	pool = ConnectionPool(config.db_url, size=4)
+	with pool.connection() as db:
+		prepare(db)
+	gateway, _ = standalone_router(config)
+	payout_worker = PayoutWorker(pool, gateway, callback_urls(config.base_url(), config.callback_token), interval=interval)
+	click.echo(f"payout worker {payout_worker.name} running (database {_redact(config.db_url)})")
+	sys.stdout.flush()
+	try:
+		payout_worker.run()
+	except KeyboardInterrupt:
+		pass
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8100, show_default=True, type=int)
+def simulator(host, port):
+	"""Run the Daraja simulator (OAuth, C2B, B2C v3, Transaction Status, STK, Pull) with its own books."""
+	from ledger_app.gateways import simulator as sim
+
+	sim.run_forever(host, port)
 
 
 @main.command()
@@ -96,7 +154,6 @@ def demo(db_url, host, port, keep_serving):
 	import secrets
 	import tempfile
 	import time
-	from concurrent.futures import ThreadPoolExecutor
 
 	from ledger_app.standalone import demo as scenario
 	from ledger_app.standalone import scheduler
@@ -109,17 +166,14 @@ def demo(db_url, host, port, keep_serving):
 	config.api_key = config.api_key or "demo"
 	config.api_secret = config.api_secret or secrets.token_hex(12)
 	config.callback_token = config.callback_token or secrets.token_hex(12)
-	pool = ConnectionPool(config.db_url, size=12)
-	with pool.connection() as db:
-		prepare(db)
-	executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-worker")
-	server, _ = scenario.start_in_thread(LedgerApp(config, pool=pool, executor=executor), host, port)
+	services = start_services(config, threads=8, scheduler_on=False, worker_on=True)
+	server, _ = scenario.start_in_thread(LedgerApp(config, services.pool, services.executor, services), host, port)
 	base = f"http://{host}:{server.effective_port}"
 	click.echo(f"ledger-app listening on {base} (database {_redact(config.db_url)})")
 	click.echo(f"staff API: Authorization: token {config.api_key}:{config.api_secret}")
 	scenario.run(base, f"{config.api_key}:{config.api_secret}", config.callback_token, echo=click.echo)
 	if keep_serving:
-		scheduler.start(pool, executor)
+		scheduler.start(services)
 		click.echo(f"still serving on {base}; Ctrl-C to stop")
 		try:
 			while True:

@@ -45,13 +45,18 @@ def resolve(path: str):
 	return getattr(importlib.import_module(module), name)
 
 
-def run_job(pool, path: str, executor=None):
-	"""Run one job by dotted path with a pooled connection as the host's database."""
-	with pool.connection() as db:
-		token = standalone_host.use(standalone_host.Context(db=db, user="Scheduler", executor=executor,
+def run_job(services, path: str, **kwargs):
+	"""Run one job by dotted path with a pooled connection as the host's database.
+
+	``services`` is the host's ``Services`` (or just a pool, for a host without gateway or workers).
+	"""
+	if not isinstance(services, standalone_host.Services):
+		services = standalone_host.Services(pool=services)
+	with services.pool.connection() as db:
+		token = standalone_host.use(standalone_host.Context(db=db, user="Scheduler", services=services,
 			roles=frozenset({"System Manager"})))
 		try:
-			return resolve(path)()
+			return resolve(path)(**kwargs)
 		except Exception:
 			log.exception("scheduled job %s failed", path)
 			raise
@@ -59,17 +64,17 @@ def run_job(pool, path: str, executor=None):
 			standalone_host.reset(token)
 
 
-def start(pool, executor=None) -> BackgroundScheduler:
+def start(services) -> BackgroundScheduler:
 	scheduler = BackgroundScheduler(timezone=clock.business_timezone())
 	for path, trigger in scheduled_jobs():
-		scheduler.add_job(_safe, trigger, args=(pool, path, executor), id=path, max_instances=1, coalesce=True,
+		scheduler.add_job(_safe, trigger, args=(services, path), id=path, max_instances=1, coalesce=True,
 			misfire_grace_time=60)
 	scheduler.start()
 	return scheduler
 
 
-def _safe(pool, path, executor):
+def _safe(services, path):
 	try:
-		run_job(pool, path, executor)
+		run_job(services, path)
 	except Exception:  # already logged; the next run tries again
 		pass

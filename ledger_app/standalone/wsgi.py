@@ -38,10 +38,12 @@ STAFF_ROLES = frozenset({"Ledger Manager", "Ledger User", "System Manager"})
 
 
 class LedgerApp:
-	def __init__(self, config: Config, pool: ConnectionPool | None = None, executor: ThreadPoolExecutor | None = None):
+	def __init__(self, config: Config, pool: ConnectionPool | None = None, executor: ThreadPoolExecutor | None = None,
+			services: standalone_host.Services | None = None):
 		self.config = config
 		self.pool = pool or ConnectionPool(config.db_url)
 		self.executor = executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-worker")
+		self.services = services or standalone_host.Services(pool=self.pool, config=config, executor=self.executor)
 		self.routes = Map([
 			Rule("/api/method/ping", endpoint="ping"),
 			Rule("/api/method/<path:method>", endpoint="method"),
@@ -86,7 +88,7 @@ class LedgerApp:
 		with self.pool.connection() as db:
 			token = standalone_host.use(standalone_host.Context(
 				db=db, request=request, user=user,
-				roles=STAFF_ROLES if user != "Guest" else frozenset(), executor=self.executor, config=self.config))
+				roles=STAFF_ROLES if user != "Guest" else frozenset(), services=self.services))
 			try:
 				result = entry.function(**kwargs)
 			except LedgerError as exc:

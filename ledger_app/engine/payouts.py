@@ -1,0 +1,467 @@
+"""Payouts exactly once (M-Pesa B2C), as an outbox.
+
+Owns the Payout row and its states ``Queued -> Submitted -> Paid | Failed``,
+``Submitted -> Unknown -> Paid | Failed``, and the three ledger moves:
+``Payout Queued`` (party payable -> payouts in flight), ``Payout Paid`` (in flight -> B2C utility)
+and ``Payout Failed`` (in flight -> back to payable).
+
+- Queueing writes the Payout row and the ``Payout Queued`` transaction in the caller's database
+  transaction; nothing is sent before that commits.
+- ``claim_due`` (one short transaction, ``FOR UPDATE SKIP LOCKED`` on MariaDB/PostgreSQL, the single
+  writer lock on SQLite) marks due payouts Submitted and counts the attempt; only then does the
+  worker call the gateway, with the payout's own OriginatorConversationID, outside any transaction.
+- A payout Submitted without a gateway acknowledgement is retried with the same id after a backoff
+  (Daraja refuses a repeat with 500.002.1001, which is turned into a Transaction Status query); a
+  crash at any point therefore leads to a retry or a status query, never a second payment.
+- Result, timeout and status callbacks are matched by OriginatorConversationID under the row lock;
+  a settled payout ignores repeats.  Unknown is resolved only by the gateway's word.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+
+from ledger_app.db.rows import insert, standard_columns, table
+from ledger_app.engine import business, clock, posting, txn_types
+from ledger_app.engine.errors import Conflict, NotFound, ValidationFailed
+from ledger_app.engine.money import ZERO, from_db, parse_amount
+from ledger_app.engine.txn_types import Leg, TransactionType, register
+
+log = logging.getLogger("ledger_app.payouts")
+alerts = logging.getLogger("ledger_app.alerts")
+
+B2C_MINIMUM = Decimal("10")
+B2C_MAXIMUM = Decimal("250000")
+PURPOSES = ("Driver Share", "Deposit Refund", "Profit Withdrawal", "Refund", "Bonus")
+#: how long a Submitted payout without an acknowledgement waits before it is sent again (same id)
+RETRY_BACKOFF = (timedelta(seconds=5), timedelta(seconds=15), timedelta(seconds=60), timedelta(minutes=5))
+#: attempts without an answer before the payout is Unknown and left to Transaction Status
+MAX_SUBMIT_ATTEMPTS = 6
+#: an acknowledged payout with no result for this long becomes Unknown
+RESULT_WAIT = timedelta(minutes=10)
+STATUS_QUERY_INTERVAL = timedelta(minutes=2)
+
+PAYOUT_QUEUED = register(TransactionType(
+	name="Payout Queued", reversible=False, required=("payable_account", "amount"),
+	template=lambda p: [Leg(p["payable_account"], p["amount"]), Leg(business.PAYOUTS_IN_FLIGHT, -p["amount"])],
+	description="Money promised to a party leaves their payable and waits in flight for the gateway."))
+PAYOUT_PAID = register(TransactionType(
+	name="Payout Paid", reversible=False, required=("amount",),
+	template=lambda p: [Leg(business.PAYOUTS_IN_FLIGHT, p["amount"]), Leg(business.B2C_UTILITY, -p["amount"])],
+	description="The gateway paid: in flight to the B2C utility account it was paid from."))
+PAYOUT_FAILED = register(TransactionType(
+	name="Payout Failed", reversible=False, required=("payable_account", "amount"),
+	template=lambda p: [Leg(business.PAYOUTS_IN_FLIGHT, p["amount"]), Leg(p["payable_account"], -p["amount"])],
+	description="The gateway said no: in flight back to the party's payable."))
+
+_COLUMNS = ("`name`, `party_type`, `party`, {amount} AS `amount`, `purpose`, `phone`, `originator_conversation_id`,"
+	" `idempotency_key`, `status`, `gateway`, `attempts`, `next_attempt_at`, `submitted_at`, `conversation_id`,"
+	" `gateway_receipt`, `result_code`, `result_desc`, `last_error`, `queue_transaction`, `settle_transaction`, `retry_of`")
+
+
+def _select(db) -> str:
+	return f"SELECT {_COLUMNS.format(amount=db.dialect.money('`amount`'))} FROM {table('Payout')}"
+
+
+def _row(row: dict) -> dict:
+	row["amount"] = from_db(row["amount"])
+	return row
+
+
+def payable_account(party_type: str, party: str) -> str:
+	"""The account a party's payouts are paid from (their payable)."""
+	if party_type == "Driver":
+		from ledger_app.engine.drivers import driver_accounts
+
+		return driver_accounts(party)["payable"]
+	raise ValidationFailed(f"payouts to a {party_type!r} are not supported")
+
+
+def whole_units(amount: Decimal) -> Decimal:
+	return amount.quantize(Decimal("1"), rounding=ROUND_DOWN)
+
+
+def new_originator_conversation_id() -> str:
+	return f"LA{secrets.token_hex(10).upper()}"
+
+
+# --- queueing ----------------------------------------------------------------------------------
+
+
+def queue_payout(db, *, party_type: str, party: str, phone: str, idempotency_key: str, purpose: str = "Driver Share",
+		amount: Decimal | None = None, minimum: Decimal = B2C_MINIMUM, retry_of: str | None = None,
+		user: str = "Administrator") -> dict | None:
+	"""Queue a payout inside the caller's transaction; returns the Payout (existing for a repeated key),
+	or None when nothing is payable.
+
+	``amount`` None pays the whole currency units of the party's payable, read under its row lock;
+	remainders (cents, or less than ``minimum``) stay payable.  Locks: the payable and in-flight rows.
+	"""
+	if purpose not in PURPOSES:
+		raise ValidationFailed(f"purpose must be one of {', '.join(PURPOSES)}")
+	key = posting.validate_key(idempotency_key)
+	existing = _by_key(db, key)
+	if existing is not None:
+		return {**existing, "duplicate": True}
+	if amount is not None:
+		amount = parse_amount(amount, "amount")
+		if amount != whole_units(amount):
+			raise ValidationFailed(f"a payout is paid in whole currency units, got {amount}")
+		if amount < B2C_MINIMUM or amount > B2C_MAXIMUM:
+			raise ValidationFailed(f"a payout must be between {B2C_MINIMUM} and {B2C_MAXIMUM}, got {amount}")
+	business.ensure_business_accounts(db)
+	account = payable_account(party_type, party)
+	if amount is None:  # all whole units of what is payable now, read under the row lock
+		locked = db.sql(f"SELECT {db.dialect.money('`balance`')} AS `balance` FROM {table('Ledger Account')}"
+			f" WHERE `name` = %(a)s{db.dialect.for_update}", {"a": account})
+		if not locked:
+			raise NotFound(f"Ledger Account {account!r} not found")
+		amount = min(whole_units(from_db(locked[0]["balance"])), B2C_MAXIMUM)
+		if amount < max(minimum, B2C_MINIMUM):
+			return None  # nothing to pay yet: shares below the minimum accumulate
+	ocid = new_originator_conversation_id()
+	posted = posting.post(db, PAYOUT_QUEUED.name, f"payout:queued:{ocid}",
+		PAYOUT_QUEUED.legs({"payable_account": account, "amount": amount}), party_type=party_type, party=party,
+		user=user, remarks=f"Payout {ocid} queued ({purpose})")
+	now = clock.now()
+	name = ocid.lower()
+	insert(db, "Payout", {"name": name, **standard_columns(now, user), "party_type": party_type, "party": party,
+		"amount": amount, "purpose": purpose, "phone": phone, "originator_conversation_id": ocid,
+		"idempotency_key": key, "status": "Queued", "attempts": 0, "next_attempt_at": now, "retry_of": retry_of,
+		"queue_transaction": posted.name})
+	return {**get_payout(db, name), "duplicate": False}
+
+
+def request_payout(db, party_type, party, idempotency_key, amount=None, user="Administrator") -> dict:
+	"""Service: staff ask to pay out a party's payable (all whole units of it when ``amount`` is None)."""
+	if party_type != "Driver":
+		raise ValidationFailed(f"payouts to a {party_type!r} are not supported")
+	from ledger_app.engine.drivers import get_driver
+
+	def unit(db):
+		driver = get_driver(db, party)
+		payout = queue_payout(db, party_type="Driver", party=driver["name"], phone=driver["phone"],
+			idempotency_key=idempotency_key, amount=amount, user=user)
+		if payout is None:
+			raise ValidationFailed(f"{party} has less than {B2C_MINIMUM} payable: nothing to pay out")
+		return payout
+
+	return db.run_in_transaction(unit)
+
+
+def retry_payout(db, payout: str, idempotency_key: str, user="Administrator") -> dict:
+	"""Service: pay a Failed payout again, as a new payout (new OriginatorConversationID)."""
+
+	def unit(db):
+		original = get_payout(db, payout)
+		if original["status"] != "Failed":
+			raise Conflict(f"payout {payout} is {original['status']}; only a Failed payout can be retried")
+		return queue_payout(db, party_type=original["party_type"], party=original["party"], phone=original["phone"],
+			idempotency_key=idempotency_key, purpose=original["purpose"], amount=original["amount"], retry_of=payout, user=user)
+
+	return db.run_in_transaction(unit)
+
+
+# --- the worker's side -------------------------------------------------------------------------
+
+
+def claim_due(db, worker: str, limit: int = 10) -> list[dict]:
+	"""Service: claim due payouts for one worker (own short transaction) and count the attempt.
+
+	Due: Queued, or Submitted but never acknowledged (its previous attempt's outcome is unknown),
+	whose next attempt time has come.  Rows another worker holds are skipped, never waited for.
+	"""
+
+	def unit(db):
+		now = clock.now()
+		rows = db.sql(
+			f"SELECT `name` FROM {table('Payout')} WHERE (`status` = 'Queued' OR (`status` = 'Submitted'"
+			f" AND `conversation_id` IS NULL)) AND `next_attempt_at` <= %(now)s ORDER BY `next_attempt_at`"
+			f" LIMIT {int(limit)}{db.dialect.for_update}{db.dialect.skip_locked}",
+			{"now": now},
+		)
+		claimed = []
+		for row in rows:
+			payout = _row(db.sql(f"{_select(db)} WHERE `name` = %(n)s", {"n": row["name"]})[0])
+			attempts = int(payout["attempts"] or 0) + 1
+			if attempts > MAX_SUBMIT_ATTEMPTS:
+				_set(db, payout["name"], status="Unknown", next_attempt_at=now,
+					last_error=f"no answer after {MAX_SUBMIT_ATTEMPTS} attempts; resolving by Transaction Status")
+				continue
+			backoff = RETRY_BACKOFF[min(attempts - 1, len(RETRY_BACKOFF) - 1)]
+			_set(db, payout["name"], status="Submitted", attempts=attempts, submitted_at=now,
+				next_attempt_at=now + backoff, last_error=None)
+			claimed.append({**payout, "status": "Submitted", "attempts": attempts})
+		return claimed
+
+	return db.run_in_transaction(unit)
+
+
+def record_submission(db, ocid: str, outcome, gateway: str | None) -> str:
+	"""Service: store what the gateway answered to a B2C request; returns the payout's status.
+
+	``outcome.status``: accepted (keep the ConversationID; a result callback may already have
+	settled it), duplicate (already accepted earlier: wait for its result or ask status), rejected
+	(fail it now: money back to payable), unknown (leave it Submitted; it is sent again with the same
+	id after the backoff), unavailable (every gateway is open: back to Queued if it never reached one).
+	"""
+
+	def unit(db):
+		payout = _locked(db, ocid)
+		if payout["status"] in ("Paid", "Failed"):
+			if outcome.status == "accepted" and not payout.get("conversation_id"):
+				_set(db, payout["name"], conversation_id=outcome.conversation_id)
+			return payout["status"]
+		if outcome.status == "accepted":
+			_set(db, payout["name"], conversation_id=outcome.conversation_id or "accepted", gateway=gateway,
+				next_attempt_at=clock.now() + RESULT_WAIT)
+		elif outcome.status == "duplicate":
+			_set(db, payout["name"], conversation_id=payout.get("conversation_id") or "duplicate", gateway=gateway,
+				status="Unknown", next_attempt_at=clock.now(), last_error="gateway already had this payout (duplicate id)")
+			return "Unknown"
+		elif outcome.status == "rejected":
+			_settle(db, payout, paid=False, result_code=outcome.error_code, result_desc=outcome.message)
+			return "Failed"
+		elif outcome.status == "unavailable":
+			fields = {"last_error": "every gateway is unavailable (circuit open)", "next_attempt_at": clock.now() + RETRY_BACKOFF[1]}
+			if not payout.get("gateway"):
+				fields.update(status="Queued", attempts=max(int(payout["attempts"] or 1) - 1, 0))
+			_set(db, payout["name"], **fields)
+			return fields.get("status", payout["status"])
+		else:
+			_set(db, payout["name"], gateway=gateway or payout.get("gateway"), last_error=(outcome.message or "unknown outcome")[:500])
+		return payout["status"]
+
+	return db.run_in_transaction(unit)
+
+
+def record_result(db, ocid: str, result_code: str, result_desc: str = "", receipt: str | None = None,
+		conversation_id: str | None = None) -> dict:
+	"""Service: a B2C result (or a conclusive Transaction Status) for a payout, applied once.
+
+	``result_code`` "0" pays it (in flight -> B2C utility), anything else fails it (in flight -> back
+	to payable).  A payout already Paid or Failed is left as it is.
+	"""
+
+	def unit(db):
+		payout = _locked(db, ocid)
+		if payout["status"] in ("Paid", "Failed"):
+			return {"payout": payout["name"], "status": payout["status"], "duplicate": True}
+		if conversation_id and not payout.get("conversation_id"):
+			_set(db, payout["name"], conversation_id=conversation_id)
+		_settle(db, payout, paid=str(result_code) == "0", result_code=str(result_code), result_desc=result_desc,
+			receipt=receipt)
+		return {"payout": payout["name"], "status": "Paid" if str(result_code) == "0" else "Failed", "duplicate": False}
+
+	return db.run_in_transaction(unit)
+
+
+def mark_unknown(db, ocid: str, reason: str) -> dict:
+	"""Service: the gateway timed out on a payout: Unknown until Transaction Status says otherwise."""
+
+	def unit(db):
+		payout = _locked(db, ocid)
+		if payout["status"] in ("Paid", "Failed", "Unknown"):
+			return {"payout": payout["name"], "status": payout["status"], "duplicate": True}
+		_set(db, payout["name"], status="Unknown", next_attempt_at=clock.now() + STATUS_QUERY_INTERVAL,
+			conversation_id=payout.get("conversation_id") or "timeout", last_error=reason[:500])
+		return {"payout": payout["name"], "status": "Unknown", "duplicate": False}
+
+	return db.run_in_transaction(unit)
+
+
+def record_not_found(db, ocid: str, reason: str) -> dict:
+	"""Service: Transaction Status says the gateway has no such payment: it was never accepted, so it
+	is sent again with the same OriginatorConversationID (the gateway still refuses a real repeat)."""
+
+	def unit(db):
+		payout = _locked(db, ocid)
+		if payout["status"] in ("Paid", "Failed"):
+			return {"payout": payout["name"], "status": payout["status"], "duplicate": True}
+		_set(db, payout["name"], status="Queued", conversation_id=None, next_attempt_at=clock.now(), last_error=reason[:500])
+		return {"payout": payout["name"], "status": "Queued", "duplicate": False}
+
+	return db.run_in_transaction(unit)
+
+
+def due_for_status(db, limit: int = 20) -> list[dict]:
+	"""Service (the sweeper): acknowledged payouts with no result for too long become Unknown; Unknown
+	payouts whose next query time has come are returned (their next query time moved on) so the
+	caller can ask Transaction Status."""
+
+	def unit(db):
+		now = clock.now()
+		db.execute(
+			f"UPDATE {table('Payout')} SET `status` = 'Unknown', `next_attempt_at` = %(now)s, `modified` = %(now)s"
+			f" WHERE `status` = 'Submitted' AND `conversation_id` IS NOT NULL AND `next_attempt_at` <= %(now)s",
+			{"now": now},
+		)
+		rows = db.sql(
+			f"SELECT `name` FROM {table('Payout')} WHERE `status` = 'Unknown' AND `next_attempt_at` <= %(now)s"
+			f" ORDER BY `next_attempt_at` LIMIT {int(limit)}{db.dialect.for_update}{db.dialect.skip_locked}",
+			{"now": now},
+		)
+		due = []
+		for row in rows:
+			_set(db, row["name"], next_attempt_at=now + STATUS_QUERY_INTERVAL)
+			due.append(_row(db.sql(f"{_select(db)} WHERE `name` = %(n)s", {"n": row["name"]})[0]))
+		return due
+
+	return db.run_in_transaction(unit)
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+def get_payout(db, name: str) -> dict:
+	if not isinstance(name, str) or not name.strip():
+		raise ValidationFailed("payout is required")
+	rows = db.sql(f"{_select(db)} WHERE `name` = %(n)s OR `originator_conversation_id` = %(n)s", {"n": name.strip()})
+	if not rows:
+		raise NotFound(f"Payout {name!r} not found")
+	return _row(rows[0])
+
+
+def list_payouts(db, party: str | None = None, status: str | None = None, limit: int = 500) -> list[dict]:
+	where, params = [], {}
+	if party:
+		where.append("`party` = %(party)s")
+		params["party"] = party
+	if status:
+		where.append("`status` = %(status)s")
+		params["status"] = status
+	clause = (" WHERE " + " AND ".join(where)) if where else ""
+	return [_row(r) for r in db.sql(f"{_select(db)}{clause} ORDER BY `creation` DESC LIMIT {int(limit)}", params)]
+
+
+# --- internals ---------------------------------------------------------------------------------
+
+
+def _by_key(db, key: str) -> dict | None:
+	rows = db.sql(f"{_select(db)} WHERE `idempotency_key` = %(k)s", {"k": key})
+	return _row(rows[0]) if rows else None
+
+
+def _locked(db, ocid: str) -> dict:
+	rows = db.sql(f"{_select(db)} WHERE `originator_conversation_id` = %(o)s{db.dialect.for_update}", {"o": ocid})
+	if not rows:
+		raise NotFound(f"no payout with OriginatorConversationID {ocid!r}")
+	return _row(rows[0])
+
+
+def _set(db, name: str, **fields) -> None:
+	fields["modified"] = clock.now()
+	sets = ", ".join(f"`{k}` = %({k})s" for k in fields)
+	db.execute(f"UPDATE {table('Payout')} SET {sets} WHERE `name` = %(name_)s", {**fields, "name_": name})
+
+
+def _settle(db, payout: dict, *, paid: bool, result_code=None, result_desc=None, receipt=None) -> None:
+	ocid = payout["originator_conversation_id"]
+	if paid:
+		posted = posting.post(db, PAYOUT_PAID.name, f"payout:paid:{ocid}", PAYOUT_PAID.legs({"amount": payout["amount"]}),
+			party_type=payout["party_type"], party=payout["party"], remarks=f"Payout {ocid} paid, receipt {receipt}")
+	else:
+		account = payable_account(payout["party_type"], payout["party"])
+		posted = posting.post(db, PAYOUT_FAILED.name, f"payout:failed:{ocid}",
+			PAYOUT_FAILED.legs({"payable_account": account, "amount": payout["amount"]}), party_type=payout["party_type"],
+			party=payout["party"], remarks=f"Payout {ocid} failed: {result_code} {result_desc}"[:1000])
+		alerts.warning("payout %s to %s failed: %s %s", ocid, payout["party"], result_code, result_desc)
+	_set(db, payout["name"], status="Paid" if paid else "Failed", settle_transaction=posted.name,
+		result_code=(str(result_code) if result_code is not None else None), result_desc=(result_desc or None),
+		gateway_receipt=receipt, next_attempt_at=None)
+
+
+@dataclass(frozen=True)
+class Summary:
+	queued: int
+	submitted: int
+	unknown: int
+	paid: int
+	failed: int
+
+
+def status_counts(db) -> dict:
+	rows = db.sql(f"SELECT `status`, COUNT(*) AS n FROM {table('Payout')} GROUP BY `status`")
+	return {row["status"]: int(row["n"]) for row in rows}
+
+
+def stuck(db, older_than: timedelta = timedelta(hours=1)) -> list[dict]:
+	"""Payouts Queued or Unknown for longer than ``older_than`` (for alerts)."""
+	cutoff: datetime = clock.now() - older_than
+	return [_row(r) for r in db.sql(f"{_select(db)} WHERE `status` IN ('Queued', 'Unknown') AND `creation` < %(c)s",
+		{"c": cutoff})]
+
+
+# --- dispatching (the gateway is passed in: engine code never imports a gateway) ---------------
+
+
+@dataclass(frozen=True)
+class CallbackUrls:
+	result: str
+	timeout: str
+	status_result: str
+	status_timeout: str
+
+
+def dispatch(db, gateway, urls: CallbackUrls, worker: str = "worker", limit: int = 10) -> int:
+	"""Claim due payouts, then send each to the gateway outside any transaction and record the
+	answer.  ``gateway`` is a ``GatewayRouter`` (ledger_app/gateways/breaker.py).  Returns how many
+	were claimed."""
+	from ledger_app.gateways.base import PayoutRequest
+
+	claimed = claim_due(db, worker, limit)
+	for payout in claimed:
+		ocid = payout["originator_conversation_id"]
+		request = PayoutRequest(originator_conversation_id=ocid, amount=payout["amount"], phone=payout["phone"],
+			remarks=f"{payout['purpose']} {payout['party']}"[:100], result_url=urls.result, timeout_url=urls.timeout,
+			occasion=payout["purpose"][:100])
+
+		def pin(name, payout=payout):
+			"""Record the chosen gateway (committed) before the request can reach it: from then on this
+			payout is only ever retried or queried there, never failed over."""
+			db.run_in_transaction(lambda db: _set(db, payout["name"], gateway=name))
+
+		try:
+			outcome = gateway.submit_b2c(request, pinned=payout.get("gateway") or None,
+				before_call=None if payout.get("gateway") else pin)
+		except Exception as exc:  # treated as an unknown outcome: retried with the same id
+			log.exception("payout %s: gateway call failed", ocid)
+			outcome = _Unknown(repr(exc), gateway=payout.get("gateway"))
+		used = getattr(outcome, "gateway", None) or payout.get("gateway")
+		status = record_submission(db, ocid, outcome, used)
+		if outcome.status == "duplicate":
+			_ask_status(gateway, {**payout, "gateway": used}, urls)
+		log.info("payout %s -> %s (%s)", ocid, outcome.status, status)
+	return len(claimed)
+
+
+def sweep(db, gateway, urls: CallbackUrls) -> int:
+	"""Ask Transaction Status for every payout whose outcome is unknown; returns how many were asked."""
+	due = due_for_status(db)
+	for payout in due:
+		_ask_status(gateway, payout, urls)
+	return len(due)
+
+
+def _ask_status(router, payout, urls) -> None:
+	"""Transaction Status on the gateway the payout went to (the answer comes by callback)."""
+	if not payout.get("gateway"):
+		return  # never reached a gateway: it is simply sent again
+	try:
+		router.query_status(payout["gateway"], payout["originator_conversation_id"], urls.status_result,
+			urls.status_timeout, transaction_id=payout.get("gateway_receipt"))
+	except Exception:  # the sweeper asks again at the next interval
+		log.exception("payout %s: status query failed", payout["originator_conversation_id"])
+
+
+@dataclass(frozen=True)
+class _Unknown:
+	message: str
+	gateway: str | None = None
+	status: str = "unknown"
+	conversation_id: str | None = None
+	error_code: str | None = None

@@ -1,0 +1,15 @@
+"""The callback URLs a gateway is given (ResultURL, QueueTimeOutURL, ...), with the secret token."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from ledger_app.engine.payouts import CallbackUrls
+
+
+def callback_urls(base_url: str, token: str | None) -> CallbackUrls:
+	def url(method: str) -> str:
+		return f"{base_url.rstrip('/')}/api/method/ledger_app.api.mpesa.{method}?token={quote(token or '')}"
+
+	return CallbackUrls(result=url("b2c_result"), timeout=url("b2c_timeout"),
+		status_result=url("transaction_status_result"), status_timeout=url("transaction_status_timeout"))
