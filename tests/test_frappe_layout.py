@@ -112,6 +112,12 @@ CONTRACT = {
 		"business_timezone": "Data",
 		"paybill_shortcode": "Data",
 		"miss_threshold": "Int",
+		"daraja_base_url": "Data",
+		"daraja_consumer_key": "Data",
+		"daraja_consumer_secret": "Password",
+		"daraja_shortcode": "Data",
+		"daraja_initiator": "Data",
+		"daraja_security_credential": "Password",
 	},
 	"Driver": {
 		"driver_id": "Data",

@@ -76,6 +76,8 @@ def c2b_confirmation(**kwargs):
 		callbacks.finish(db, log_name, "Failed", 500, repr(exc)[:1000], reference=str(payload.get("TransID") or "") or None)
 		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Temporary error, retry"}, 500)
 	callbacks.finish(db, log_name, "Processed", 200, "duplicate" if outcome.duplicate else None, reference=payment.trans_id)
+	if outcome.payout:
+		host.enqueue_after_commit("ledger_app.jobs.dispatch_payouts")
 	return host.raw_json_response({"ResultCode": 0, "ResultDesc": "Success"})
 
 

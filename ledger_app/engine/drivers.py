@@ -13,6 +13,7 @@ the same instant are serialized on the account rows and each sees the other's ef
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -369,6 +370,7 @@ class Confirmation:
 	driver_share: Decimal = ZERO
 	to_deposit: Decimal = ZERO
 	unmatched_payment: str | None = None
+	payout: str | None = None
 
 
 def confirm_c2b(db, payment: C2BPayment, user: str = "Guest") -> Confirmation:
@@ -383,7 +385,8 @@ def confirm_c2b(db, payment: C2BPayment, user: str = "Guest") -> Confirmation:
 		return _already(db, existing)
 	match = match_account(db, payment.bill_ref_number)
 	settings = get_settings(db)
-	terms = terms_for(get_driver(db, match.driver), settings) if match.driver else None
+	driver_row = get_driver(db, match.driver) if match.driver else None
+	terms = terms_for(driver_row, settings) if driver_row else None
 	names = driver_accounts(match.driver) if match.driver else None
 
 	def unit(db):
@@ -391,7 +394,10 @@ def confirm_c2b(db, payment: C2BPayment, user: str = "Guest") -> Confirmation:
 		if prior is not None:
 			return _already(db, prior)
 		if match.kind == "fare":
-			return _post_fare(db, payment, match.driver, names, terms, user)
+			confirmation = _post_fare(db, payment, match.driver, names, terms, user)
+			if terms.instant_payout:
+				return _instant_payout(db, confirmation, payment, driver_row, settings, user)
+			return confirmation
 		if match.kind == "repayment":
 			return _post_repayment(db, payment, match.driver, names, user)
 		return _post_unmatched(db, payment, user)
@@ -422,6 +428,20 @@ def _post_fare(db, payment, driver, names, terms, user) -> Confirmation:
 		fingerprint=payment.fingerprint(), posting_datetime=payment.trans_time, party_type="Driver", party=driver,
 		user=user, remarks=f"C2B {payment.trans_id} account {payment.bill_ref_number}")
 	return Confirmation("fare", posted.name, False, driver, fare.split.contribution, fare.split.driver_share)
+
+
+def _instant_payout(db, confirmation, payment, driver_row, settings, user) -> Confirmation:
+	"""SPEC §4 step 7: with instant payout on, queue the driver's payable in whole units once it
+	reaches the minimum payout, in the confirmation's own transaction (the payable row is still
+	locked by it).  Smaller amounts accumulate."""
+	from ledger_app.engine import payouts
+
+	payout = payouts.queue_payout(db, party_type="Driver", party=driver_row["name"], phone=driver_row["phone"],
+		idempotency_key=f"instant:{payment.trans_id}", purpose="Driver Share",
+		minimum=max(settings["minimum_payout"], payouts.B2C_MINIMUM), user=user)
+	if payout is None:
+		return confirmation
+	return dataclasses.replace(confirmation, payout=payout["name"])
 
 
 def _post_repayment(db, payment, driver, names, user) -> Confirmation:

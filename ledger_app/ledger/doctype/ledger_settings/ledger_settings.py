@@ -27,6 +27,12 @@ class LedgerSettings(Document):
 		business_timezone: DF.Data | None
 		callback_token: DF.Password | None
 		currency: DF.Data | None
+		daraja_base_url: DF.Data | None
+		daraja_consumer_key: DF.Data | None
+		daraja_consumer_secret: DF.Password | None
+		daraja_initiator: DF.Data | None
+		daraja_security_credential: DF.Password | None
+		daraja_shortcode: DF.Data | None
 		deadlock_retries: DF.Int
 		global_daily_target: DF.Currency
 		global_fare_pct: DF.Percent
