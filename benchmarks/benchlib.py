@@ -236,6 +236,25 @@ def posting_name_expr(db) -> str | None:
 	return autoincrement_name_expr("Ledger Posting", d)
 
 
+def drop_posting_indexes(pool, specs: list[str]) -> list[str]:
+	"""Experiment only: drop the non-unique Ledger Posting indexes whose columns are exactly one of
+	``specs`` ("account", "account+name", ...).  Returns the names dropped."""
+	from ledger_app.db import catalog
+
+	wanted = {tuple(spec.split("+")) for spec in specs if spec}
+	dropped = []
+	with pool.connection() as db:
+		for index in catalog.indexes(db, "tabLedger Posting"):
+			if index.unique or tuple(index.columns) not in wanted:
+				continue
+			if db.dialect.name == "mariadb":
+				raw_exec(db, f"ALTER TABLE {POSTING} DROP INDEX `{index.name}`")
+			else:
+				raw_exec(db, f"DROP INDEX `{index.name}`")
+			dropped.append(index.name)
+	return dropped
+
+
 def columns_of(db, table: str) -> set[str]:
 	from ledger_app.db import catalog
 

@@ -17,14 +17,24 @@ one hot account pair, or random distinct pairs out of 1,000 accounts):
 		posting_count = posting_count + 1, modified = now WHERE name IN (a, b)
 	COMMIT
 
+- **floor+reads**: the floor plus the engine's two extra reads, i.e. the engine's exact statement
+  list run raw (8 round trips): ``SELECT name FROM `tabLedger Transaction` WHERE idempotency_key =
+  k`` before the header INSERT, and the last-posting read ``SELECT account, balance_after FROM
+  `tabLedger Posting` WHERE (account = a AND account_seq = n) OR (...)`` (``LOCK IN SHARE MODE`` on
+  MariaDB) after the lock.  floor -> floor+reads is the price of the two round trips,
+  floor+reads -> engine the price of the port, validation and Python work.
+
 - **engine**: ``posting.post_journal(db, key, legs)`` on a connection from a ``ConnectionPool``
-  (fresh pool per scenario, one connection held per thread for the whole run).
+  (one connection held per thread for the whole run).
 
 Each scenario gets a fresh database in a steady state: the accounts start with prior history
 (10,000 journals on the hot pair; 100 on each of the 500 pairs the 1,000 accounts form) loaded in
-bulk and ANALYZEd, so the planner has statistics as on a live ledger.  Floor and engine alternate ABBA (floor, engine, engine,
-floor), each half of ``--seconds`` long after a warm-up, and rates are total journals / total
-measured seconds.  Latencies (p50/p99) are per journal, wall clock, as the caller sees them.
+bulk and ANALYZEd, so the planner has statistics as on a live ledger.  Each variant gets its own
+fresh pool; the variants take turns over ``--rounds`` rounds (order ABC, CBA, ABC, ...) that split
+``--seconds`` between them, after a warm-up, so drift and bursts of other load on a shared machine
+hit every variant alike.  Rates are total journals / total measured seconds; latencies (p50/p99)
+are per journal, wall clock, as the caller sees them; client CPU is this process's CPU time per
+journal (the load generator shares the machine's cores with the servers).
 
 Part 2, history cost (``--part history``): one account pair with ``--prior`` bulk-loaded journals
 (each account holds that many prior postings; consistent account_seq, balance_after and cached
@@ -39,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import threading
@@ -180,7 +191,7 @@ def engine_post(db, key, debit, credit, amount) -> None:
 def timed_run(pool: ConnectionPool, variant: str, threads: int, seconds: float, warmup: float, picker) -> dict:
 	"""Run ``threads`` workers posting journals for warmup + seconds; count the journals finishing
 	inside the measured window."""
-	floor = make_floor(pool)
+	floor = make_floor(pool, reads=variant == "floor+reads")
 	stop = threading.Event()
 	barrier = threading.Barrier(threads + 1)
 	run_id = uuid.uuid4().hex[:12]
@@ -202,7 +213,7 @@ def timed_run(pool: ConnectionPool, variant: str, threads: int, seconds: float, 
 					key = f"{variant}-{run_id}-{i}-{seq}"
 					t = time.perf_counter()
 					try:
-						if variant == "floor":
+						if variant != "engine":
 							floor_post_with_retry(floor, db, key, debit, credit, amount, stats)
 						else:
 							engine_post(db, key, debit, credit, amount)
@@ -246,7 +257,8 @@ def spread_picker(accounts):
 	return pick
 
 
-def scenario(backend: str, layout: str, threads: int, seconds: float, warmup: float, keep: bool) -> dict:
+def scenario(backend: str, layout: str, threads: int, seconds: float, warmup: float, keep: bool, rounds: int = 4,
+		variants: tuple[str, ...] = ("floor", "floor+reads", "engine"), drop_indexes: list[str] | None = None) -> dict:
 	purpose = f"tp_{backend}_{layout}_{threads}"
 	with bl.bench_database(backend, purpose, keep=keep, pool_size=max(8, threads), overflow=8) as (url, setup_pool):
 		# steady state, not an empty database: every account starts with prior history and the
@@ -260,21 +272,33 @@ def scenario(backend: str, layout: str, threads: int, seconds: float, warmup: fl
 			bl.insert_accounts(setup_pool, bl.pair_accounts("acct-", pairs))
 			bl.bulk_history(setup_pool, "acct-", pairs, 1, SPREAD_PRIOR, quiet=True)
 			picker = spread_picker([n for p in range(pairs) for n in bl.pair_names("acct-", p)])
+		if drop_indexes:
+			bl.log(f"  experiment: dropped {', '.join(bl.drop_posting_indexes(setup_pool, drop_indexes)) or 'nothing'}")
 		setup_pool.dispose()
-		runs = {"floor": [], "engine": []}
-		for variant in ("floor", "engine", "engine", "floor"):
-			pool = ConnectionPool(url, size=max(8, threads), overflow=8)  # a fresh pool per run
-			try:
-				result = timed_run(pool, variant, threads, seconds / 2, warmup, picker)
-			finally:
+		runs = {v: [] for v in variants}
+		# a fresh pool per variant for this scenario, kept across rounds; rounds alternate the
+		# order (ABC, CBA, ABC, ...) so that drift and bursts of other load on a noisy machine hit
+		# every variant alike
+		pools = {v: ConnectionPool(url, size=max(8, threads), overflow=8) for v in variants}
+		load = [os.getloadavg()[0]]
+		try:
+			for rnd in range(rounds):
+				for variant in (variants if rnd % 2 == 0 else variants[::-1]):
+					first = not runs[variant]
+					result = timed_run(pools[variant], variant, threads, seconds / rounds,
+						warmup if first else min(warmup, 0.2), picker)
+					runs[variant].append(result)
+					bl.log(f"  {backend} {layout} x{threads} {variant} round {rnd + 1}:"
+						f" {result['count'] / result['seconds']:,.0f}/s ({len(result['errors'])} errors,"
+						f" {result['retries']} floor retries)")
+					for err in result["errors"][:3]:
+						bl.log(f"    error: {err}")
+		finally:
+			for pool in pools.values():
 				pool.dispose()
-			runs[variant].append(result)
-			bl.log(f"  {backend} {layout} x{threads} {variant}: {result['count'] / result['seconds']:,.0f}/s"
-				f" ({len(result['errors'])} errors, {result['retries']} floor retries)")
-			for err in result["errors"][:3]:
-				bl.log(f"    error: {err}")
+		load.append(os.getloadavg()[0])
 		check = check_consistency(url)
-	out = {"backend": backend, "layout": layout, "threads": threads, "consistent": check}
+	out = {"backend": backend, "layout": layout, "threads": threads, "consistent": check, "loadavg": load}
 	for variant, results in runs.items():
 		count = sum(r["count"] for r in results)
 		secs = sum(r["seconds"] for r in results)
@@ -290,6 +314,8 @@ def scenario(backend: str, layout: str, threads: int, seconds: float, warmup: fl
 			"first_errors": [e for r in results for e in r["errors"]][:3],
 		}
 	out["ratio"] = out["engine"]["rate"] / out["floor"]["rate"] if out["floor"]["rate"] else float("nan")
+	if "floor+reads" in out:
+		out["ratio_reads"] = out["floor+reads"]["rate"] / out["floor"]["rate"] if out["floor"]["rate"] else float("nan")
 	return out
 
 
@@ -378,18 +404,31 @@ def explain_last_posting(db, account: str, seq: int) -> str:
 
 
 def throughput_table(results: list[dict]) -> str:
-	rows = []
+	rows, detail = [], []
 	for r in results:
 		f, e = r["floor"], r["engine"]
-		note = "" if r["backend"] != "sqlite" else "single writer"
-		errs = f"{e['errors']}/{f['errors']}" + (f" (floor retries {f['retries']})" if f["retries"] else "")
-		rows.append([r["backend"], r["layout"], r["threads"], bl.fmt_rate(f["rate"]), bl.fmt_rate(e["rate"]),
-			f"{r['ratio'] * 100:.0f} %", f"{bl.fmt_ms(f['p50'])} / {bl.fmt_ms(f['p99'])}",
-			f"{bl.fmt_ms(e['p50'])} / {bl.fmt_ms(e['p99'])}", f"{f['client_cpu_ms']:.2f} / {e['client_cpu_ms']:.2f}",
-			errs, r["consistent"], note])
-	return bl.table(["backend", "accounts", "conns", "floor j/s", "engine j/s", "engine/floor",
-		"floor p50/p99 ms", "engine p50/p99 ms", "client CPU ms/journal floor / engine", "errors eng/floor",
-		"reconcile after", "note"], rows)
+		fr = r.get("floor+reads")
+		note = "single writer" if r["backend"] == "sqlite" else ""
+		rows.append([r["backend"], r["layout"], r["threads"], bl.fmt_rate(f["rate"]),
+			bl.fmt_rate(fr["rate"]) if fr else "-", bl.fmt_rate(e["rate"]), f"**{r['ratio'] * 100:.0f} %**",
+			f"{r['ratio_reads'] * 100:.0f} %" if fr else "-", r["consistent"], note])
+		cells = [r["backend"], r["layout"], r["threads"]]
+		for v in ("floor", "floor+reads", "engine"):
+			x = r.get(v)
+			cells.append(f"{bl.fmt_ms(x['p50'])} / {bl.fmt_ms(x['p99'])}" if x else "-")
+		cells.append(" / ".join(f"{r[v]['client_cpu_ms']:.2f}" for v in ("floor", "floor+reads", "engine") if v in r))
+		cells.append(" / ".join(f"{r[v]['errors']}" + (f" ({r[v]['retries']} retried)" if r[v]["retries"] else "")
+			for v in ("floor", "floor+reads", "engine") if v in r))
+		cells.append(" / ".join(f"{min(r[v]['rates']):,.0f}-{max(r[v]['rates']):,.0f}"
+			for v in ("floor", "floor+reads", "engine") if v in r))
+		cells.append("-".join(f"{x:.1f}" for x in r["loadavg"]))
+		detail.append(cells)
+	main = bl.table(["backend", "accounts", "conns", "floor j/s", "floor+reads j/s", "engine j/s", "engine / floor",
+		"floor+reads / floor", "reconcile after", "note"], rows)
+	extra = bl.table(["backend", "accounts", "conns", "floor p50 / p99 ms", "floor+reads p50 / p99 ms",
+		"engine p50 / p99 ms", "client CPU ms per journal (floor / +reads / engine)", "errors (floor / +reads / engine)",
+		"j/s range over rounds (floor / +reads / engine)", "load avg before-after"], detail)
+	return main + "\n\nLatency, client CPU and errors for the same runs:\n\n" + extra
 
 
 def history_table(results: list[dict]) -> str:
@@ -408,6 +447,10 @@ def main(argv=None) -> int:
 	parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 	parser.add_argument("--backend", default="all", help="sqlite|mariadb|postgres|all (or a comma list)")
 	parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per variant and scenario")
+	parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per scenario (seconds split over them)")
+	parser.add_argument("--variants", default="floor,floor+reads,engine", help="which paths to time (floor is required)")
+	parser.add_argument("--drop-index", default="", help="experiment: drop these non-unique Ledger Posting indexes"
+		" after setup, given by columns, e.g. account,account+name")
 	parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds at the start of each run")
 	parser.add_argument("--part", default="all", choices=("all", "throughput", "history"))
 	parser.add_argument("--prior", type=int, default=1_000_000, help="prior journals on the loaded pair")
@@ -420,7 +463,7 @@ def main(argv=None) -> int:
 	args = parser.parse_args(argv)
 	if args.quick:
 		global HOT_PRIOR, SPREAD_PRIOR
-		args.seconds, args.warmup = min(args.seconds, 0.6), min(args.warmup, 0.2)
+		args.seconds, args.warmup, args.rounds = min(args.seconds, 0.6), min(args.warmup, 0.2), 2
 		args.prior, args.posts = min(args.prior, 20_000), min(args.posts, 200)
 		HOT_PRIOR, SPREAD_PRIOR = 1000, 10
 	backends = bl.backends_from_arg(args.backend)
@@ -429,7 +472,9 @@ def main(argv=None) -> int:
 		for backend in backends:
 			for layout in args.layouts.split(","):
 				for threads in (int(t) for t in args.threads.split(",")):
-					results["throughput"].append(scenario(backend, layout, threads, args.seconds, args.warmup, args.keep))
+					results["throughput"].append(
+						scenario(backend, layout, threads, args.seconds, args.warmup, args.keep, args.rounds,
+							tuple(args.variants.split(",")), args.drop_index.split(",") if args.drop_index else None))
 		print("\n### Posting throughput: engine vs raw-SQL floor (journals/s)\n")
 		print(throughput_table(results["throughput"]))
 	if args.part in ("all", "history"):
@@ -443,8 +488,8 @@ def main(argv=None) -> int:
 	sys.stdout.flush()
 	if args.json:
 		for r in results["throughput"]:
-			for v in ("floor", "engine"):
-				r[v].pop("latencies", None)
+			for v in ("floor", "floor+reads", "engine"):
+				r.get(v, {}).pop("latencies", None)
 		Path(args.json).write_text(json.dumps(results, indent=1, default=str))
 	return 0
 

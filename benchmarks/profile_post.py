@@ -127,15 +127,16 @@ def measure(backend: str, posts: int, cprofile_top: int) -> dict:
 			for variant in ("floor", "floor+reads", "engine"):
 				_stats.update(calls=0, seconds=0.0, kinds=Counter(), kind_seconds=Counter())
 				target = db if variant == "engine" else _FloorDb(db)
-				t = time.perf_counter()
+				t, cpu = time.perf_counter(), time.process_time()
 				for i in range(posts):
 					key = f"{variant}{run}-{i}"
 					if variant != "engine":
 						pt.floor_post_with_retry(floors[variant], target, key, a, l, Decimal("1.00"), {"retries": 0})
 					else:
 						pt.engine_post(db, key, a, l, Decimal("1.00"))
-				total = time.perf_counter() - t
+				total, cpu = time.perf_counter() - t, time.process_time() - cpu
 				out[variant] = {"per_post_ms": total / posts * 1000, "statements": _stats["calls"] / posts,
+					"cpu_ms": cpu / posts * 1000,
 					"driver_ms": _stats["seconds"] / posts * 1000,
 					"outside_driver_ms": (total - _stats["seconds"]) / posts * 1000,
 					"kinds": {k: v / posts for k, v in _stats["kinds"].items()},
@@ -168,14 +169,15 @@ def main(argv=None) -> int:
 		r = measure(backend, args.posts, args.cprofile)
 		for variant in ("floor", "floor+reads", "engine"):
 			v = r[variant]
-			rows.append([backend, variant, f"{v['statements']:.2f}", f"{v['per_post_ms']:.3f}", f"{v['driver_ms']:.3f}",
-				f"{v['outside_driver_ms']:.3f}"])
+			rows.append([backend, variant, f"{v['statements']:.2f}", f"{v['per_post_ms']:.3f}", f"{v['cpu_ms']:.3f}",
+				f"{v['per_post_ms'] - v['cpu_ms']:.3f}", f"{v['driver_ms']:.3f}", f"{v['outside_driver_ms']:.3f}"])
 		kinds = ", ".join(f"{k} x{v:.0f} ({r['engine']['kind_ms'][k]:.3f} ms)" for k, v in r["engine"]["kinds"].items())
 		profiles.append(f"- {backend} engine statements per post (driver time each): {kinds}")
 		if r.get("cprofile"):
 			profiles.append(f"\n```\n{backend} cProfile, {args.posts} engine posts, sorted by own time\n{r['cprofile']}```")
 	print(f"\n### One post, 1 connection, hot pair ({args.posts} posts; ms per post)\n")
-	print(bl.table(["backend", "path", "statements/post", "wall ms", "in driver ms", "outside driver (Python) ms"], rows))
+	print(bl.table(["backend", "path", "statements/post", "wall ms", "client CPU ms", "wall - CPU (waiting) ms",
+		"in driver calls ms", "outside driver calls ms"], rows))
 	print()
 	print("\n".join(profiles))
 	return 0

@@ -205,9 +205,10 @@ def record_submission(db, ocid: str, outcome, gateway: str | None) -> str:
 	"""Service: store what the gateway answered to a B2C request; returns the payout's status.
 
 	``outcome.status``: accepted (keep the ConversationID; a result callback may already have
-	settled it), duplicate (already accepted earlier: wait for its result or ask status), rejected
-	(fail it now: money back to payable), unknown (leave it Submitted; it is sent again with the same
-	id after the backoff), unavailable (every gateway is open: back to Queued if it never reached one).
+	settled it), duplicate (already accepted earlier: Unknown until Transaction Status answers),
+	rejected (fail it now: money back to payable), unknown (back to Queued, pinned to its gateway, sent
+	again with the same id after the backoff), unavailable (every circuit is open and nothing was sent:
+	back to Queued, the attempt not counted).
 	"""
 
 	def unit(db):
@@ -226,14 +227,14 @@ def record_submission(db, ocid: str, outcome, gateway: str | None) -> str:
 		elif outcome.status == "rejected":
 			_settle(db, payout, paid=False, result_code=outcome.error_code, result_desc=outcome.message)
 			return "Failed"
-		elif outcome.status == "unavailable":
-			fields = {"last_error": "every gateway is unavailable (circuit open)", "next_attempt_at": clock.now() + RETRY_BACKOFF[1]}
-			if not payout.get("gateway"):
-				fields.update(status="Queued", attempts=max(int(payout["attempts"] or 1) - 1, 0))
-			_set(db, payout["name"], **fields)
-			return fields.get("status", payout["status"])
-		else:
-			_set(db, payout["name"], gateway=gateway or payout.get("gateway"), last_error=(outcome.message or "unknown outcome")[:500])
+		elif outcome.status == "unavailable":  # no gateway was called: this attempt does not count
+			_set(db, payout["name"], status="Queued", attempts=max(int(payout["attempts"] or 1) - 1, 0),
+				last_error="every gateway is unavailable (circuit open)", next_attempt_at=clock.now() + RETRY_BACKOFF[1])
+			return "Queued"
+		else:  # unknown: it may have reached the gateway; sent again after the backoff, same id, same gateway
+			_set(db, payout["name"], status="Queued", gateway=gateway or payout.get("gateway"),
+				last_error=(outcome.message or "unknown outcome")[:500])
+			return "Queued"
 		return payout["status"]
 
 	return db.run_in_transaction(unit)
