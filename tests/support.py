@@ -97,7 +97,7 @@ def ledger_app_command() -> list[str]:
 
 
 @contextmanager
-def server_process(db_url: str, *args: str, env: dict | None = None, log_path=None):
+def server_process(db_url: str, *args: str, env: dict | None = None, log_path=None, port: int | None = None):
 	"""``ledger-app serve`` as a real process on a free port; yields its base URL.
 
 	Its output goes to a file (a pipe nobody reads would fill up and stall the server).
@@ -108,7 +108,7 @@ def server_process(db_url: str, *args: str, env: dict | None = None, log_path=No
 	import tempfile
 	import time
 
-	port = free_port()
+	port = port or free_port()
 	environment = {**os.environ, "LEDGER_APP_API_KEY": API_KEY, "LEDGER_APP_API_SECRET": API_SECRET,
 		"LEDGER_APP_CALLBACK_TOKEN": CALLBACK_TOKEN, **(env or {})}
 	log = open(log_path or tempfile.mktemp(prefix="ledger-serve-", suffix=".log"), "w+")
@@ -123,7 +123,8 @@ def server_process(db_url: str, *args: str, env: dict | None = None, log_path=No
 			time.sleep(0.05)
 		yield f"http://127.0.0.1:{port}"
 	finally:
-		process.send_signal(signal.SIGTERM)
+		if process.poll() is None:
+			process.send_signal(signal.SIGTERM)
 		try:
 			process.wait(timeout=30)
 		except subprocess.TimeoutExpired:

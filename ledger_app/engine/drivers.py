@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from ledger_app.db.rows import insert, new_name, standard_columns, table
 from ledger_app.engine import accounts, business, clock, posting, txn_types
+from ledger_app.engine.faults import crash_point
 from ledger_app.engine.errors import Conflict, NotFound, UniqueViolation, ValidationFailed
 from ledger_app.engine.money import ZERO, from_db, parse_amount, round_half_up
 from ledger_app.engine.settings import get_settings
@@ -396,7 +397,8 @@ def confirm_c2b(db, payment: C2BPayment, user: str = "Guest") -> Confirmation:
 		if match.kind == "fare":
 			confirmation = _post_fare(db, payment, match.driver, names, terms, user)
 			if terms.instant_payout:
-				return _instant_payout(db, confirmation, payment, driver_row, settings, user)
+				confirmation = _instant_payout(db, confirmation, payment, driver_row, settings, user)
+			crash_point("before_confirmation_commit")
 			return confirmation
 		if match.kind == "repayment":
 			return _post_repayment(db, payment, match.driver, names, user)

@@ -20,6 +20,7 @@ and ``Payout Failed`` (in flight -> back to payable).
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from ledger_app.db.rows import insert, standard_columns, table
 from ledger_app.engine import business, clock, posting, txn_types
+from ledger_app.engine.faults import crash_point
 from ledger_app.engine.errors import Conflict, NotFound, ValidationFailed
 from ledger_app.engine.money import ZERO, from_db, parse_amount
 from ledger_app.engine.txn_types import Leg, TransactionType, register
@@ -37,13 +39,21 @@ alerts = logging.getLogger("ledger_app.alerts")
 B2C_MINIMUM = Decimal("10")
 B2C_MAXIMUM = Decimal("250000")
 PURPOSES = ("Driver Share", "Deposit Refund", "Profit Withdrawal", "Refund", "Bonus")
-#: how long a Submitted payout without an acknowledgement waits before it is sent again (same id)
-RETRY_BACKOFF = (timedelta(seconds=5), timedelta(seconds=15), timedelta(seconds=60), timedelta(minutes=5))
+
+
+def _seconds(name: str, default: float) -> timedelta:
+	"""A payout timer, overridable by environment (``LEDGER_APP_PAYOUT_<NAME>`` in seconds)."""
+	return timedelta(seconds=float(os.environ.get(f"LEDGER_APP_PAYOUT_{name}", default)))
+
+
+#: how long a payout whose last attempt had no answer waits before it is sent again (same id)
+_first = _seconds("RETRY_BACKOFF", 5).total_seconds()
+RETRY_BACKOFF = tuple(timedelta(seconds=_first * factor) for factor in (1, 3, 12, 60))
 #: attempts without an answer before the payout is Unknown and left to Transaction Status
 MAX_SUBMIT_ATTEMPTS = 6
 #: an acknowledged payout with no result for this long becomes Unknown
-RESULT_WAIT = timedelta(minutes=10)
-STATUS_QUERY_INTERVAL = timedelta(minutes=2)
+RESULT_WAIT = _seconds("RESULT_WAIT", 600)
+STATUS_QUERY_INTERVAL = _seconds("STATUS_QUERY_INTERVAL", 120)
 
 PAYOUT_QUEUED = register(TransactionType(
 	name="Payout Queued", reversible=False, required=("payable_account", "amount"),
@@ -256,6 +266,7 @@ def record_result(db, ocid: str, result_code: str, result_desc: str = "", receip
 			_set(db, payout["name"], conversation_id=conversation_id)
 		_settle(db, payout, paid=str(result_code) == "0", result_code=str(result_code), result_desc=result_desc,
 			receipt=receipt)
+		crash_point("before_result_commit")
 		return {"payout": payout["name"], "status": "Paid" if str(result_code) == "0" else "Failed", "duplicate": False}
 
 	return db.run_in_transaction(unit)
@@ -415,6 +426,8 @@ def dispatch(db, gateway, urls: CallbackUrls, worker: str = "worker", limit: int
 	from ledger_app.gateways.base import PayoutRequest
 
 	claimed = claim_due(db, worker, limit)
+	if claimed:
+		crash_point("after_claim")
 	for payout in claimed:
 		ocid = payout["originator_conversation_id"]
 		request = PayoutRequest(originator_conversation_id=ocid, amount=payout["amount"], phone=payout["phone"],
@@ -433,6 +446,8 @@ def dispatch(db, gateway, urls: CallbackUrls, worker: str = "worker", limit: int
 			log.exception("payout %s: gateway call failed", ocid)
 			outcome = _Unknown(repr(exc), gateway=payout.get("gateway"))
 		used = getattr(outcome, "gateway", None) or payout.get("gateway")
+		if outcome.status == "accepted":
+			crash_point("after_gateway_accepted")
 		status = record_submission(db, ocid, outcome, used)
 		if outcome.status == "duplicate":
 			_ask_status(gateway, {**payout, "gateway": used}, urls)

@@ -1,0 +1,234 @@
+"""Payouts exactly once, on every backend, against the Daraja simulator over real HTTP: each
+simulator scenario ends in the right state with the right balances; failed payouts return the money
+and a staff retry pays once; a gateway that is down keeps payouts Queued, opens the circuit, raises
+an alert, and they are paid once it returns."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import requests
+import waitress
+
+from ledger_app.engine import business, drivers, payouts, posting, reconcile, settings
+from ledger_app.gateways import simulator as sim
+from ledger_app.gateways.callback_urls import callback_urls
+from ledger_app.gateways.setup import router_from_settings
+from ledger_app.host.standalone_host import Services
+from ledger_app.standalone.config import Config
+from ledger_app.standalone.wsgi import LedgerApp
+from ledger_app.standalone.worker import PayoutWorker
+from tests.support import API_KEY, API_SECRET, AUTH, CALLBACK_TOKEN, free_port, make_pool, stop_server
+
+D = Decimal
+
+
+@pytest.fixture(autouse=True)
+def fast_timers(monkeypatch):
+	"""Production waits minutes between retries and status queries; tests wait fractions of a second."""
+	monkeypatch.setattr(payouts, "RETRY_BACKOFF", (timedelta(seconds=0.2),) * 4)
+	monkeypatch.setattr(payouts, "RESULT_WAIT", timedelta(seconds=1))
+	monkeypatch.setattr(payouts, "STATUS_QUERY_INTERVAL", timedelta(seconds=0.5))
+
+
+@contextmanager
+def payout_host(db_url, *, fail_max=5, reset_timeout=30.0):
+	"""The simulator, the standalone app (waitress) wired to it, and an in-process payout worker."""
+	pool = make_pool(db_url)
+	simulator, sim_thread = sim.serve("127.0.0.1", 0)
+	gateway_url = f"http://127.0.0.1:{simulator.effective_port}"
+	port = free_port()
+	config = Config(db_url=db_url, api_key=API_KEY, api_secret=API_SECRET, callback_token=CALLBACK_TOKEN, port=port,
+		gateway_url=gateway_url)
+	router = router_from_settings(base_url=gateway_url, consumer_key="k", consumer_secret="s", shortcode="600000",
+		initiator="api", security_credential="cred", fail_max=fail_max, reset_timeout=reset_timeout)
+	urls = callback_urls(config.base_url(), CALLBACK_TOKEN)
+	executor = ThreadPoolExecutor(max_workers=2)
+	worker = PayoutWorker(pool, router, urls, interval=0.1, sweep_every=0.3)
+	services = Services(pool=pool, config=config, executor=executor, gateway=router, urls=urls, worker=worker)
+	server = waitress.create_server(LedgerApp(config, pool, executor, services), host="127.0.0.1", port=port, threads=8)
+	thread = threading.Thread(target=server.run, daemon=True)
+	thread.start()
+	worker.start()
+	host = type("Host", (), {"base": f"http://127.0.0.1:{port}", "pool": pool, "gateway_url": gateway_url,
+		"router": router, "worker": worker})()
+	try:
+		yield host
+	finally:
+		worker.stop()
+		stop_server(server, thread)
+		executor.shutdown(wait=True)
+		simulator.close()
+		pool.dispose()
+
+
+def scenario(host, *outcomes, default=None):
+	body = {"b2c": list(outcomes)} if outcomes else {}
+	if default is not None:
+		body["b2c_default"] = default
+	response = requests.post(f"{host.gateway_url}/simulator/scenario", json=body, timeout=10)
+	assert response.status_code == 200, response.text
+
+
+def paid_by_gateway(host) -> list[dict]:
+	return requests.get(f"{host.gateway_url}/simulator/payments", timeout=10).json()
+
+
+def staff(host, method, **payload):
+	response = requests.post(f"{host.base}/api/method/ledger_app.api.payouts.{method}", json=payload, headers=AUTH, timeout=30)
+	assert response.status_code == 200, response.text
+	return response.json()["message"]
+
+
+def fund_driver(host, driver="D1", amount="500.00"):
+	"""A driver with ``amount`` payable (target sharing off, so the whole fare is the driver's)."""
+	with host.pool.connection() as db:
+		drivers.upsert_driver(db, driver, f"Driver {driver}", "0712345678", target_sharing="Disable")
+		drivers.upsert_vehicle(db, f"V-{driver}", f"ACC{driver}", driver=driver)
+		drivers.confirm_c2b(db, drivers.parse_c2b({"TransactionType": "Pay Bill", "TransID": f"QF{driver}{amount.replace('.', '')}",
+			"TransAmount": amount, "BillRefNumber": f"ACC{driver}", "TransTime": "20260301100000"}))
+
+
+def wait_for(predicate, timeout=30.0, what="condition"):
+	deadline = time.monotonic() + timeout
+	while time.monotonic() < deadline:
+		value = predicate()
+		if value:
+			return value
+		time.sleep(0.1)
+	raise AssertionError(f"timed out waiting for {what}")
+
+
+def payout_status(host, name):
+	with host.pool.connection() as db:
+		return payouts.get_payout(db, name)["status"]
+
+
+def balances(host, driver="D1"):
+	with host.pool.connection() as db:
+		return (drivers.driver_balances(db, driver)["payable"], posting.balance(db, business.PAYOUTS_IN_FLIGHT),
+			posting.balance(db, business.B2C_UTILITY))
+
+
+def assert_books_clean(host):
+	with host.pool.connection() as db:
+		assert reconcile.reconcile(db)["discrepancies"] == 0
+
+
+def test_requested_payout_is_paid_once_and_moves_the_money(db_url):
+	with payout_host(db_url) as host:
+		fund_driver(host, amount="500.40")
+		payout = staff(host, "request_payout", party_type="Driver", party="D1", idempotency_key="pay-1")
+		assert (payout["amount"], payout["status"]) == ("500.00", "Queued")  # whole units; 0.40 stays payable
+		again = staff(host, "request_payout", party_type="Driver", party="D1", idempotency_key="pay-1")
+		assert again["name"] == payout["name"] and again["duplicate"] is True
+		wait_for(lambda: payout_status(host, payout["name"]) == "Paid", what="Paid")
+		paid = paid_by_gateway(host)
+		assert [(p["OriginatorConversationID"], int(D(str(p["Amount"])))) for p in paid] == [(payout["originator_conversation_id"], 500)]
+		assert balances(host) == (D("0.40"), D("0.00"), D("-500.00"))
+		listed = staff(host, "list_payouts", party="D1")
+		assert [(p["name"], p["status"], p["amount"]) for p in listed] == [(payout["name"], "Paid", "500.00")]
+		assert staff(host, "get_payout", payout=payout["name"])["gateway_receipt"]
+		assert_books_clean(host)
+
+
+@pytest.mark.parametrize("outcome", ["success", "callback_before_ack", "duplicate_callback", "slow:1", "http_500", "timeout",
+	"no_callback"])
+def test_scenarios_that_end_paid_pay_exactly_once(db_url, outcome):
+	with payout_host(db_url) as host:
+		fund_driver(host, amount="300.00")
+		scenario(host, outcome)
+		payout = staff(host, "request_payout", party_type="Driver", party="D1", idempotency_key=f"p-{outcome}")
+		wait_for(lambda: payout_status(host, payout["name"]) == "Paid", timeout=45, what=f"Paid after {outcome}")
+		time.sleep(0.5)  # let any late duplicate callback arrive
+		assert [p["OriginatorConversationID"] for p in paid_by_gateway(host)] == [payout["originator_conversation_id"]]
+		assert balances(host) == (D("0.00"), D("0.00"), D("-300.00"))
+		with host.pool.connection() as db:
+			settled = db.sql("SELECT COUNT(*) AS n FROM `tabLedger Transaction` WHERE `transaction_type` = 'Payout Paid'")
+		assert int(settled[0]["n"]) == 1
+		assert_books_clean(host)
+
+
+@pytest.mark.parametrize("code", ["2001", "1", "SFC_IC0003"])
+def test_failed_payout_returns_the_money_and_a_staff_retry_pays_once(db_url, code):
+	with payout_host(db_url) as host:
+		fund_driver(host, amount="200.00")
+		scenario(host, f"fail:{code}")
+		payout = staff(host, "request_payout", party_type="Driver", party="D1", idempotency_key="p-fail")
+		wait_for(lambda: payout_status(host, payout["name"]) == "Failed", what="Failed")
+		assert balances(host) == (D("200.00"), D("0.00"), D("0.00"))
+		assert staff(host, "get_payout", payout=payout["name"])["result_code"] == code
+		retried = staff(host, "retry_payout", payout=payout["name"], idempotency_key="retry-1")
+		assert retried["retry_of"] == payout["name"] and retried["originator_conversation_id"] != payout["originator_conversation_id"]
+		again = staff(host, "retry_payout", payout=payout["name"], idempotency_key="retry-1")
+		assert again["name"] == retried["name"]
+		wait_for(lambda: payout_status(host, retried["name"]) == "Paid", what="retry Paid")
+		assert [p["OriginatorConversationID"] for p in paid_by_gateway(host)] == [retried["originator_conversation_id"]]
+		assert balances(host) == (D("0.00"), D("0.00"), D("-200.00"))
+		assert_books_clean(host)
+
+
+def test_gateway_down_keeps_payouts_queued_opens_the_circuit_alerts_then_pays_once(db_url, caplog):
+	caplog.set_level(logging.ERROR, logger="ledger_app.alerts")
+	with payout_host(db_url, fail_max=3, reset_timeout=1.0) as host:
+		for driver in ("D1", "D2", "D3"):
+			fund_driver(host, driver, "150.00")
+		scenario(host, default="http_500")
+		names = [staff(host, "request_payout", party_type="Driver", party=d, idempotency_key=f"down-{d}")["name"]
+			for d in ("D1", "D2", "D3")]
+		wait_for(lambda: host.router.states()["daraja"] == "open", what="circuit open")
+		assert any("circuit open" in r.getMessage() for r in caplog.records)
+		time.sleep(0.5)
+		assert {payout_status(host, n) for n in names} == {"Queued"}
+		assert paid_by_gateway(host) == []
+		scenario(host, default="success")
+		wait_for(lambda: {payout_status(host, n) for n in names} == {"Paid"}, timeout=60, what="all Paid")
+		paid = [p["OriginatorConversationID"] for p in paid_by_gateway(host)]
+		assert len(paid) == 3 and len(set(paid)) == 3
+		assert_books_clean(host)
+
+
+def test_small_shares_accumulate_until_the_instant_payout_minimum(db_url):
+	with payout_host(db_url) as host:
+		with host.pool.connection() as db:
+			db.run_in_transaction(lambda db: settings.update_settings(db, {"instant_payouts": 1, "minimum_payout": "50",
+				"target_sharing": 0}))
+			drivers.upsert_driver(db, "D1", "Amina", "0712345678")
+			drivers.upsert_vehicle(db, "V1", "A1", driver="D1")
+		url = f"{host.base}/api/method/ledger_app.api.mpesa.c2b_confirmation"
+		for i, amount in enumerate(["20.00", "25.50", "30.00"]):
+			body = {"TransactionType": "Pay Bill", "TransID": f"QI{i}", "TransAmount": amount, "BillRefNumber": "A1",
+				"TransTime": "20260301100000"}
+			assert requests.post(url, params={"token": CALLBACK_TOKEN}, json=body, timeout=30).status_code == 200
+		with host.pool.connection() as db:
+			queued = payouts.list_payouts(db, "D1")
+		assert [p["amount"] for p in queued] == [D("75.00")]  # queued at the third fare: 75.50 payable, whole units
+		wait_for(lambda: payout_status(host, queued[0]["name"]) == "Paid", what="instant payout Paid")
+		assert balances(host)[0] == D("0.50")
+		assert_books_clean(host)
+
+
+@pytest.mark.parametrize("payload, status", [
+	({"party_type": "Driver", "party": "D1", "idempotency_key": "x", "amount": "5"}, 417),
+	({"party_type": "Driver", "party": "D1", "idempotency_key": "x", "amount": "10.50"}, 417),
+	({"party_type": "Driver", "party": "D1", "idempotency_key": "x", "amount": "900"}, 417),
+	({"party_type": "Client", "party": "D1", "idempotency_key": "x"}, 417),
+	({"party_type": "Driver", "party": "ghost", "idempotency_key": "x"}, 404),
+	({"party_type": "Driver", "party": "D1"}, 417),
+], ids=["below-minimum", "cents", "more-than-payable", "unsupported-party", "unknown-driver", "no-key"])
+def test_bad_payout_requests_are_refused_and_write_nothing(db_url, payload, status):
+	with payout_host(db_url) as host:
+		fund_driver(host, amount="100.00")
+		response = requests.post(f"{host.base}/api/method/ledger_app.api.payouts.request_payout", json=payload, headers=AUTH,
+			timeout=30)
+		assert response.status_code == status, response.text
+		with host.pool.connection() as db:
+			assert payouts.list_payouts(db) == []
+		assert balances(host)[0] == D("100.00")
