@@ -148,3 +148,38 @@ def test_server_killed_mid_confirmation_that_queues_a_payout_loses_and_doubles_n
 		assert posting.balance(db, business.PAYOUTS_IN_FLIGHT) == D("120.00")
 		assert reconcile.reconcile(db)["discrepancies"] == 0
 	pool.dispose()
+
+
+def test_two_worker_processes_never_claim_the_same_payout(db_url, backend):
+	if backend == "sqlite":
+		import pytest
+
+		pytest.skip("SQLite has one writer: claims are serialized by its lock; SKIP LOCKED is a MariaDB/PostgreSQL matter")
+	pool = make_pool(db_url)
+	with pool.connection() as db:
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"target_sharing": 0}))
+		for i in range(20):
+			driver = f"W{i:02d}"
+			drivers.upsert_driver(db, driver, f"Driver {driver}", "0712345678")
+			drivers.upsert_vehicle(db, f"V{driver}", f"A{driver}", driver=driver)
+			drivers.confirm_c2b(db, drivers.parse_c2b({"TransactionType": "Pay Bill", "TransID": f"QW{driver}",
+				"TransAmount": "200.00", "BillRefNumber": f"A{driver}", "TransTime": "20260301100000"}))
+			for n in range(10):
+				db.run_in_transaction(lambda db, d=driver, n=n: payouts.queue_payout(db, party_type="Driver", party=d,
+					phone="254712345678", idempotency_key=f"two:{d}:{n}", amount=D("20")))
+	simulator, _ = sim.serve("127.0.0.1", 0)
+	gateway = f"http://127.0.0.1:{simulator.effective_port}"
+	port = free_port()
+	public = f"http://127.0.0.1:{port}"
+	try:
+		with server_process(db_url, "--no-scheduler", "--no-worker", port=port, env={**FAST, "LEDGER_APP_PUBLIC_URL": public}):
+			with worker_process(db_url, gateway, public), worker_process(db_url, gateway, public):
+				wait_until(lambda: statuses(pool) == {"Paid": 200}, 180, f"all payouts Paid (now {statuses(pool)})")
+		sent = [r["OriginatorConversationID"] for r in requests.get(f"{gateway}/simulator/requests", timeout=10).json()]
+		assert len(sent) == 200 and len(set(sent)) == 200  # each payout sent once: never claimed twice
+		with pool.connection() as db:
+			claimers = db.sql("SELECT COUNT(*) AS n FROM `tabPayout` WHERE `attempts` <> 1")
+		assert int(claimers[0]["n"]) == 0
+	finally:
+		simulator.close()
+		pool.dispose()
