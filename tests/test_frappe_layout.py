@@ -674,7 +674,7 @@ def report_folder(name: str) -> Path:
 
 
 def test_the_app_has_exactly_the_expected_reports():
-	assert set(REPORTS) == {"Driver Balances"}
+	assert set(REPORTS) == {"Driver Balances", "Payouts"}
 
 
 @pytest.mark.parametrize("name", REPORT_IDS)

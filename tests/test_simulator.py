@@ -551,11 +551,15 @@ def test_stk_push_is_recorded_and_acknowledged(daraja):
 
 
 def test_a_callback_is_retried_until_a_restarted_receiver_answers(daraja):
+	daraja.sim.callback_backoff = 0.2  # retries 0.2 + 0.4 + 0.8 + 1.6 s apart
 	port = free_port()
 	ocid = "OC-RESTART"
 	body = daraja.b2c_body(ocid, ResultURL=f"http://127.0.0.1:{port}/b2c/result")
 	assert daraja.post("/mpesa/b2c/v3/paymentrequest", body).status_code == 200
-	time.sleep(0.15)  # the first attempts find nothing listening
+	deadline = time.monotonic() + 10
+	while not any(d["error"] for d in daraja.get("/simulator/callbacks")["deliveries"]):  # nothing listens yet
+		assert time.monotonic() < deadline
+		time.sleep(0.02)
 	app, server, thread = start_receiver(port)
 	try:
 		[delivery] = daraja.settle()

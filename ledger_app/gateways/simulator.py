@@ -482,7 +482,9 @@ class Simulator:
 			attempts: int | None = None) -> dict:
 		"""POST ``body`` to ``url`` (retrying connection errors); the delivery is logged and returned."""
 		record = {"kind": kind, "ref": ref, "url": url, "body": body, "attempts": 0, "status": None, "answer": None,
-			"error": None, "sent_at": None}
+			"error": None, "sent_at": None, "done": False}
+		with self._lock:
+			self._callbacks.append(record)  # visible while in flight (attempts, last error)
 		attempts = attempts or self.callback_attempts
 		for attempt in range(1, attempts + 1):
 			if self._closed.is_set():
@@ -502,10 +504,9 @@ class Simulator:
 				break
 			record.update(status=answer.status_code, answer=_answer_body(answer), error=None)
 			break
+		record["done"] = True
 		if record["error"]:
 			log.warning("simulator %s callback for %s to %s failed: %s", kind, ref, url, record["error"])
-		with self._lock:
-			self._callbacks.append(record)
 		return record
 
 	def _schedule(self, response: Response, jobs: list[tuple], *, delay: float | None = None,
@@ -1169,7 +1170,10 @@ def stop(server, thread, timeout: float = 10.0) -> None:
 		for channel in list(server._map.values()):
 			channel.close()
 
-	server.trigger.pull_trigger(close_all)
+	try:
+		server.trigger.pull_trigger(close_all)
+	except OSError:  # the trigger is gone already: nothing left to wake
+		close_all()
 	thread.join(timeout=timeout)
 	server.task_dispatcher.shutdown()
 

@@ -163,6 +163,7 @@ def demo(db_url, host, port, keep_serving):
 	if db_url is None:
 		db_url = f"sqlite:///{tempfile.mkdtemp(prefix='ledger_app-demo-')}/ledger_app.db"
 	config = Config.from_env(db_url=db_url, host=host, port=port)
+	config.gateway_url = config.gateway_url or "simulator"
 	config.api_key = config.api_key or "demo"
 	config.api_secret = config.api_secret or secrets.token_hex(12)
 	config.callback_token = config.callback_token or secrets.token_hex(12)

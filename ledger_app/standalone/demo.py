@@ -3,13 +3,15 @@
 It starts the standalone host on a fresh SQLite file, sets up three drivers and their vehicles with
 the staff API, charges the day's targets, sends a day of fares as Daraja C2B confirmations from
 concurrent clients (with resent duplicates, a payment to an unknown account and a driver repaying
-with their own id), reconciles, and prints what each driver ends the day with.
+with their own id), lets instant payouts go out by B2C through the Daraja simulator, reconciles, and
+prints what each driver ends the day with.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -35,7 +37,8 @@ def run(base: str, staff_token: str, callback_token: str, echo=print, seed: int 
 			raise RuntimeError(f"{method} failed: {response.status_code} {response.text}")
 		return response.json()["message"]
 
-	call("settings.update_settings", global_daily_target="1500", global_fare_pct="50", target_sharing=1, miss_threshold=3)
+	call("settings.update_settings", global_daily_target="1500", global_fare_pct="50", target_sharing=1, miss_threshold=3,
+		instant_payouts=1, minimum_payout="1000")
 	for driver, name, phone, vehicle, account, fare_pct in DRIVERS:
 		call("drivers.upsert_driver", driver=driver, driver_name=name, phone=phone, fare_pct=fare_pct or None)
 		call("drivers.upsert_vehicle", vehicle=vehicle, account_number=account, driver=driver)
@@ -66,6 +69,18 @@ def run(base: str, staff_token: str, callback_token: str, echo=print, seed: int 
 	echo(f"sent {len(deliveries)} C2B confirmations from 8 concurrent clients, {len(resent)} of them resent;"
 		f" answers: {', '.join(f'{n} x {a}' for a, n in answers.items())}")
 
+	deadline = time.monotonic() + 60
+	while time.monotonic() < deadline:  # instant payouts go out by B2C through the gateway simulator
+		pending = [p for p in call("payouts.list_payouts") if p["status"] not in ("Paid", "Failed")]
+		if not pending:
+			break
+		time.sleep(0.2)
+	paid_out = defaultdict(Decimal)
+	for payout in call("payouts.list_payouts"):
+		if payout["status"] == "Paid":
+			paid_out[payout["party"]] += Decimal(payout["amount"])
+	echo(f"B2C payouts: {sum(1 for p in call('payouts.list_payouts') if p['status'] == 'Paid')} paid, {len(pending)} still pending")
+
 	paid = defaultdict(Decimal)
 	count = Counter()
 	for fare in fares[:90]:
@@ -75,19 +90,20 @@ def run(base: str, staff_token: str, callback_token: str, echo=print, seed: int 
 	summary = {}
 	for driver, name, *_ in DRIVERS:
 		balances = call("drivers.get_driver_balances", driver=driver)
-		summary[driver] = {"name": name, "fares": count[driver], "paid": str(paid[driver]), **balances}
+		summary[driver] = {"name": name, "fares": count[driver], "paid": str(paid[driver]), **balances,
+			"paid_out": str(paid_out[driver])}
 	unmatched = call("drivers.list_unmatched")
 	check = call("ledger.reconcile")
 	summary["_unmatched"] = unmatched
 	summary["_reconcile"] = check
 
 	echo("")
-	echo(f"{'driver':<9} {'name':<15} {'fares':>5} {'paid':>9} {'target left':>12} {'payable':>9} {'deposit':>9}")
+	echo(f"{'driver':<9} {'name':<15} {'fares':>5} {'paid':>9} {'target left':>12} {'paid out':>9} {'payable':>9} {'deposit':>9}")
 	for driver, row in summary.items():
 		if driver.startswith("_"):
 			continue
 		echo(f"{driver:<9} {row['name']:<15} {row['fares']:>5} {row['paid']:>9} {row['target_outstanding']:>12}"
-			f" {row['payable']:>9} {row['deposit']:>9}")
+			f" {row['paid_out']:>9} {row['payable']:>9} {row['deposit']:>9}")
 	for row in unmatched:
 		echo(f"unmatched: {row['trans_id']} {row['amount']} to account {row['bill_ref_number']!r} is in suspense ({row['name']})")
 	echo(f"reconcile: {check['accounts_checked']} accounts checked, {check['discrepancies']} discrepancies (run {check['run']})")
