@@ -12,7 +12,9 @@ temporary directory.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -27,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
 	sys.path.insert(0, str(ROOT))
 
-from ledger_app.db import rows as ledger_rows  # noqa: E402
-from ledger_app.db.pool import ConnectionPool  # noqa: E402
-from ledger_app.db.schema import autoincrement_name_expr, ensure_schema, sequence_name  # noqa: E402
-from ledger_app.engine import clock  # noqa: E402
+from ledger_app.db import rows as ledger_rows
+from ledger_app.db.pool import ConnectionPool
+from ledger_app.db.schema import autoincrement_name_expr, ensure_schema, sequence_name
+from ledger_app.engine import clock
 
 BACKENDS = ("sqlite", "mariadb", "postgres")
 SERVER_ENV = {"mariadb": "LEDGER_TEST_MARIADB_URL", "postgres": "LEDGER_TEST_POSTGRES_URL"}
@@ -43,6 +45,7 @@ POSTING = "`tabLedger Posting`"
 ACCOUNT = "`tabLedger Account`"
 
 _SQLITE_DIR: str | None = None
+_KEEP_SQLITE = False  # set when a SQLite database is kept (--keep): its directory then stays
 
 
 def log(message: str) -> None:
@@ -83,12 +86,30 @@ def _admin_connect(backend: str):
 	if backend == "mariadb":
 		import pymysql
 
-		return pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or "root"),
-			password=unquote(parts.password or ""), autocommit=True, connect_timeout=10)
+		return pymysql.connect(
+			host=parts.hostname,
+			port=parts.port or 3306,
+			user=unquote(parts.username or "root"),
+			password=unquote(parts.password or ""),
+			autocommit=True,
+			connect_timeout=10,
+		)
 	import psycopg
 
-	return psycopg.connect(host=parts.hostname, port=parts.port or 5432, user=unquote(parts.username or "postgres"),
-		password=unquote(parts.password or "") or None, dbname="postgres", autocommit=True, connect_timeout=10)
+	return psycopg.connect(
+		host=parts.hostname,
+		port=parts.port or 5432,
+		user=unquote(parts.username or "postgres"),
+		password=unquote(parts.password or "") or None,
+		dbname="postgres",
+		autocommit=True,
+		connect_timeout=10,
+	)
+
+
+def _remove_sqlite_dir() -> None:
+	if _SQLITE_DIR is not None and not _KEEP_SQLITE:
+		shutil.rmtree(_SQLITE_DIR, ignore_errors=True)
 
 
 def create_database(backend: str, purpose: str) -> str:
@@ -98,6 +119,7 @@ def create_database(backend: str, purpose: str) -> str:
 	if backend == "sqlite":
 		if _SQLITE_DIR is None:
 			_SQLITE_DIR = tempfile.mkdtemp(prefix="ledger-bench-")
+			atexit.register(_remove_sqlite_dir)
 		path = Path(_SQLITE_DIR) / f"{name}.db"
 		for suffix in ("", "-wal", "-shm"):
 			Path(str(path) + suffix).unlink(missing_ok=True)
@@ -141,7 +163,11 @@ def drop_database(backend: str, url: str) -> None:
 @contextmanager
 def bench_database(backend: str, purpose: str, keep: bool = False, pool_size: int = 8, overflow: int = 32):
 	"""A fresh database with the schema; yields (url, pool).  Dropped afterwards unless ``keep``."""
+	global _KEEP_SQLITE
 	url = create_database(backend, purpose)
+	if keep and backend == "sqlite":
+		_KEEP_SQLITE = True
+		log(f"keeping {url}")
 	pool = ConnectionPool(url, size=pool_size, overflow=overflow)
 	try:
 		with pool.connection() as db:
@@ -168,10 +194,24 @@ def server_settings(backend: str) -> dict:
 					" @@log_bin, @@innodb_doublewrite, @@tx_isolation"
 				)
 				v = cur.fetchone()
-			return {"version": v[0], "innodb_flush_log_at_trx_commit": v[1], "innodb_buffer_pool_size": v[2],
-				"log_bin": v[3], "innodb_doublewrite": v[4], "isolation": v[5]}
-		names = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "max_wal_size",
-			"default_transaction_isolation", "work_mem")
+			return {
+				"version": v[0],
+				"innodb_flush_log_at_trx_commit": v[1],
+				"innodb_buffer_pool_size": v[2],
+				"log_bin": v[3],
+				"innodb_doublewrite": v[4],
+				"isolation": v[5],
+			}
+		names = (
+			"server_version",
+			"fsync",
+			"synchronous_commit",
+			"full_page_writes",
+			"shared_buffers",
+			"max_wal_size",
+			"default_transaction_isolation",
+			"work_mem",
+		)
 		row = conn.execute("SELECT " + ", ".join(f"current_setting('{n}')" for n in names)).fetchone()
 		return dict(zip(names, row))
 	finally:
@@ -228,8 +268,12 @@ def posting_name_expr(db) -> str | None:
 	if d == "sqlite":
 		return None
 	schema = "DATABASE()" if d == "mariadb" else "current_schema()"
-	rows = raw_exec(db, "SELECT column_default AS d FROM information_schema.columns WHERE table_schema = "
-		f"{schema} AND table_name = 'tabLedger Posting' AND column_name = 'name'", fetch=True)
+	rows = raw_exec(
+		db,
+		"SELECT column_default AS d FROM information_schema.columns WHERE table_schema = "
+		f"{schema} AND table_name = 'tabLedger Posting' AND column_name = 'name'",
+		fetch=True,
+	)
 	default = rows[0]["d"] if rows else None
 	if default not in (None, "", "NULL"):
 		return None
@@ -255,17 +299,18 @@ def drop_posting_indexes(pool, specs: list[str]) -> list[str]:
 	return dropped
 
 
-def columns_of(db, table: str) -> set[str]:
-	from ledger_app.db import catalog
-
-	return catalog.columns(db, table.strip("`"))
-
-
 # --- accounts ---------------------------------------------------------------------------------
 
 
-def account_row(name: str, root_type: str, balance: Decimal = Decimal("0"), posting_count: int = 0,
-		allow_negative: bool = True, now: datetime | None = None, with_count: bool = True) -> dict:
+def account_row(
+	name: str,
+	root_type: str,
+	balance: Decimal = Decimal(0),
+	posting_count: int = 0,
+	allow_negative: bool = True,
+	now: datetime | None = None,
+	with_count: bool = True,
+) -> dict:
 	"""A Ledger Account row exactly as ``accounts.create_account`` writes it (plus a starting
 	balance/posting_count for bulk-loaded history)."""
 	now = now or clock.now()
@@ -289,10 +334,9 @@ def account_row(name: str, root_type: str, balance: Decimal = Decimal("0"), post
 
 
 def insert_accounts(pool, rows: list[dict], chunk: int = 500) -> None:
-	with pool.connection() as db:
-		with db.transaction():
-			for i in range(0, len(rows), chunk):
-				ledger_rows.insert_many(db, "Ledger Account", rows[i:i + chunk])
+	with pool.connection() as db, db.transaction():
+		for i in range(0, len(rows), chunk):
+			ledger_rows.insert_many(db, "Ledger Account", rows[i : i + chunk])
 
 
 # --- bulk history -----------------------------------------------------------------------------
@@ -371,8 +415,18 @@ def _reserve_posting_names(db, count: int) -> int:
 	return int(first) + 1
 
 
-def bulk_history(pool, prefix: str, pairs: int, seq_from: int, seq_to: int, *, headers: bool = True,
-		chunk: int = 200_000, tag: str | None = None, quiet: bool = False) -> float:
+def bulk_history(
+	pool,
+	prefix: str,
+	pairs: int,
+	seq_from: int,
+	seq_to: int,
+	*,
+	headers: bool = True,
+	chunk: int = 200_000,
+	tag: str | None = None,
+	quiet: bool = False,
+) -> float:
 	"""Load journals ``seq_from..seq_to`` (inclusive) on each of ``pairs`` account pairs with set-based
 	INSERT ... SELECT from a generated series.  Journal (p, s) debits ``A_p`` and credits ``L_p`` by
 	``pair_cents(p)``; both postings carry ``account_seq = s`` and ``balance_after = s * cents`` (on the
@@ -401,23 +455,29 @@ def bulk_history(pool, prefix: str, pairs: int, seq_from: int, seq_to: int, *, h
 			std = f"'{BASE_TIME}', '{BASE_TIME}', 'Administrator', 'Administrator', 1"
 			with db.transaction():
 				if headers:
-					raw_exec(db,
+					raw_exec(
+						db,
 						f"{with_clause}INSERT INTO {TRANSACTION} (`name`, `creation`, `modified`, `owner`, `modified_by`,"
 						f" `docstatus`, `idx`, `transaction_type`, `posting_datetime`, `idempotency_key`, `payload_hash`)"
 						f" SELECT {parent}, {std}, 0, 'Journal', {when}, {key}, '{FIXED_HASH}'"
-						f" FROM {source}")
+						f" FROM {source}",
+					)
 				for leg, (suffix, sign) in enumerate((("-A", ""), ("-L", "-")), start=1):
 					account = _concat(d, f"'{prefix}'", _lpad5(d, p), f"'{suffix}'")
-					raw_exec(db,
+					raw_exec(
+						db,
 						f"{with_clause}INSERT INTO {POSTING} (`name`, `creation`, `modified`, `owner`, `modified_by`,"
 						f" `docstatus`, `idx`, `parent`, `parentfield`, `parenttype`, `account`, `amount`,"
 						f" `balance_after`, `posting_datetime`, `account_seq`)"
 						f" SELECT {name_base + 2 * offset + leg - 1} + 2 * g, {std}, {leg}, {parent}, 'postings',"
 						f" 'Ledger Transaction', {account}, {_money(d, f'{sign}{cents}')}, {_money(d, f'{s} * {cents}')},"
-						f" {when}, {s} FROM {source}")
+						f" {when}, {s} FROM {source}",
+					)
 			if not quiet:
-				log(f"  loaded {offset + n:,}/{total:,} journals ({2 * (offset + n):,} postings) in"
-					f" {time.perf_counter() - started:.1f} s")
+				log(
+					f"  loaded {offset + n:,}/{total:,} journals ({2 * (offset + n):,} postings) in"
+					f" {time.perf_counter() - started:.1f} s"
+				)
 		set_pair_caches(db, prefix, pairs, seq_to)
 		analyze(db)
 	return time.perf_counter() - started
@@ -430,7 +490,9 @@ def set_pair_caches(db, prefix: str, pairs: int, seq: int) -> None:
 		a, l = pair_names(prefix, p)
 		bal = str(Decimal(seq * pair_cents(p)) / 100)
 		params += [(bal, seq, a), (bal, seq, l)]
-	q = raw_sql(db.dialect.name, f"UPDATE {ACCOUNT} SET `balance` = %s, `posting_count` = %s WHERE `name` = %s")
+	q = raw_sql(
+		db.dialect.name, f"UPDATE {ACCOUNT} SET `balance` = %s, `posting_count` = %s WHERE `name` = %s"
+	)
 	with db.transaction():
 		if db.dialect.name == "sqlite":
 			db.connection.executemany(q, params)
@@ -438,7 +500,7 @@ def set_pair_caches(db, prefix: str, pairs: int, seq: int) -> None:
 			cur = db.connection.cursor()
 			try:
 				for i in range(0, len(params), 1000):
-					cur.executemany(q, params[i:i + 1000])
+					cur.executemany(q, params[i : i + 1000])
 			finally:
 				cur.close()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchlib as bl  # noqa: E402
+import benchlib as bl
 
 
 def fdatasync_latency(directory: str, seconds: float = 1.0) -> tuple[float, int]:
@@ -55,8 +55,10 @@ def main(argv=None) -> int:
 	mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 	latency, n = fdatasync_latency(args.dir)
 	print("\n### Machine\n")
-	print(f"- CPUs usable: {len(os.sched_getaffinity(0))} ({cpu_model()}); RAM {mem_gib:.0f} GiB;"
-		f" load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+	print(
+		f"- CPUs usable: {len(os.sched_getaffinity(0))} ({cpu_model()}); RAM {mem_gib:.0f} GiB;"
+		f" load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+	)
 	print(f"- Python {platform.python_version()} on {platform.system()} {platform.release()}")
 	print(f"- fdatasync of an 8 KiB write in {args.dir}: {latency * 1e6:.0f} us ({n} in 1 s)")
 	print("- load generator (Python threads) and database servers share these CPUs; TCP over 127.0.0.1")

@@ -48,6 +48,7 @@ Usage: ``python benchmarks/posting_throughput.py --backend all --seconds 8``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -60,12 +61,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchlib as bl  # noqa: E402
+import benchlib as bl
 
-from ledger_app.db.pool import ConnectionPool  # noqa: E402
-from ledger_app.engine import clock, posting  # noqa: E402
-from ledger_app.engine.errors import RetryableDatabaseError  # noqa: E402
-from ledger_app.engine.txn_types import Leg  # noqa: E402
+from ledger_app.db.pool import ConnectionPool
+from ledger_app.engine import clock, posting
+from ledger_app.engine.errors import RetryableDatabaseError
+from ledger_app.engine.txn_types import Leg
 
 CENT = Decimal("0.01")
 SPREAD_ACCOUNTS = 1000
@@ -90,28 +91,42 @@ class Floor:
 		self.reads = reads
 		d = dialect.name
 		self.find_key = bl.raw_sql(d, f"SELECT `name` FROM {bl.TRANSACTION} WHERE `idempotency_key` = %s")
-		self.last = bl.raw_sql(d,
+		self.last = bl.raw_sql(
+			d,
 			f"SELECT `account`, `balance_after` FROM {bl.POSTING} WHERE (`account` = %s AND `account_seq` = %s)"
-			f" OR (`account` = %s AND `account_seq` = %s){dialect.locking_read}")
+			f" OR (`account` = %s AND `account_seq` = %s){dialect.locking_read}",
+		)
 		self.begin = "BEGIN IMMEDIATE" if d == "sqlite" else "BEGIN"
-		self.insert_txn = bl.raw_sql(d,
+		self.insert_txn = bl.raw_sql(
+			d,
 			f"INSERT INTO {bl.TRANSACTION} (`name`, `creation`, `modified`, `owner`, `modified_by`, `docstatus`, `idx`,"
 			" `transaction_type`, `posting_datetime`, `idempotency_key`, `remarks`, `reversal_of`, `party_type`, `party`,"
-			" `payload_hash`) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
-		self.lock = bl.raw_sql(d,
+			" `payload_hash`) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+		)
+		self.lock = bl.raw_sql(
+			d,
 			f"SELECT `name`, `balance`, `posting_count`, `normal_side` FROM {bl.ACCOUNT}"
-			f" WHERE `name` IN (%s, %s) ORDER BY `name`{dialect.for_update}")
+			f" WHERE `name` IN (%s, %s) ORDER BY `name`{dialect.for_update}",
+		)
 		# ``name``: left to the database, or taken from the doctype's sequence (as the engine must)
-		row = "(" + (f"{name_expr}, " if name_expr else "") + "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+		row = (
+			"("
+			+ (f"{name_expr}, " if name_expr else "")
+			+ "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+		)
 		name_col = "`name`, " if name_expr else ""
-		self.insert_postings = bl.raw_sql(d,
+		self.insert_postings = bl.raw_sql(
+			d,
 			f"INSERT INTO {bl.POSTING} ({name_col}`creation`, `modified`, `owner`, `modified_by`, `docstatus`, `idx`, `parent`,"
 			" `parentfield`, `parenttype`, `account`, `amount`, `balance_after`, `posting_datetime`, `account_seq`)"
-			f" VALUES {row}, {row}")
+			f" VALUES {row}, {row}",
+		)
 		increment = dialect.money_add("`balance`", "CASE `name` WHEN %s THEN %s WHEN %s THEN %s END")
-		self.update = bl.raw_sql(d,
+		self.update = bl.raw_sql(
+			d,
 			f"UPDATE {bl.ACCOUNT} SET `balance` = {increment}, `posting_count` = `posting_count` + 1,"
-			" `modified` = %s WHERE `name` IN (%s, %s)")
+			" `modified` = %s WHERE `name` IN (%s, %s)",
+		)
 		self.sqlite = d == "sqlite"
 		self.money = (lambda v: str(v.quantize(CENT))) if self.sqlite else (lambda v: v)
 
@@ -130,8 +145,26 @@ class Floor:
 				if self.reads:
 					found = run(self.find_key, (key,))
 					(found if self.sqlite else cur).fetchall()
-				run(self.insert_txn, (name, now, now, "Administrator", "Administrator", 1, 0, "Journal", now, key,
-					None, None, None, None, bl.FIXED_HASH))
+				run(
+					self.insert_txn,
+					(
+						name,
+						now,
+						now,
+						"Administrator",
+						"Administrator",
+						1,
+						0,
+						"Journal",
+						now,
+						key,
+						None,
+						None,
+						None,
+						None,
+						bl.FIXED_HASH,
+					),
+				)
 				locked = run(self.lock, (min(debit, credit), max(debit, credit)))
 				rows = (locked if self.sqlite else cur).fetchall()
 				if self.reads:
@@ -145,17 +178,31 @@ class Floor:
 					leg = legs[row["name"]]
 					delta = leg * sign
 					after = Decimal(str(row["balance"])) + delta
-					params += [now, now, "Administrator", "Administrator", 1, idx, name, "postings", "Ledger Transaction",
-						row["name"], self.money(leg), self.money(after), now, int(row["posting_count"]) + 1]
+					params += [
+						now,
+						now,
+						"Administrator",
+						"Administrator",
+						1,
+						idx,
+						name,
+						"postings",
+						"Ledger Transaction",
+						row["name"],
+						self.money(leg),
+						self.money(after),
+						now,
+						int(row["posting_count"]) + 1,
+					]
 					deltas += [row["name"], self.money(delta)]
 				run(self.insert_postings, params)
 				run(self.update, deltas + [now, debit, credit])
 				run("COMMIT")
 			except BaseException:
-				try:
+				with contextlib.suppress(
+					Exception
+				):  # the connection may be gone; the error that matters is re-raised
 					run("ROLLBACK")
-				except Exception:
-					pass
 				raise
 		finally:
 			if not self.sqlite:
@@ -176,7 +223,7 @@ def floor_post_with_retry(floor, db, key, debit, credit, amount, stats) -> None:
 			ours = db.dialect.classify(exc)
 			if isinstance(ours, RetryableDatabaseError) and attempt < 9:
 				stats["retries"] += 1
-				time.sleep(random.uniform(0, 0.01 * (2 ** attempt)))
+				time.sleep(random.uniform(0, 0.01 * (2**attempt)))
 				continue
 			raise
 
@@ -188,7 +235,9 @@ def engine_post(db, key, debit, credit, amount) -> None:
 # --- one timed run ----------------------------------------------------------------------------
 
 
-def timed_run(pool: ConnectionPool, variant: str, threads: int, seconds: float, warmup: float, picker) -> dict:
+def timed_run(
+	pool: ConnectionPool, variant: str, threads: int, seconds: float, warmup: float, picker
+) -> dict:
 	"""Run ``threads`` workers posting journals for warmup + seconds; count the journals finishing
 	inside the measured window."""
 	floor = make_floor(pool, reads=variant == "floor+reads")
@@ -217,7 +266,7 @@ def timed_run(pool: ConnectionPool, variant: str, threads: int, seconds: float, 
 							floor_post_with_retry(floor, db, key, debit, credit, amount, stats)
 						else:
 							engine_post(db, key, debit, credit, amount)
-					except Exception as exc:  # recorded, the run goes on
+					except Exception as exc:  # noqa: BLE001 - recorded and reported, the run goes on
 						errors.append(f"{type(exc).__name__}: {exc}"[:300])
 						if len(errors) > 50:
 							stop.set()
@@ -241,8 +290,15 @@ def timed_run(pool: ConnectionPool, variant: str, threads: int, seconds: float, 
 		w.join(timeout=120)
 	lo, hi = t0 + warmup, t0 + warmup + seconds
 	lat = [d for per in finished for (e, d) in per if lo <= e < hi]
-	return {"variant": variant, "count": len(lat), "seconds": seconds, "latencies": lat,
-		"errors": errors, "retries": stats["retries"], "client_cpu": cpu1 - cpu0}
+	return {
+		"variant": variant,
+		"count": len(lat),
+		"seconds": seconds,
+		"latencies": lat,
+		"errors": errors,
+		"retries": stats["retries"],
+		"client_cpu": cpu1 - cpu0,
+	}
 
 
 def hot_picker(accounts):
@@ -254,13 +310,26 @@ def spread_picker(accounts):
 	def pick(rng):
 		a, b = rng.sample(accounts, 2)
 		return a, b
+
 	return pick
 
 
-def scenario(backend: str, layout: str, threads: int, seconds: float, warmup: float, keep: bool, rounds: int = 4,
-		variants: tuple[str, ...] = ("floor", "floor+reads", "engine"), drop_indexes: list[str] | None = None) -> dict:
+def scenario(
+	backend: str,
+	layout: str,
+	threads: int,
+	seconds: float,
+	warmup: float,
+	keep: bool,
+	rounds: int = 4,
+	variants: tuple[str, ...] = ("floor", "floor+reads", "engine"),
+	drop_indexes: list[str] | None = None,
+) -> dict:
 	purpose = f"tp_{backend}_{layout}_{threads}"
-	with bl.bench_database(backend, purpose, keep=keep, pool_size=max(8, threads), overflow=8) as (url, setup_pool):
+	with bl.bench_database(backend, purpose, keep=keep, pool_size=max(8, threads), overflow=8) as (
+		url,
+		setup_pool,
+	):
 		# steady state, not an empty database: every account starts with prior history and the
 		# planner has statistics (ANALYZE after the load), as a live ledger would have
 		if layout == "hot":
@@ -273,7 +342,9 @@ def scenario(backend: str, layout: str, threads: int, seconds: float, warmup: fl
 			bl.bulk_history(setup_pool, "acct-", pairs, 1, SPREAD_PRIOR, quiet=True)
 			picker = spread_picker([n for p in range(pairs) for n in bl.pair_names("acct-", p)])
 		if drop_indexes:
-			bl.log(f"  experiment: dropped {', '.join(bl.drop_posting_indexes(setup_pool, drop_indexes)) or 'nothing'}")
+			bl.log(
+				f"  experiment: dropped {', '.join(bl.drop_posting_indexes(setup_pool, drop_indexes)) or 'nothing'}"
+			)
 		setup_pool.dispose()
 		runs = {v: [] for v in variants}
 		# a fresh pool per variant for this scenario, kept across rounds; rounds alternate the
@@ -283,14 +354,22 @@ def scenario(backend: str, layout: str, threads: int, seconds: float, warmup: fl
 		load = [os.getloadavg()[0]]
 		try:
 			for rnd in range(rounds):
-				for variant in (variants if rnd % 2 == 0 else variants[::-1]):
+				for variant in variants if rnd % 2 == 0 else variants[::-1]:
 					first = not runs[variant]
-					result = timed_run(pools[variant], variant, threads, seconds / rounds,
-						warmup if first else min(warmup, 0.2), picker)
+					result = timed_run(
+						pools[variant],
+						variant,
+						threads,
+						seconds / rounds,
+						warmup if first else min(warmup, 0.2),
+						picker,
+					)
 					runs[variant].append(result)
-					bl.log(f"  {backend} {layout} x{threads} {variant} round {rnd + 1}:"
+					bl.log(
+						f"  {backend} {layout} x{threads} {variant} round {rnd + 1}:"
 						f" {result['count'] / result['seconds']:,.0f}/s ({len(result['errors'])} errors,"
-						f" {result['retries']} floor retries)")
+						f" {result['retries']} floor retries)"
+					)
 					for err in result["errors"][:3]:
 						bl.log(f"    error: {err}")
 		finally:
@@ -315,7 +394,9 @@ def scenario(backend: str, layout: str, threads: int, seconds: float, warmup: fl
 		}
 	out["ratio"] = out["engine"]["rate"] / out["floor"]["rate"] if out["floor"]["rate"] else float("nan")
 	if "floor+reads" in out:
-		out["ratio_reads"] = out["floor+reads"]["rate"] / out["floor"]["rate"] if out["floor"]["rate"] else float("nan")
+		out["ratio_reads"] = (
+			out["floor+reads"]["rate"] / out["floor"]["rate"] if out["floor"]["rate"] else float("nan")
+		)
 	return out
 
 
@@ -357,9 +438,15 @@ def history(backend: str, prior: int, posts: int, blocks: int, keep: bool) -> di
 				for _ in range(20):
 					n += 1
 					engine_post(db, f"w-{run_id}-{n}", pair[0], pair[1], Decimal("1.00"))
-					floor_post_with_retry(floor, db, f"wf-{run_id}-{n}", pair[0], pair[1], Decimal("1.00"), stats)
+					floor_post_with_retry(
+						floor, db, f"wf-{run_id}-{n}", pair[0], pair[1], Decimal("1.00"), stats
+					)
 			for block in range(blocks):
-				order = [("loaded", loaded), ("fresh", fresh)] if block % 2 == 0 else [("fresh", fresh), ("loaded", loaded)]
+				order = (
+					[("loaded", loaded), ("fresh", fresh)]
+					if block % 2 == 0
+					else [("fresh", fresh), ("loaded", loaded)]
+				)
 				for label, pair in order:
 					for variant in ("engine", "floor"):
 						bucket = times[(variant, label)]
@@ -370,16 +457,27 @@ def history(backend: str, prior: int, posts: int, blocks: int, keep: bool) -> di
 							if variant == "engine":
 								engine_post(db, key, pair[0], pair[1], Decimal("1.00"))
 							else:
-								floor_post_with_retry(floor, db, key, pair[0], pair[1], Decimal("1.00"), stats)
+								floor_post_with_retry(
+									floor, db, key, pair[0], pair[1], Decimal("1.00"), stats
+								)
 							bucket.append(time.perf_counter() - t)
 			plan = explain_last_posting(db, loaded[0], prior)
 		pool.dispose()
 		check = check_consistency(url)
-	out = {"backend": backend, "prior": prior, "posts": per_block * blocks, "load_seconds": load_seconds,
-		"consistent": check, "plan": plan}
+	out = {
+		"backend": backend,
+		"prior": prior,
+		"posts": per_block * blocks,
+		"load_seconds": load_seconds,
+		"consistent": check,
+		"plan": plan,
+	}
 	for (variant, label), values in times.items():
-		out[f"{variant}_{label}"] = {"mean": sum(values) / len(values), "p50": bl.median(values),
-			"p99": bl.percentile(values, 0.99)}
+		out[f"{variant}_{label}"] = {
+			"mean": sum(values) / len(values),
+			"p50": bl.median(values),
+			"p99": bl.percentile(values, 0.99),
+		}
 	for variant in ("engine", "floor"):
 		out[f"{variant}_ratio_mean"] = out[f"{variant}_loaded"]["mean"] / out[f"{variant}_fresh"]["mean"]
 		out[f"{variant}_ratio_p50"] = out[f"{variant}_loaded"]["p50"] / out[f"{variant}_fresh"]["p50"]
@@ -389,8 +487,10 @@ def history(backend: str, prior: int, posts: int, blocks: int, keep: bool) -> di
 def explain_last_posting(db, account: str, seq: int) -> str:
 	"""The plan of the engine's last-posting read on the loaded account (for the report)."""
 	d = db.dialect.name
-	q = (f"SELECT `balance_after` FROM {bl.POSTING} WHERE (`account` = %s AND `account_seq` = %s)"
-		f" OR (`account` = %s AND `account_seq` = %s)")
+	q = (
+		f"SELECT `balance_after` FROM {bl.POSTING} WHERE (`account` = %s AND `account_seq` = %s)"
+		f" OR (`account` = %s AND `account_seq` = %s)"
+	)
 	prefix = {"postgres": "EXPLAIN ", "mariadb": "EXPLAIN ", "sqlite": "EXPLAIN QUERY PLAN "}[d]
 	rows = bl.raw_exec(db, prefix + q, (account, seq, account[:-1] + "L", seq), fetch=True)
 	if d == "postgres":
@@ -409,25 +509,73 @@ def throughput_table(results: list[dict]) -> str:
 		f, e = r["floor"], r["engine"]
 		fr = r.get("floor+reads")
 		note = "single writer" if r["backend"] == "sqlite" else ""
-		rows.append([r["backend"], r["layout"], r["threads"], bl.fmt_rate(f["rate"]),
-			bl.fmt_rate(fr["rate"]) if fr else "-", bl.fmt_rate(e["rate"]), f"**{r['ratio'] * 100:.0f} %**",
-			f"{r['ratio_reads'] * 100:.0f} %" if fr else "-", r["consistent"], note])
+		rows.append(
+			[
+				r["backend"],
+				r["layout"],
+				r["threads"],
+				bl.fmt_rate(f["rate"]),
+				bl.fmt_rate(fr["rate"]) if fr else "-",
+				bl.fmt_rate(e["rate"]),
+				f"**{r['ratio'] * 100:.0f} %**",
+				f"{r['ratio_reads'] * 100:.0f} %" if fr else "-",
+				r["consistent"],
+				note,
+			]
+		)
 		cells = [r["backend"], r["layout"], r["threads"]]
 		for v in ("floor", "floor+reads", "engine"):
 			x = r.get(v)
 			cells.append(f"{bl.fmt_ms(x['p50'])} / {bl.fmt_ms(x['p99'])}" if x else "-")
-		cells.append(" / ".join(f"{r[v]['client_cpu_ms']:.2f}" for v in ("floor", "floor+reads", "engine") if v in r))
-		cells.append(" / ".join(f"{r[v]['errors']}" + (f" ({r[v]['retries']} retried)" if r[v]["retries"] else "")
-			for v in ("floor", "floor+reads", "engine") if v in r))
-		cells.append(" / ".join(f"{min(r[v]['rates']):,.0f}-{max(r[v]['rates']):,.0f}"
-			for v in ("floor", "floor+reads", "engine") if v in r))
+		cells.append(
+			" / ".join(f"{r[v]['client_cpu_ms']:.2f}" for v in ("floor", "floor+reads", "engine") if v in r)
+		)
+		cells.append(
+			" / ".join(
+				f"{r[v]['errors']}" + (f" ({r[v]['retries']} retried)" if r[v]["retries"] else "")
+				for v in ("floor", "floor+reads", "engine")
+				if v in r
+			)
+		)
+		cells.append(
+			" / ".join(
+				f"{min(r[v]['rates']):,.0f}-{max(r[v]['rates']):,.0f}"
+				for v in ("floor", "floor+reads", "engine")
+				if v in r
+			)
+		)
 		cells.append("-".join(f"{x:.1f}" for x in r["loadavg"]))
 		detail.append(cells)
-	main = bl.table(["backend", "accounts", "conns", "floor j/s", "floor+reads j/s", "engine j/s", "engine / floor",
-		"floor+reads / floor", "reconcile after", "note"], rows)
-	extra = bl.table(["backend", "accounts", "conns", "floor p50 / p99 ms", "floor+reads p50 / p99 ms",
-		"engine p50 / p99 ms", "client CPU ms per journal (floor / +reads / engine)", "errors (floor / +reads / engine)",
-		"j/s range over rounds (floor / +reads / engine)", "load avg before-after"], detail)
+	main = bl.table(
+		[
+			"backend",
+			"accounts",
+			"conns",
+			"floor j/s",
+			"floor+reads j/s",
+			"engine j/s",
+			"engine / floor",
+			"floor+reads / floor",
+			"reconcile after",
+			"note",
+		],
+		rows,
+	)
+	extra = bl.table(
+		[
+			"backend",
+			"accounts",
+			"conns",
+			"floor p50 / p99 ms",
+			"floor+reads p50 / p99 ms",
+			"engine p50 / p99 ms",
+			"client CPU ms per journal (floor / +reads / engine)",
+			"errors (floor / +reads / engine)",
+			"j/s range over rounds (floor / +reads / engine)",
+			"load avg before-after",
+		],
+		detail,
+	)
 	return main + "\n\nLatency, client CPU and errors for the same runs:\n\n" + extra
 
 
@@ -436,22 +584,52 @@ def history_table(results: list[dict]) -> str:
 	for r in results:
 		for variant in ("engine", "floor"):
 			lo, fr = r[f"{variant}_loaded"], r[f"{variant}_fresh"]
-			rows.append([r["backend"], variant, f"{r['prior']:,}", r["posts"],
-				f"{bl.fmt_ms(fr['mean'])} / {bl.fmt_ms(fr['p50'])}", f"{bl.fmt_ms(lo['mean'])} / {bl.fmt_ms(lo['p50'])}",
-				f"{r[f'{variant}_ratio_mean']:.2f}x / {r[f'{variant}_ratio_p50']:.2f}x"])
-	return bl.table(["backend", "path", "prior postings per account", "posts per pair",
-		"fresh pair mean / p50 ms", "loaded pair mean / p50 ms", "loaded/fresh (mean / p50)"], rows)
+			rows.append(
+				[
+					r["backend"],
+					variant,
+					f"{r['prior']:,}",
+					r["posts"],
+					f"{bl.fmt_ms(fr['mean'])} / {bl.fmt_ms(fr['p50'])}",
+					f"{bl.fmt_ms(lo['mean'])} / {bl.fmt_ms(lo['p50'])}",
+					f"{r[f'{variant}_ratio_mean']:.2f}x / {r[f'{variant}_ratio_p50']:.2f}x",
+				]
+			)
+	return bl.table(
+		[
+			"backend",
+			"path",
+			"prior postings per account",
+			"posts per pair",
+			"fresh pair mean / p50 ms",
+			"loaded pair mean / p50 ms",
+			"loaded/fresh (mean / p50)",
+		],
+		rows,
+	)
 
 
 def main(argv=None) -> int:
 	parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 	parser.add_argument("--backend", default="all", help="sqlite|mariadb|postgres|all (or a comma list)")
-	parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per variant and scenario")
-	parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per scenario (seconds split over them)")
-	parser.add_argument("--variants", default="floor,floor+reads,engine", help="which paths to time (floor is required)")
-	parser.add_argument("--drop-index", default="", help="experiment: drop these non-unique Ledger Posting indexes"
-		" after setup, given by columns, e.g. account,account+name")
-	parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds at the start of each run")
+	parser.add_argument(
+		"--seconds", type=float, default=8.0, help="measured seconds per variant and scenario"
+	)
+	parser.add_argument(
+		"--rounds", type=int, default=4, help="alternating rounds per scenario (seconds split over them)"
+	)
+	parser.add_argument(
+		"--variants", default="floor,floor+reads,engine", help="which paths to time (floor is required)"
+	)
+	parser.add_argument(
+		"--drop-index",
+		default="",
+		help="experiment: drop these non-unique Ledger Posting indexes"
+		" after setup, given by columns, e.g. account,account+name",
+	)
+	parser.add_argument(
+		"--warmup", type=float, default=1.0, help="unmeasured seconds at the start of each run"
+	)
 	parser.add_argument("--part", default="all", choices=("all", "throughput", "history"))
 	parser.add_argument("--prior", type=int, default=1_000_000, help="prior journals on the loaded pair")
 	parser.add_argument("--posts", type=int, default=2000, help="timed posts per pair and path (history)")
@@ -473,18 +651,34 @@ def main(argv=None) -> int:
 			for layout in args.layouts.split(","):
 				for threads in (int(t) for t in args.threads.split(",")):
 					results["throughput"].append(
-						scenario(backend, layout, threads, args.seconds, args.warmup, args.keep, args.rounds,
-							tuple(args.variants.split(",")), args.drop_index.split(",") if args.drop_index else None))
+						scenario(
+							backend,
+							layout,
+							threads,
+							args.seconds,
+							args.warmup,
+							args.keep,
+							args.rounds,
+							tuple(args.variants.split(",")),
+							args.drop_index.split(",") if args.drop_index else None,
+						)
+					)
 		print("\n### Posting throughput: engine vs raw-SQL floor (journals/s)\n")
 		print(throughput_table(results["throughput"]))
 	if args.part in ("all", "history"):
 		for backend in backends:
-			results["history"].append(history(backend, args.prior, args.posts, 8 if not args.quick else 2, args.keep))
-		print(f"\n### Posting cost with {args.prior:,} prior postings per account vs a fresh account (1 connection)\n")
+			results["history"].append(
+				history(backend, args.prior, args.posts, 8 if not args.quick else 2, args.keep)
+			)
+		print(
+			f"\n### Posting cost with {args.prior:,} prior postings per account vs a fresh account (1 connection)\n"
+		)
 		print(history_table(results["history"]))
 		for r in results["history"]:
-			print(f"\n- {r['backend']}: bulk load {r['load_seconds']:.0f} s; last-posting read plan: {r['plan']};"
-				f" reconcile afterwards: {r['consistent']}")
+			print(
+				f"\n- {r['backend']}: bulk load {r['load_seconds']:.0f} s; last-posting read plan: {r['plan']};"
+				f" reconcile afterwards: {r['consistent']}"
+			)
 	sys.stdout.flush()
 	if args.json:
 		for r in results["throughput"]:

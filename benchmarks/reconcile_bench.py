@@ -42,18 +42,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchlib as bl  # noqa: E402
+import benchlib as bl
 
-from ledger_app.db.pool import ConnectionPool  # noqa: E402
-from ledger_app.engine import reconcile  # noqa: E402
-from ledger_app.engine.money import from_db  # noqa: E402
+from ledger_app.db.pool import ConnectionPool
+from ledger_app.engine import reconcile
+from ledger_app.engine.money import from_db
 
 PREFIX = "rec-"
 
 
 def raw_group_by(db) -> int:
-	rows = bl.raw_exec(db, f"SELECT `account`, SUM(`amount`) AS s, COUNT(*) AS n FROM {bl.POSTING} GROUP BY `account`",
-		fetch=True)
+	rows = bl.raw_exec(
+		db,
+		f"SELECT `account`, SUM(`amount`) AS s, COUNT(*) AS n FROM {bl.POSTING} GROUP BY `account`",
+		fetch=True,
+	)
 	return len(rows)
 
 
@@ -70,7 +73,9 @@ def per_account(db, accounts: list[str]) -> int:
 			{"a": name},
 		)[0]
 		sign = -1 if name.endswith("-L") else 1
-		if from_db(stats["total"]) * sign != from_db(cached["balance"]) or int(stats["n"]) != int(cached["posting_count"]):
+		if from_db(stats["total"]) * sign != from_db(cached["balance"]) or int(stats["n"]) != int(
+			cached["posting_count"]
+		):
 			bad += 1
 	return bad
 
@@ -79,18 +84,24 @@ def what_if_queries(d) -> dict[str, str]:
 	"""Variants of the reconcile query, timed for the report only (NOT the engine's SQL): they show
 	where reconcile's time goes relative to the raw GROUP BY."""
 	p, a = bl.POSTING, bl.ACCOUNT
-	agg = (f"SELECT `account`, {reconcile._sum(d)} AS `total`, COUNT(*) AS `n`, MAX(`account_seq`) AS `last_seq`"
-		f" FROM {p} GROUP BY `account`")
-	head = (f"SELECT a.`name`, a.`normal_side`, a.`posting_count`, {d.money('a.`balance`')} AS `cached`,"
-		f" {d.money('COALESCE(s.`total`, 0)')} AS `derived`, s.`n` AS `posting_count_derived`, ")
+	agg = (
+		f"SELECT `account`, {reconcile._sum(d)} AS `total`, COUNT(*) AS `n`, MAX(`account_seq`) AS `last_seq`"
+		f" FROM {p} GROUP BY `account`"
+	)
+	head = (
+		f"SELECT a.`name`, a.`normal_side`, a.`posting_count`, {d.money('a.`balance`')} AS `cached`,"
+		f" {d.money('COALESCE(s.`total`, 0)')} AS `derived`, s.`n` AS `posting_count_derived`, "
+	)
 	return {
 		"raw GROUP BY with the exact sum reconcile uses": f"SELECT `account`, {reconcile._sum(d)} AS s, COUNT(*) AS n"
-			f" FROM {p} GROUP BY `account`",
+		f" FROM {p} GROUP BY `account`",
 		"reconcile's aggregate joined to the accounts, no last-posting join": head + "NULL AS `last_running`"
-			f" FROM {a} a LEFT JOIN ({agg}) s ON s.`account` = a.`name` ORDER BY a.`name`",
+		f" FROM {a} a LEFT JOIN ({agg}) s ON s.`account` = a.`name` ORDER BY a.`name`",
 		"reconcile's query with the last posting read by a correlated subquery": head
-			+ d.money(f"(SELECT lp.`balance_after` FROM {p} lp WHERE lp.`account` = a.`name` AND lp.`account_seq` = s.`last_seq`)")
-			+ f" AS `last_running` FROM {a} a LEFT JOIN ({agg}) s ON s.`account` = a.`name` ORDER BY a.`name`",
+		+ d.money(
+			f"(SELECT lp.`balance_after` FROM {p} lp WHERE lp.`account` = a.`name` AND lp.`account_seq` = s.`last_seq`)"
+		)
+		+ f" AS `last_running` FROM {a} a LEFT JOIN ({agg}) s ON s.`account` = a.`name` ORDER BY a.`name`",
 	}
 
 
@@ -131,17 +142,25 @@ def probe_memory(url: str) -> dict:
 		_, peak = tracemalloc.get_traced_memory()
 		tracemalloc.stop()
 	pool.dispose()
-	return {"rss_peak_growth_kib": after - before, "tracemalloc_peak_bytes": peak,
-		"accounts": summary["accounts_checked"], "postings": summary["postings_checked"],
-		"discrepancies": summary["discrepancies"]}
+	return {
+		"rss_peak_growth_kib": after - before,
+		"tracemalloc_peak_bytes": peak,
+		"accounts": summary["accounts_checked"],
+		"postings": summary["postings_checked"],
+		"discrepancies": summary["discrepancies"],
+	}
 
 
 def memory_in_subprocess(url: str) -> dict:
-	out = subprocess.run([sys.executable, __file__, "--probe-memory", url], capture_output=True, text=True, check=True)
+	out = subprocess.run(
+		[sys.executable, __file__, "--probe-memory", url], capture_output=True, text=True, check=True
+	)
 	return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_backend(backend: str, pairs: int, steps: tuple[int, int], reps: int, loop_sample: int, keep: bool) -> dict:
+def run_backend(
+	backend: str, pairs: int, steps: tuple[int, int], reps: int, loop_sample: int, keep: bool
+) -> dict:
 	out = {"backend": backend, "accounts": 2 * pairs, "memory": []}
 	with bl.bench_database(backend, f"rec_{backend}", keep=keep) as (url, pool):
 		bl.insert_accounts(pool, bl.pair_accounts(PREFIX, pairs))
@@ -156,8 +175,10 @@ def run_backend(backend: str, pairs: int, steps: tuple[int, int], reps: int, loo
 			mem = memory_in_subprocess(url)
 			mem["loaded"] = loaded
 			out["memory"].append(mem)
-			bl.log(f"{backend}: {loaded:,} postings: tracemalloc peak {mem['tracemalloc_peak_bytes'] / 1e6:.2f} MB,"
-				f" RSS peak growth {mem['rss_peak_growth_kib'] / 1024:.1f} MiB, {mem['discrepancies']} discrepancies")
+			bl.log(
+				f"{backend}: {loaded:,} postings: tracemalloc peak {mem['tracemalloc_peak_bytes'] / 1e6:.2f} MB,"
+				f" RSS peak growth {mem['rss_peak_growth_kib'] / 1024:.1f} MiB, {mem['discrepancies']} discrepancies"
+			)
 			# time at every step (the headline numbers are at the last one)
 			with pool.connection() as db:
 				raw_group_by(db)  # warm-up, untimed
@@ -176,16 +197,24 @@ def run_backend(backend: str, pairs: int, steps: tuple[int, int], reps: int, loo
 				what_if = time_what_if(db, reps) if step == len(steps) - 1 else {}
 			out[f"at_{loaded}"] = {
 				"postings": loaded,
-				"reconcile": bl.median(rec_t), "reconcile_all": rec_t,
+				"reconcile": bl.median(rec_t),
+				"reconcile_all": rec_t,
 				"derive_query": bl.median(derive_t),
-				"raw_group_by": bl.median(raw_t), "raw_all": raw_t, "groups": groups,
-				"loop_sample": len(sample), "loop_sample_seconds": loop_t,
-				"loop_extrapolated": loop_t / len(sample) * len(names), "loop_bad": bad,
-				"discrepancies": summary["discrepancies"], "what_if": what_if,
+				"raw_group_by": bl.median(raw_t),
+				"raw_all": raw_t,
+				"groups": groups,
+				"loop_sample": len(sample),
+				"loop_sample_seconds": loop_t,
+				"loop_extrapolated": loop_t / len(sample) * len(names),
+				"loop_bad": bad,
+				"discrepancies": summary["discrepancies"],
+				"what_if": what_if,
 			}
 			r = out[f"at_{loaded}"]
-			bl.log(f"{backend} @ {loaded:,}: reconcile {r['reconcile']:.3f} s, query only {r['derive_query']:.3f} s,"
-				f" raw GROUP BY {r['raw_group_by']:.3f} s, loop {r['loop_extrapolated']:.1f} s (extrapolated)")
+			bl.log(
+				f"{backend} @ {loaded:,}: reconcile {r['reconcile']:.3f} s, query only {r['derive_query']:.3f} s,"
+				f" raw GROUP BY {r['raw_group_by']:.3f} s, loop {r['loop_extrapolated']:.1f} s (extrapolated)"
+			)
 		out["final"] = loaded
 	return out
 
@@ -195,12 +224,35 @@ def timing_table(results: list[dict]) -> str:
 	for r in results:
 		for key in sorted(k for k in r if k.startswith("at_")):
 			a = r[key]
-			rows.append([r["backend"], f"{r['accounts']:,}", f"{a['postings']:,}", f"{a['raw_group_by']:.3f}",
-				f"{a['reconcile']:.3f}", f"{a['derive_query']:.3f}", f"{a['reconcile'] / a['raw_group_by']:.2f}x",
-				f"{a['loop_extrapolated']:.2f} ({a['loop_sample']:,} sampled in {a['loop_sample_seconds']:.2f} s)",
-				f"{a['loop_extrapolated'] / a['reconcile']:.1f}x", a["discrepancies"]])
-	return bl.table(["backend", "accounts", "postings", "raw GROUP BY s", "reconcile-all s", "its query s",
-		"reconcile / raw", "per-account loop s (extrapolated)", "loop / reconcile", "discrepancies"], rows)
+			rows.append(
+				[
+					r["backend"],
+					f"{r['accounts']:,}",
+					f"{a['postings']:,}",
+					f"{a['raw_group_by']:.3f}",
+					f"{a['reconcile']:.3f}",
+					f"{a['derive_query']:.3f}",
+					f"{a['reconcile'] / a['raw_group_by']:.2f}x",
+					f"{a['loop_extrapolated']:.2f} ({a['loop_sample']:,} sampled in {a['loop_sample_seconds']:.2f} s)",
+					f"{a['loop_extrapolated'] / a['reconcile']:.1f}x",
+					a["discrepancies"],
+				]
+			)
+	return bl.table(
+		[
+			"backend",
+			"accounts",
+			"postings",
+			"raw GROUP BY s",
+			"reconcile-all s",
+			"its query s",
+			"reconcile / raw",
+			"per-account loop s (extrapolated)",
+			"loop / reconcile",
+			"discrepancies",
+		],
+		rows,
+	)
 
 
 def what_if_table(results: list[dict]) -> str:
@@ -208,19 +260,34 @@ def what_if_table(results: list[dict]) -> str:
 	for r in results:
 		a = r[f"at_{r['final']}"]
 		rows.append([r["backend"], "raw GROUP BY (as above)", f"{a['raw_group_by']:.3f}", "1.00x"])
-		rows.append([r["backend"], "reconcile's query, as the engine runs it", f"{a['derive_query']:.3f}",
-			f"{a['derive_query'] / a['raw_group_by']:.2f}x"])
+		rows.append(
+			[
+				r["backend"],
+				"reconcile's query, as the engine runs it",
+				f"{a['derive_query']:.3f}",
+				f"{a['derive_query'] / a['raw_group_by']:.2f}x",
+			]
+		)
 		for label, t in a["what_if"].items():
 			rows.append([r["backend"], label, f"{t:.3f}", f"{t / a['raw_group_by']:.2f}x"])
-	return bl.table(["backend", "query (what-if variants are NOT the engine's SQL)", "seconds", "vs raw GROUP BY"], rows)
+	return bl.table(
+		["backend", "query (what-if variants are NOT the engine's SQL)", "seconds", "vs raw GROUP BY"], rows
+	)
 
 
 def memory_table(results: list[dict]) -> str:
 	rows = []
 	for r in results:
 		for m in r["memory"]:
-			rows.append([r["backend"], f"{m['accounts']:,}", f"{m['postings']:,}",
-				f"{m['tracemalloc_peak_bytes'] / 1e6:.2f}", f"{m['rss_peak_growth_kib'] / 1024:.1f}"])
+			rows.append(
+				[
+					r["backend"],
+					f"{m['accounts']:,}",
+					f"{m['postings']:,}",
+					f"{m['tracemalloc_peak_bytes'] / 1e6:.2f}",
+					f"{m['rss_peak_growth_kib'] / 1024:.1f}",
+				]
+			)
 	return bl.table(["backend", "accounts", "postings", "tracemalloc peak MB", "peak RSS growth MiB"], rows)
 
 
@@ -232,7 +299,9 @@ def main(argv=None) -> int:
 	parser.add_argument("--small", type=int, default=100_000, help="postings at the first step")
 	parser.add_argument("--reps", type=int, default=3)
 	parser.add_argument("--loop-sample", type=int, default=2000)
-	parser.add_argument("--quick", action="store_true", help="1,000 accounts, 10k then 100k postings, small sample")
+	parser.add_argument(
+		"--quick", action="store_true", help="1,000 accounts, 10k then 100k postings, small sample"
+	)
 	parser.add_argument("--json")
 	parser.add_argument("--keep", action="store_true")
 	parser.add_argument("--probe-memory", metavar="URL", help=argparse.SUPPRESS)
@@ -249,7 +318,11 @@ def main(argv=None) -> int:
 	results = [run_backend(b, pairs, steps, args.reps, args.loop_sample, args.keep) for b in backends]
 	print(f"\n### Reconcile-all vs raw GROUP BY vs per-account loop (seconds, median of {args.reps})\n")
 	print(timing_table(results))
-	print(f"\n### Where reconcile's time goes, at {results[0]['final']:,} postings (median of {args.reps})\n" if results else "")
+	print(
+		f"\n### Where reconcile's time goes, at {results[0]['final']:,} postings (median of {args.reps})\n"
+		if results
+		else ""
+	)
 	print(what_if_table(results) if results else "")
 	print("\n### Reconcile-all memory vs number of postings (same accounts)\n")
 	print(memory_table(results))

@@ -332,13 +332,17 @@ def test_a_sticky_default_holds_for_every_request_until_reset(daraja):
 	assert [p["OriginatorConversationID"] for p in daraja.get("/simulator/payments")] == ["OC-S0"]
 
 
-def test_slow_answers_late_then_succeeds(daraja):
-	daraja.scenario(b2c=["slow:0.4"])
+def test_slow_answers_late_and_delay_callback_calls_back_late(daraja):
+	daraja.scenario(b2c=["slow:0.4", "delay_callback:0.4"])
 	started = time.monotonic()
 	assert daraja.b2c("OC-SLOW").status_code == 200
 	assert time.monotonic() - started >= 0.4
+	assert daraja.b2c("OC-LATE").status_code == 200
+	acked_at = time.monotonic()
 	daraja.settle()
-	assert daraja.receiver.on("/b2c/result")[0]["body"]["Result"]["ResultCode"] == 0
+	results = {call["args"]["payout"]: call for call in daraja.receiver.on("/b2c/result")}
+	assert results["OC-SLOW"]["body"]["Result"]["ResultCode"] == 0
+	assert results["OC-LATE"]["at"] - acked_at >= 0.3
 
 
 def test_unknown_outcomes_are_refused_and_change_nothing(daraja):

@@ -30,8 +30,9 @@ Control and books (plain JSON, no token):
   every issued token invalid. ``GET`` shows the state. An unknown outcome is a 400 naming the valid ones.
 - ``GET /simulator/payments``: one object per B2C paid (``?all=1``: the failed ones too);
   ``GET /simulator/requests``: every B2C request received; ``GET /simulator/queries``: every
-  Transaction Status query; ``GET /simulator/callbacks?wait=S``: every callback delivery (after
-  waiting up to S seconds for the pending ones); ``GET /simulator/c2b``, ``/simulator/registrations``,
+  Transaction Status query; ``GET /simulator/callbacks?wait=S``: ``{"pending", "deliveries"}``, every callback
+  delivery with its URL, body, attempts, answer and error, in flight ones too (``done`` false; ``wait``
+  first waits up to S seconds for the pending ones); ``GET /simulator/c2b``, ``/simulator/registrations``,
   ``/simulator/stk``.
 - ``POST /simulator/c2b``: a customer paying: ``{"TransID"?, "Amount", "BillRefNumber", "MSISDN"?,
   "ShortCode"?, "TransTime"?, "copies": n, "concurrency": k, "validate": bool}`` or
@@ -398,8 +399,8 @@ class Simulator:
 			key, sep, secret = "", "", ""
 		if scheme.lower() != "basic" or not sep or not key or not secret:
 			return _daraja_error(400, "400.008.01", "Invalid Authentication passed")
-		if self.consumer_key is not None and (not secrets.compare_digest(key, self.consumer_key)
-				or not secrets.compare_digest(secret, self.consumer_secret or "")):
+		if self.consumer_key is not None and (not secrets.compare_digest(key.encode(), self.consumer_key.encode())
+				or not secrets.compare_digest(secret.encode(), (self.consumer_secret or "").encode())):
 			return _daraja_error(400, "400.008.01", "Invalid Authentication passed")
 		token = _random(string.ascii_letters + string.digits, 28)
 		with self._lock:
@@ -505,7 +506,7 @@ class Simulator:
 			record.update(status=answer.status_code, answer=_answer_body(answer), error=None)
 			break
 		record["done"] = True
-		if record["error"]:
+		if record["error"] and not self._closed.is_set():
 			log.warning("simulator %s callback for %s to %s failed: %s", kind, ref, url, record["error"])
 		return record
 
@@ -807,8 +808,7 @@ class Simulator:
 					return "b2c", txn
 			if transaction_id in self._c2b:
 				return "c2b", self._c2b[transaction_id]
-			return None
-		txn = self._payouts.get(original)
+		txn = self._payouts.get(original) if original else None
 		return ("b2c", txn) if txn else None
 
 	# ------------------------------------------------------------------ C2B
