@@ -28,6 +28,17 @@ class Dialect:
 	#: clause for a read that must see the latest committed row even under REPEATABLE READ
 	locking_read = ""
 	supports_returning = False
+	#: whether rows joined into a ``FOR UPDATE`` select are read as of the lock (MariaDB: every row
+	#: of a locking select is a locking read; SQLite: one writer).  PostgreSQL re-checks only the
+	#: locked table's row after a lock wait, so a joined row could be stale there.
+	joined_rows_fresh_under_lock = True
+	#: statement that starts a read-only transaction with one consistent snapshot
+	snapshot_begin = "START TRANSACTION WITH CONSISTENT SNAPSHOT"
+
+	def insert_or_skip(self, insert_sql: str, key_column: str) -> str:
+		"""``insert_sql`` made to insert nothing (rowcount 0) when ``key_column``'s unique key already
+		holds the value, instead of failing.  (MariaDB's form skips on any unique key of the row.)"""
+		return f"{insert_sql} ON DUPLICATE KEY UPDATE `{key_column}` = `{key_column}`"
 
 	def translate(self, query: str) -> str:
 		return query
@@ -73,6 +84,11 @@ class MariaDB(Dialect):
 class Postgres(Dialect):
 	name = "postgres"
 	supports_returning = True
+	joined_rows_fresh_under_lock = False
+	snapshot_begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+	def insert_or_skip(self, insert_sql, key_column):
+		return f"{insert_sql} ON CONFLICT (`{key_column}`) DO NOTHING"
 
 	def translate(self, query):
 		return _pg_translate(query)
@@ -95,6 +111,10 @@ class SQLite(Dialect):
 	for_update = ""  # BEGIN IMMEDIATE takes the database's write lock for the whole transaction
 	skip_locked = ""
 	supports_returning = True
+	snapshot_begin = "BEGIN DEFERRED"  # WAL: the snapshot taken at the first read holds to the end
+
+	def insert_or_skip(self, insert_sql, key_column):
+		return f"{insert_sql} ON CONFLICT (`{key_column}`) DO NOTHING"
 
 	def translate(self, query):
 		return _sqlite_translate(query)

@@ -38,6 +38,14 @@ class FrappeDatabase(Database):
 	def _rollback(self):
 		self._frappe.db.rollback()
 
+	def _begin_snapshot(self):
+		# Frappe keeps a transaction open; a fresh one (MariaDB and Frappe's PostgreSQL both run
+		# REPEATABLE READ) gives every statement of the snapshot the same view
+		self._frappe.db.commit()
+
+	def _end_snapshot(self):
+		self._frappe.db.rollback()
+
 	def _classify_host(self, exc):
 		frappe = self._frappe
 		if isinstance(exc, (frappe.QueryDeadlockError, frappe.QueryTimeoutError)):

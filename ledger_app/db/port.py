@@ -115,6 +115,25 @@ class Database:
 		self.commit()
 
 	@contextmanager
+	def snapshot(self):
+		"""A read-only transaction whose statements all see one consistent state of the database."""
+		if self.in_transaction:
+			raise RuntimeError("a transaction is already open on this connection")
+		self._begin_snapshot()
+		self.in_transaction = True
+		try:
+			yield self
+		finally:
+			self.in_transaction = False
+			self._end_snapshot()
+
+	def _begin_snapshot(self) -> None:
+		self._execute(self.dialect.snapshot_begin, {}, False)
+
+	def _end_snapshot(self) -> None:
+		self._execute("COMMIT", {}, False)
+
+	@contextmanager
 	def joined(self):
 		"""Work inside a transaction someone else owns and will commit or roll back (a Frappe
 		document event such as ``on_cancel``): no begin, no commit here."""

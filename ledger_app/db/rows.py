@@ -25,19 +25,23 @@ def standard_columns(now: datetime, user: str, docstatus: int = 0) -> dict:
 	return {"creation": now, "modified": now, "owner": user, "modified_by": user, "docstatus": docstatus, "idx": 0}
 
 
-def insert(db, doctype: str, values: dict) -> None:
-	"""Insert one row; ``values`` must already hold the standard columns it needs."""
-	insert_many(db, doctype, [values])
+def insert(db, doctype: str, values: dict, *, skip_if_exists: str | None = None) -> int:
+	"""Insert one row; ``values`` must already hold the standard columns it needs.
+
+	With ``skip_if_exists`` (a unique column), a row whose value is already there is not inserted and
+	0 is returned instead of an error (the transaction stays usable on every backend).
+	"""
+	return insert_many(db, doctype, [values], skip_if_exists=skip_if_exists)
 
 
-def insert_many(db, doctype: str, rows: list[dict]) -> None:
+def insert_many(db, doctype: str, rows: list[dict], *, skip_if_exists: str | None = None) -> int:
 	"""Insert rows with the same columns in one statement (one round trip).
 
 	For an autoincrement doctype, leave ``name`` out: it is taken from the doctype's sequence as
 	Frappe does (MariaDB/PostgreSQL), or numbered by SQLite.
 	"""
 	if not rows:
-		return
+		return 0
 	columns = list(rows[0])
 	name_expr = _name_expr(doctype, db.dialect.name) if "name" not in rows[0] else None
 	params = {}
@@ -52,7 +56,10 @@ def insert_many(db, doctype: str, rows: list[dict]) -> None:
 	if name_expr:
 		columns = ["name", *columns]
 	column_sql = ", ".join(f"`{c}`" for c in columns)
-	db.execute(f"INSERT INTO {table(doctype)} ({column_sql}) VALUES {', '.join(groups)}", params)
+	statement = f"INSERT INTO {table(doctype)} ({column_sql}) VALUES {', '.join(groups)}"
+	if skip_if_exists:
+		statement = db.dialect.insert_or_skip(statement, skip_if_exists)
+	return db.execute(statement, params)
 
 
 @lru_cache(maxsize=64)

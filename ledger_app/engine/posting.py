@@ -4,20 +4,23 @@
 cached balances, inside the caller's database transaction:
 
 1. validate the legs (2 decimals, non-zero, distinct open accounts, sum zero);
-2. idempotency: a transaction with the same ``idempotency_key`` is returned unchanged (a key reused
-   for different content is a Conflict); the UNIQUE key on ``idempotency_key`` settles races;
+2. idempotency: the header is inserted "or skipped" on its UNIQUE ``idempotency_key`` (no look-up
+   first); a skipped insert means the key is taken, and that transaction is returned unchanged (a
+   key reused for different content is a Conflict).  A concurrent writer of the same key is waited
+   for by the database, so races settle there;
 3. lock the touched ``tabLedger Account`` rows ``FOR UPDATE`` in name order (one global order, so
    posts cannot deadlock on each other), reading balance and ``posting_count`` from the locked rows;
-4. read each account's last posting by its exact key ``(account, account_seq = posting_count)``
-   (a locking read on MariaDB, whose plain reads may see a stale snapshot) and check the invariants
-   in O(1) of the account's history: cached balance == last running balance, not frozen, not below
-   zero unless allowed;
+4. read each account's last posting by its exact key ``(account, account_seq = posting_count)`` —
+   joined into the locking select on MariaDB and SQLite, where joined rows are read as of the lock;
+   a separate statement after the lock on PostgreSQL — and check the invariants in O(1) of the
+   account's history: cached balance == last running balance, not frozen, not below zero unless
+   allowed;
 5. insert the postings (running balance and ``account_seq`` on each) in one statement and move the
    caches with one atomic increment statement (``balance = balance + delta``).
 
 UNIQUE ``(account, account_seq)`` makes a lost update impossible even if a lock were skipped.
-Deadlocks, lock timeouts and idempotency races raise ``RetryableDatabaseError``; the service that
-owns the transaction replays the whole unit (``Database.run_in_transaction``).
+Deadlocks and lock timeouts raise ``RetryableDatabaseError``; the service that owns the transaction
+replays the whole unit (``Database.run_in_transaction``).
 """
 
 from __future__ import annotations
@@ -144,15 +147,11 @@ def post(
 		legs = validate_legs(list(legs))
 	digest = payload_hash(transaction_type, fingerprint if fingerprint is not None else legs, party_type, party, reversal_of)
 
-	existing = find_by_key(db, key)
-	if existing is not None:
-		return _duplicate(db, existing, digest)
-
 	now = clock.now()
 	when = posting_datetime or now
 	name = new_name()
 	try:
-		insert(
+		inserted = insert(
 			db,
 			"Ledger Transaction",
 			{
@@ -167,12 +166,17 @@ def post(
 				"party": party,
 				"payload_hash": digest,
 			},
+			skip_if_exists="idempotency_key",
 		)
 	except UniqueViolation as exc:
 		if reversal_of and "reversal_of" in str(exc.constraint or exc):
 			raise Conflict(f"transaction {reversal_of} has already been reversed") from None
-		# the same key committed by a concurrent request: replay the unit to return it
-		raise RetryableDatabaseError(f"idempotency key {key!r} was just used concurrently") from exc
+		raise
+	if not inserted:  # the key is taken: a repeat (waited for, if it was being written concurrently)
+		existing = find_by_key(db, key, latest=True)
+		if existing is None:  # MariaDB skips on any unique key: here it was reversal_of
+			raise Conflict(f"transaction {reversal_of} has already been reversed")
+		return _duplicate(db, existing, digest)
 
 	names = sorted({leg.account for leg in legs} if legs is not None else set(lock))
 	accounts = _lock_accounts(db, names)
@@ -229,12 +233,19 @@ def post(
 
 
 def _lock_accounts(db, names: list[str]) -> dict[str, dict]:
+	"""Lock the accounts (name order) and, where the backend reads joined rows as of the lock, fetch
+	each one's last posting in the same statement (one round trip instead of two)."""
+	d = db.dialect
 	params = {f"a{i}": n for i, n in enumerate(names)}
 	placeholders = ", ".join(f"%(a{i})s" for i in range(len(names)))
+	joined = d.joined_rows_fresh_under_lock
+	last = f", {d.money('p.`balance_after`')} AS `last_running`" if joined else ""
+	join = (f" LEFT JOIN {table('Ledger Posting')} p ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
+		if joined else "")
 	rows = db.sql(
-		f"SELECT `name`, {db.dialect.money('`balance`')} AS `balance`, `posting_count`, `normal_side`,"
-		f" `frozen`, `allow_negative_balance` FROM {table('Ledger Account')}"
-		f" WHERE `name` IN ({placeholders}) ORDER BY `name`{db.dialect.for_update}",
+		f"SELECT a.`name`, {d.money('a.`balance`')} AS `balance`, a.`posting_count`, a.`normal_side`, a.`frozen`,"
+		f" a.`allow_negative_balance`{last} FROM {table('Ledger Account')} a{join}"
+		f" WHERE a.`name` IN ({placeholders}) ORDER BY a.`name`{d.for_update}",
 		params,
 	)
 	found = {row["name"]: row for row in rows}
@@ -250,6 +261,17 @@ def _lock_accounts(db, names: list[str]) -> dict[str, dict]:
 def _last_running_balances(db, accounts: dict[str, dict]) -> dict[str, Decimal]:
 	"""The running balance on each account's last posting, by exact key (O(1) in history)."""
 	running = {name: ZERO for name in accounts}
+	if db.dialect.joined_rows_fresh_under_lock:
+		lost = []
+		for name, row in accounts.items():
+			if row["posting_count"] > 0:
+				if row["last_running"] is None:
+					lost.append(name)
+				else:
+					running[name] = from_db(row["last_running"])
+		if lost:
+			raise InvariantViolation(f"last posting of {', '.join(lost)} is missing from the ledger; run reconcile")
+		return running
 	keyed = [(name, row["posting_count"]) for name, row in accounts.items() if row["posting_count"] > 0]
 	if not keyed:
 		return running
@@ -289,10 +311,12 @@ def _move_balances(db, deltas: dict[str, Decimal], now: datetime) -> None:
 		raise InvariantViolation(f"expected to move {len(deltas)} balances, moved {changed}")
 
 
-def find_by_key(db, key: str) -> dict | None:
+def find_by_key(db, key: str, *, latest: bool = False) -> dict | None:
+	"""The transaction holding ``key``; ``latest`` reads past a REPEATABLE READ snapshot (MariaDB)."""
 	rows = db.sql(
 		f"SELECT `name`, `transaction_type`, `idempotency_key`, `posting_datetime`, `payload_hash`,"
-		f" `reversal_of` FROM {table('Ledger Transaction')} WHERE `idempotency_key` = %(key)s",
+		f" `reversal_of` FROM {table('Ledger Transaction')} WHERE `idempotency_key` = %(key)s"
+		f"{db.dialect.locking_read if latest else ''}",
 		{"key": key},
 	)
 	return rows[0] if rows else None
@@ -422,7 +446,6 @@ def _as_datetime(value) -> datetime:
 
 def post_journal(db, idempotency_key, legs, *, remarks=None, posting_datetime=None, user="Administrator") -> Posted:
 	"""Service: post a staff journal in its own transaction (replayed on deadlock)."""
-	legs = validate_legs(list(legs))
 	return db.run_in_transaction(
 		lambda db: post(db, txn_types.JOURNAL.name, idempotency_key, legs, remarks=remarks,
 			posting_datetime=posting_datetime, user=user)

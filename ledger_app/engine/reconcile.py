@@ -46,9 +46,9 @@ def reconcile(
 	discrepancies = []
 	postings_checked = 0
 	for row in rows:
-		count = int(row["posting_count_derived"] or 0)
+		count = row["posting_count_derived"]
 		postings_checked += count
-		derived = from_db(row["derived"]) * side_sign(row["normal_side"])
+		derived = row["derived"] * side_sign(row["normal_side"])
 		cached = from_db(row["cached"])
 		last = from_db(row["last_running"]) if count else ZERO
 		if cached != derived:
@@ -80,30 +80,46 @@ def reconcile(
 
 
 def _derive(db, *, account=None, party=None) -> list[dict]:
+	"""Per account: cached balance, posting count, last running balance, and the sum and count of
+	its postings.  Two set-based statements in one read snapshot: the grouped sum over the postings
+	(the same query a raw GROUP BY is) and the accounts with their last posting read by its exact key
+	``(account, account_seq = posting_count)``; merged here.  Memory grows with accounts, not postings.
+	"""
 	d = db.dialect
 	where, params = "", {}
 	if account:
-		where, params = " WHERE a.`name` = %(account)s", {"account": account}
+		where, params = " WHERE `account` = %(account)s", {"account": account}
 	elif party:
-		where, params = " WHERE a.`party` = %(party)s", {"party": party}
-	return db.sql(
-		f"SELECT a.`name`, a.`normal_side`, a.`posting_count`, {d.money('a.`balance`')} AS `cached`,"
-		f" {d.money('COALESCE(s.`total`, 0)')} AS `derived`, s.`n` AS `posting_count_derived`,"
-		f" {d.money('lp.`balance_after`')} AS `last_running`"
-		f" FROM {table('Ledger Account')} a"
-		f" LEFT JOIN (SELECT `account`, {_sum(d)} AS `total`, COUNT(*) AS `n`, MAX(`account_seq`) AS `last_seq`"
-		f" FROM {table('Ledger Posting')} GROUP BY `account`) s ON s.`account` = a.`name`"
-		f" LEFT JOIN {table('Ledger Posting')} lp ON lp.`account` = a.`name` AND lp.`account_seq` = s.`last_seq`"
-		f"{where} ORDER BY a.`name`",
-		params,
-	)
+		where = f" WHERE `account` IN (SELECT `name` FROM {table('Ledger Account')} WHERE `party` = %(party)s)"
+		params = {"party": party}
+	account_where = " WHERE a.`name` = %(account)s" if account else " WHERE a.`party` = %(party)s" if party else ""
+	with db.snapshot():
+		sums = {
+			row["account"]: (from_db(row["total"]), int(row["n"]))
+			for row in db.sql(
+				f"SELECT `account`, {_sum(d)} AS `total`, COUNT(*) AS `n` FROM {table('Ledger Posting')}{where}"
+				f" GROUP BY `account`",
+				params,
+			)
+		}
+		rows = db.sql(
+			f"SELECT a.`name`, a.`normal_side`, a.`posting_count`, {d.money('a.`balance`')} AS `cached`,"
+			f" (SELECT {d.money('lp.`balance_after`')} FROM {table('Ledger Posting')} lp WHERE lp.`account` = a.`name`"
+			f" AND lp.`account_seq` = a.`posting_count`) AS `last_running`"
+			f" FROM {table('Ledger Account')} a{account_where} ORDER BY a.`name`",
+			params,
+		)
+	for row in rows:
+		total, n = sums.get(row["name"], (ZERO, 0))
+		row["derived"], row["posting_count_derived"] = total, n
+	return rows
 
 
 def _sum(dialect) -> str:
-	"""Exact SUM(amount) as a number (cents turned back into units on SQLite)."""
+	"""Exact SUM(amount) as text (summed in integer cents on SQLite)."""
 	if dialect.name == "sqlite":
 		return f"ledger_cents_text({dialect.money_sum_key('`amount`')})"
-	return "SUM(`amount`)"
+	return dialect.money("SUM(`amount`)")  # as text: Frappe's drivers would hand a float back
 
 
 def _discrepancy(account, kind, cached, derived) -> dict:
