@@ -77,7 +77,7 @@ def test_payouts_survive_sigkill_at_every_step_and_pay_exactly_once(db_url):
 			for n in range(PAYOUTS_PER_DRIVER):
 				db.run_in_transaction(lambda db, d=driver, n=n: payouts.queue_payout(db, party_type="Driver", party=d,
 					phone="254712345678", idempotency_key=f"crash:{d}:{n}", amount=PAYOUT_AMOUNT))
-	simulator, _ = sim.serve("127.0.0.1", 0)
+	simulator, sim_thread = sim.serve("127.0.0.1", 0)
 	gateway = f"http://127.0.0.1:{simulator.effective_port}"
 	port = free_port()
 	public = f"http://127.0.0.1:{port}"
@@ -112,7 +112,7 @@ def test_payouts_survive_sigkill_at_every_step_and_pay_exactly_once(db_url):
 				assert payable + paid_out == PAYOUT_AMOUNT * PAYOUTS_PER_DRIVER
 			assert reconcile.reconcile(db)["discrepancies"] == 0
 	finally:
-		simulator.close()
+		sim.stop(simulator, sim_thread)
 		pool.dispose()
 
 
@@ -167,7 +167,7 @@ def test_two_worker_processes_never_claim_the_same_payout(db_url, backend):
 			for n in range(10):
 				db.run_in_transaction(lambda db, d=driver, n=n: payouts.queue_payout(db, party_type="Driver", party=d,
 					phone="254712345678", idempotency_key=f"two:{d}:{n}", amount=D("20")))
-	simulator, _ = sim.serve("127.0.0.1", 0)
+	simulator, sim_thread = sim.serve("127.0.0.1", 0)
 	gateway = f"http://127.0.0.1:{simulator.effective_port}"
 	port = free_port()
 	public = f"http://127.0.0.1:{port}"
@@ -181,5 +181,5 @@ def test_two_worker_processes_never_claim_the_same_payout(db_url, backend):
 			claimers = db.sql("SELECT COUNT(*) AS n FROM `tabPayout` WHERE `attempts` <> 1")
 		assert int(claimers[0]["n"]) == 0
 	finally:
-		simulator.close()
+		sim.stop(simulator, sim_thread)
 		pool.dispose()

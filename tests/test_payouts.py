@@ -65,7 +65,7 @@ def payout_host(db_url, *, fail_max=5, reset_timeout=30.0):
 		worker.stop()
 		stop_server(server, thread)
 		executor.shutdown(wait=True)
-		simulator.close()
+		sim.stop(simulator, sim_thread)
 		pool.dispose()
 
 
@@ -152,7 +152,13 @@ def test_scenarios_that_end_paid_pay_exactly_once(db_url, outcome):
 		assert balances(host) == (D("0.00"), D("0.00"), D("-300.00"))
 		with host.pool.connection() as db:
 			settled = db.sql("SELECT COUNT(*) AS n FROM `tabLedger Transaction` WHERE `transaction_type` = 'Payout Paid'")
+			final = payouts.get_payout(db, payout["name"])
 		assert int(settled[0]["n"]) == 1
+		queried = [q["body"].get("OriginalConversationID") for q in
+			requests.get(f"{host.gateway_url}/simulator/queries", timeout=10).json()]
+		if outcome in ("timeout", "no_callback"):  # no result callback ever came: only the status query settles it
+			assert payout["originator_conversation_id"] in queried
+			assert final["result_desc"] == "Completed (Transaction Status)"
 		assert_books_clean(host)
 
 
