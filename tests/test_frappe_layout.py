@@ -218,12 +218,69 @@ CONTRACT = {
 		"balance_before": "Currency",
 		"balance_after": "Currency",
 	},
+	"Client": {
+		"client_id": "Data",
+		"client_name": "Data",
+		"phone": "Data",
+	},
+	"Client Exchange": {
+		"client_exchange_id": "Data",
+		"client": "Link",
+		"exchange": "Data",
+		"my_share_pct": "Percent",
+		"company_share_pct": "Percent",
+		"capital_account": "Link",
+		"payable_account": "Link",
+		# virtual (VIRTUAL_FIELDS): no column, the controller reads them from clients.position
+		"capital": "Currency",
+		"active_loss": "Currency",
+		"remaining_loss": "Currency",
+		"your_share_total": "Currency",
+		"company_share_total": "Currency",
+	},
+	"Balance Record": {
+		"client_exchange": "Link",
+		"date": "Date",
+		"remaining_balance": "Currency",
+		"capital_at_time": "Currency",
+		"loss_at_time": "Currency",
+		"profit_at_time": "Currency",
+		"profit_consumed": "Check",
+		"profit_withdrawal_id": "Data",
+		"idempotency_key": "Data",
+		"loss_snapshot": "Link",
+		"withdrawal_transaction": "Link",
+		"payout": "Link",
+	},
+	"Loss Snapshot": {
+		"client_exchange": "Link",
+		"balance_record": "Link",
+		"loss_amount": "Currency",
+		"remaining_loss": "Currency",
+		"my_share_pct": "Percent",
+		"company_share_pct": "Percent",
+		"is_settled": "Check",
+		"settled_at": "Datetime",
+		"settlements": "Table",
+	},
+	"Loss Settlement": {
+		"payment": "Currency",
+		"your_share": "Currency",
+		"company_share": "Currency",
+		"capital_closed": "Currency",
+		"closed_snapshot": "Check",
+		"idempotency_key": "Data",
+		"ledger_transaction": "Link",
+	},
 }
 
 # Fields with ``is_virtual``: Frappe v15 gives them no column (frappe/database/schema.py,
 # DBTable.get_columns_from_docfields) and takes their value from a controller property of the same
 # name (frappe/model/base_document.py, BaseDocument.get_valid_dict).
-VIRTUAL_FIELDS = {"Driver": {"target_outstanding", "payable", "deposit"}}
+VIRTUAL_FIELDS = {
+	"Driver": {"target_outstanding", "payable", "deposit"},
+	"Client Exchange": {"capital", "active_loss", "remaining_loss", "your_share_total", "company_share_total"},
+}
 # What the engine reads when a setting was never saved: the JSON defaults (engine/settings.py)
 SETTINGS_DEFAULTS = {
 	"global_fare_pct": "50",
@@ -674,7 +731,7 @@ def report_folder(name: str) -> Path:
 
 
 def test_the_app_has_exactly_the_expected_reports():
-	assert set(REPORTS) == {"Driver Balances", "Payouts"}
+	assert set(REPORTS) == {"Driver Balances", "Payouts", "Client Exchange Position"}
 
 
 @pytest.mark.parametrize("name", REPORT_IDS)
@@ -907,7 +964,16 @@ def test_ledger_workspace_reaches_every_desk_doctype_and_report():
 	linked = {link["link_to"] for link in workspace["links"] if link["type"] == "Link"}
 	assert {name for name, meta in DOCTYPES.items() if not meta.get("istable")} | set(REPORTS) <= linked
 	shortcuts = {s["link_to"] for s in workspace["shortcuts"]}
-	assert {"Driver", "Vehicle", "Unmatched Payment", "Driver Balances"} <= shortcuts
+	assert {"Driver", "Vehicle", "Unmatched Payment", "Driver Balances", "Client Exchange Position"} <= shortcuts
+	cards = {}
+	for link in workspace["links"]:
+		if link["type"] == "Card Break":
+			card = cards.setdefault(link["label"], set())
+		else:
+			card.add(link["link_to"])
+	assert {"Client", "Client Exchange", "Balance Record", "Loss Snapshot", "Client Exchange Position"} <= cards[
+		"Clients"
+	]
 
 
 # --- hooks.py and patches.txt -----------------------------------------------------------------
@@ -1579,6 +1645,13 @@ def test_ensure_schema_twice_builds_every_table_once(db_url):
 					continue
 				table = schema.table_name(meta["name"])
 				expected = {name for name, _ in schema.table_columns(meta, db.dialect.name)}
+				if db.dialect.name == "mariadb":  # a partial unique key's generated columns
+					expected |= {
+						c.generated_column(column)
+						for c in constraints.CONSTRAINTS
+						if isinstance(c, constraints.PartialUnique) and c.table == table
+						for column in c.columns
+					}
 				assert set(first[table][0]) == expected
 				for _, columns, unique in schema.wanted_indexes(meta, db.dialect.name):
 					assert catalog.has_index_on(db, table, columns, unique), (table, columns)
@@ -1733,5 +1806,282 @@ def test_virtual_fields_have_no_column_on_the_database(db_url):
 			assert not catalog.columns(db, "tabDriver") & VIRTUAL_FIELDS["Driver"]
 			for table in ("tabVehicle", "tabUnmatched Payment"):
 				assert catalog.table_exists(db, table)
+	finally:
+		pool.dispose()
+
+
+# --- client exchanges (SPEC section 8) --------------------------------------------------------------
+
+CLIENT_POSITION_COLUMNS = [
+	"client_exchange",
+	"client",
+	"exchange",
+	"capital",
+	"active_loss",
+	"remaining_loss",
+	"your_share_total",
+	"company_share_total",
+]
+
+
+def test_client_doctypes_follow_the_spec():
+	assert DOCTYPES["Client"]["autoname"] == "field:client_id"
+	assert DOCTYPES["Client Exchange"]["autoname"] == "field:client_exchange_id"
+	for name in ("Balance Record", "Loss Snapshot"):
+		assert DOCTYPES[name]["autoname"] == "hash" and DOCTYPES[name]["naming_rule"] == "Random"
+	assert DOCTYPES["Loss Settlement"].get("istable")
+
+	def fields(name):
+		return {f["fieldname"]: f for f in DOCTYPES[name]["fields"]}
+
+	client = fields("Client")
+	assert client["client_id"].get("reqd") and client["client_id"].get("unique")
+	assert client["client_name"].get("reqd") and client["client_name"].get("in_list_view")
+	assert client["phone"].get("reqd")
+	exchange = fields("Client Exchange")
+	assert exchange["client"]["options"] == "Client" and exchange["client"].get("reqd")
+	assert exchange["exchange"].get("reqd") and exchange["exchange"].get("in_list_view")
+	for fieldname in ("my_share_pct", "company_share_pct"):
+		assert exchange[fieldname].get("reqd")
+	for fieldname in ("capital_account", "payable_account"):
+		assert exchange[fieldname]["options"] == "Ledger Account" and exchange[fieldname].get("read_only")
+	record = fields("Balance Record")
+	assert record["client_exchange"]["options"] == "Client Exchange"
+	assert record["client_exchange"].get("reqd") and record["client_exchange"].get("search_index")
+	assert record["date"].get("reqd")
+	assert record["profit_withdrawal_id"].get("unique") and not record["profit_withdrawal_id"].get("reqd")
+	assert record["idempotency_key"].get("unique") and record["idempotency_key"].get("reqd")
+	assert record["loss_snapshot"]["options"] == "Loss Snapshot"
+	assert record["withdrawal_transaction"]["options"] == "Ledger Transaction"
+	assert record["payout"]["options"] == "Payout"
+	snapshot = fields("Loss Snapshot")
+	assert snapshot["client_exchange"].get("search_index") and snapshot["client_exchange"].get("reqd")
+	assert snapshot["balance_record"]["options"] == "Balance Record"
+	assert snapshot["balance_record"].get("unique") and snapshot["balance_record"].get("reqd")
+	assert snapshot["settlements"]["options"] == "Loss Settlement"
+	settlement = fields("Loss Settlement")
+	assert settlement["idempotency_key"].get("unique")
+	assert settlement["ledger_transaction"]["options"] == "Ledger Transaction"
+
+
+def test_desk_permissions_for_clients_and_their_records():
+	def perm(doctype, role):
+		return next((p for p in DOCTYPES[doctype]["permissions"] if p["role"] == role), {})
+
+	for doctype in ("Client", "Client Exchange"):
+		manager, user = perm(doctype, "Ledger Manager"), perm(doctype, "Ledger User")
+		assert manager.get("create") and manager.get("write") and manager.get("read") and manager.get("report")
+		assert user.get("read") and user.get("report")
+		assert not any(user.get(k) for k in ("create", "write", "delete", "import")), (doctype, user)
+		assert not any(p.get("delete") for p in DOCTYPES[doctype]["permissions"]), doctype
+	# the engine writes balance records and loss snapshots; desk only reads them
+	for doctype in ("Balance Record", "Loss Snapshot"):
+		meta = DOCTYPES[doctype]
+		assert meta.get("in_create")
+		for p in meta["permissions"]:
+			assert not any(p.get(k) for k in ("create", "write", "delete", "import")), (doctype, p)
+		assert perm(doctype, "Ledger Manager").get("read") and perm(doctype, "Ledger User").get("read")
+		assert all(f.get("read_only") for f in value_fields(meta)), doctype
+	assert all(f.get("read_only") for f in value_fields(DOCTYPES["Loss Settlement"]))
+
+
+def test_client_exchange_controller_keeps_every_engine_field():
+	stored_read_only = {
+		f["fieldname"]
+		for f in value_fields(DOCTYPES["Client Exchange"])
+		if f.get("read_only") and not f.get("is_virtual")
+	}
+	path = controller_path("Client Exchange")
+	assert set(module_constant(path, "ENGINE_FIELDS")) == stored_read_only
+	assert set(module_constant(path, "POSITION_FIELDS")) == VIRTUAL_FIELDS["Client Exchange"]
+
+
+def test_client_exchange_position_report_columns_and_imports():
+	report = REPORTS["Client Exchange Position"]
+	assert report["ref_doctype"] == "Client Exchange" and report["report_type"] == "Script Report"
+	assert {r["role"] for r in report["roles"]} == {"Ledger Manager", "Ledger User"}
+	source = report_folder("Client Exchange Position") / "client_exchange_position.py"
+	columns = report_columns(source)
+	assert [c["fieldname"] for c in columns] == CLIENT_POSITION_COLUMNS
+	assert columns[0]["fieldtype"] == "Link" and columns[0]["options"] == "Client Exchange"
+	assert {c["fieldtype"] for c in columns[3:]} == {"Currency"}
+	for node in ast.parse(source.read_text()).body:
+		if isinstance(node, ast.ImportFrom):
+			assert node.module.split(".")[0] == "frappe", node.module
+		elif isinstance(node, ast.Import):
+			assert all(a.name.split(".")[0] == "frappe" for a in node.names)
+	assert "positions_report" in source.read_text()
+
+
+def test_client_validate_stores_the_phone_as_the_engine_does(monkeypatch):
+	stand_in_frappe(monkeypatch)
+	module = load_controller("Client")
+	doc = module.Client({"__islocal": 1, "client_id": "C1", "client_name": "Otieno", "phone": "0712 345 678"})
+	doc.validate()
+	assert doc.phone == "254712345678"
+	with pytest.raises(Thrown) as raised:
+		module.Client({"__islocal": 1, "client_id": "C2", "phone": "12345"}).validate()
+	assert raised.value.kind == "ValidationError"
+
+
+def test_client_exchange_validate_checks_shares_and_keeps_engine_fields(monkeypatch):
+	stored = {"capital_account": "Client Capital - CX1", "payable_account": "Client Payable - CX1"}
+	stand_in_frappe(monkeypatch, stored_row=dict(stored))
+	module = load_controller("Client Exchange")
+	for my_share, company_share in ((30, 20), (50, 50), (0.01, 99.99)):
+		doc = module.ClientExchange(
+			{"name": "CX1", "my_share_pct": my_share, "company_share_pct": company_share, "capital": 5.0}
+		)
+		doc.validate()
+		assert {k: doc.get(k) for k in stored} == stored  # read back, locked
+		assert doc.get("capital") is None  # the value the form sent back is dropped
+	new = module.ClientExchange({"__islocal": 1, "my_share_pct": 10, "company_share_pct": 10, **stored})
+	new.validate()
+	assert {k: new.get(k) for k in stored} == module.ENGINE_FIELDS
+	for my_share, company_share in ((0, 50), (50, 0), (-1, 50), (60, 40.01), (None, 10)):
+		with pytest.raises(Thrown):
+			module.ClientExchange(
+				{"__islocal": 1, "my_share_pct": my_share, "company_share_pct": company_share}
+			).validate()
+
+
+def test_client_exchange_position_properties_and_after_insert(tmp_path, monkeypatch):
+	"""Against a stand-in ``engine.clients`` (the controller's contract with it): the position is
+	read per key, exactly; after_insert runs inside the caller's transaction and shows the links."""
+	from decimal import Decimal
+
+	from ledger_app import host
+	from ledger_app.db.rows import insert, standard_columns
+	from ledger_app.engine import clock
+	from ledger_app.engine.errors import ValidationFailed
+
+	position = {
+		"capital": Decimal("1000.00"),
+		"active_loss": Decimal("400.00"),
+		"remaining_loss": Decimal("250.50"),
+		"your_share_total": Decimal("60.10"),
+		"company_share_total": Decimal("29.90"),
+	}
+	calls = []
+
+	def ensure_exchange_accounts(db, name):
+		calls.append((name, db.in_transaction))
+		if name == "BAD":
+			raise ValidationFailed("no such client exchange")
+		db.sql(
+			"UPDATE `tabClient Exchange` SET `capital_account` = 'Capital - X', `payable_account` = 'Payable - X'"
+			" WHERE `name` = %(name)s",
+			{"name": name},
+		)
+
+	fake = types.ModuleType("ledger_app.engine.clients")
+	fake.position = lambda db, name: dict(position)
+	fake.ensure_exchange_accounts = ensure_exchange_accounts
+	monkeypatch.setitem(sys.modules, "ledger_app.engine.clients", fake)
+
+	pool = ConnectionPool(f"sqlite:///{tmp_path / 'site.db'}")
+	try:
+		with pool.connection() as db:
+			schema.ensure_schema(db)
+			monkeypatch.setattr(host, "get_db", lambda: db)
+			stand_in_frappe(monkeypatch)
+			module = load_controller("Client Exchange")
+
+			doc = module.ClientExchange({"name": "CX1", "capital": 1.0})
+			assert {k: getattr(doc, k) for k in position} == position
+			assert all(type(getattr(doc, k)) is Decimal for k in position)
+			new = module.ClientExchange({"__islocal": 1, "name": "CX9"})
+			assert {getattr(new, k) for k in position} == {Decimal("0")}
+
+			db.begin()
+			insert(
+				db,
+				"Client Exchange",
+				{
+					"name": "CX1",
+					**standard_columns(clock.now(), "staff@example.com"),
+					"client_exchange_id": "CX1",
+					"client": "C1",
+					"exchange": "Binance",
+					"my_share_pct": "30",
+					"company_share_pct": "20",
+				},
+			)
+			doc.after_insert()
+			assert calls == [("CX1", True)]
+			assert (doc.capital_account, doc.payable_account) == ("Capital - X", "Payable - X")
+			assert db.in_transaction  # after_insert neither commits nor ends Frappe's transaction
+			db.rollback()
+			with pytest.raises(Thrown) as raised:
+				module.ClientExchange({"name": "BAD"}).after_insert()
+			assert raised.value.kind == "ValidationError"
+	finally:
+		pool.dispose()
+
+
+@pytest.mark.parametrize("name", ["Balance Record", "Loss Snapshot"])
+def test_balance_records_and_loss_snapshots_are_written_by_the_engine_only(name, monkeypatch):
+	stand_in_frappe(monkeypatch)
+	module = load_controller(name)
+	doc = getattr(module, name.replace(" ", ""))({"__islocal": 1})
+	for event in (doc.before_insert, doc.validate, doc.on_trash):
+		with pytest.raises(Thrown) as raised:
+			event()
+		assert raised.value.kind == "PermissionError"
+	doc.flags.from_engine = True
+	doc.before_insert()
+	doc.validate()
+
+
+def test_client_constraints_are_declared():
+	declared = {c.name: c for c in constraints.CONSTRAINTS}
+	one_active = declared["one_active_loss"]
+	assert isinstance(one_active, constraints.PartialUnique)
+	assert (one_active.table, one_active.columns, one_active.where) == (
+		"tabLoss Snapshot",
+		("client_exchange",),
+		"is_settled = 0",
+	)
+	per_day = declared["balance_record_exchange_date"]
+	assert isinstance(per_day, constraints.Index) and per_day.unique
+	assert (per_day.table, per_day.columns) == ("tabBalance Record", ("client_exchange", "date"))
+
+
+def test_client_constraints_hold_on_the_generated_schema(db_url):
+	pool = ConnectionPool(db_url)
+	try:
+		with pool.connection() as db:
+			schema.ensure_schema(db)
+
+			def record(name, exchange, date):
+				db.sql(
+					"INSERT INTO `tabBalance Record` (name, client_exchange, date, idempotency_key)"
+					" VALUES (%(name)s, %(exchange)s, %(date)s, %(name)s)",
+					{"name": name, "exchange": exchange, "date": date},
+				)
+
+			def snapshot(name, exchange, settled, balance_record=None):
+				db.sql(
+					"INSERT INTO `tabLoss Snapshot` (name, client_exchange, balance_record, is_settled)"
+					" VALUES (%(name)s, %(exchange)s, %(record)s, %(settled)s)",
+					{"name": name, "exchange": exchange, "record": balance_record or name, "settled": settled},
+				)
+
+			record("r1", "CX1", "2026-03-01")
+			record("r2", "CX1", "2026-03-02")
+			record("r3", "CX2", "2026-03-01")
+			with pytest.raises(Exception):  # one balance record per exchange per day
+				record("r4", "CX1", "2026-03-01")
+
+			snapshot("r1", "CX1", 1)
+			snapshot("r2", "CX1", 0)
+			snapshot("r3", "CX2", 0)
+			with pytest.raises(Exception):  # one active loss per exchange
+				snapshot("r5", "CX1", 0)
+			snapshot("r6", "CX1", 1)  # settled ones never clash
+			with pytest.raises(Exception):  # balance_record is unique
+				snapshot("s8", "CX2", 1, balance_record="r2")
+			db.sql("UPDATE `tabLoss Snapshot` SET is_settled = 1 WHERE name = 'r2'")
+			snapshot("r7", "CX1", 0)
 	finally:
 		pool.dispose()

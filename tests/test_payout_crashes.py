@@ -183,3 +183,45 @@ def test_two_worker_processes_never_claim_the_same_payout(db_url, backend):
 	finally:
 		sim.stop(simulator, sim_thread)
 		pool.dispose()
+
+
+def test_profit_withdrawal_killed_between_commit_and_payout_is_paid_once(db_url):
+	import signal
+
+	from ledger_app.engine import clients
+	from tests.support import AUTH
+
+	pool = make_pool(db_url)
+	with pool.connection() as db:
+		clients.upsert_client(db, "CLK", "Kamau", "0722000004")
+		clients.upsert_client_exchange(db, "CLK-X", "CLK", "Binance", "10", "10")
+		clients.fund(db, "CLK-X", "1000.00", "fund")
+	simulator, sim_thread = sim.serve("127.0.0.1", 0)
+	gateway = f"http://127.0.0.1:{simulator.effective_port}"
+	port = free_port()
+	public = f"http://127.0.0.1:{port}"
+	trigger = {"client_exchange": "CLK-X", "date": "2026-03-01", "remaining_balance": "1300.00", "idempotency_key": "pw-kill"}
+	url = f"{public}/api/method/ledger_app.api.clients.record_balance"
+	try:
+		server = subprocess.Popen([*ledger_app_command(), "serve", "--db", db_url, "--port", str(port), "--no-scheduler",
+			"--no-worker"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+			env={**os.environ, "LEDGER_APP_API_KEY": "test-key", "LEDGER_APP_API_SECRET": "test-secret"})
+		assert "listening on" in server.stdout.readline()
+		first = requests.post(url, json=trigger, headers=AUTH, timeout=30)
+		assert first.status_code == 200, first.text
+		server.send_signal(signal.SIGKILL)  # committed, the payout not sent yet
+		server.wait(timeout=30)
+		with server_process(db_url, "--no-scheduler", "--no-worker", port=port, env={**FAST, "LEDGER_APP_PUBLIC_URL": public}):
+			again = requests.post(url, json=trigger, headers=AUTH, timeout=30).json()["message"]
+			assert again["duplicate"] is True and again["payout"] == first.json()["message"]["payout"]
+			with worker_process(db_url, gateway, public):
+				wait_until(lambda: statuses(pool) == {"Paid": 1}, 60, f"the withdrawal paid (now {statuses(pool)})")
+		paid = requests.get(f"{gateway}/simulator/payments", timeout=10).json()
+		assert [(p["Amount"], p["PartyB"]) for p in paid] in ([("300", "254722000004")], [("300.00", "254722000004")],
+			[(300, "254722000004")])
+		with pool.connection() as db:
+			assert posting.balance(db, business.PAYOUTS_IN_FLIGHT) == 0
+			assert reconcile.reconcile(db)["discrepancies"] == 0
+	finally:
+		sim.stop(simulator, sim_thread)
+		pool.dispose()

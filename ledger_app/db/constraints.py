@@ -117,6 +117,10 @@ CONSTRAINTS: list[Constraint] = [
 		# money is TEXT on SQLite (exact); compare it as a number there
 		{"sqlite": "CAST(amount AS REAL) <> 0", "default": "amount <> 0"},
 	),
+	# at most one active (unsettled) loss snapshot per client exchange
+	PartialUnique("one_active_loss", "tabLoss Snapshot", ("client_exchange",), where="is_settled = 0"),
+	# one balance record per client exchange per day
+	Index("balance_record_exchange_date", "tabBalance Record", ("client_exchange", "date"), unique=True),
 ]
 
 

@@ -13,6 +13,12 @@ TARGET_INCOME = "Daily Target Income"
 SUSPENSE = "Unmatched Payments Suspense"
 PAYOUTS_IN_FLIGHT = "Payouts In Flight"
 B2C_UTILITY = "M-Pesa B2C Utility"
+FUNDING_SOURCE = "Broker Funding Source"
+EXCHANGE_LOSS = "Exchange Loss"
+SETTLEMENT_RECEIPTS = "Settlement Receipts"
+MY_SHARE_INCOME = "My Share Income"
+COMPANY_SHARE_PAYABLE = "Company Share Payable"
+EXCHANGE_WITHDRAWALS = "Exchange Withdrawals"
 
 #: name -> (root type, account type, may go below zero)
 ACCOUNTS = {
@@ -22,6 +28,13 @@ ACCOUNTS = {
 	PAYOUTS_IN_FLIGHT: ("Liability", "Payouts In Flight", False),
 	# funded by transfers the ledger does not see yet, so its balance may read below zero
 	B2C_UTILITY: ("Asset", "Bank", True),
+	# the broker's money that funds client exchange accounts (topped up outside the ledger)
+	FUNDING_SOURCE: ("Asset", "Bank", True),
+	EXCHANGE_LOSS: ("Expense", "Expense", False),
+	SETTLEMENT_RECEIPTS: ("Asset", "Bank", False),
+	MY_SHARE_INCOME: ("Income", "Income", False),
+	COMPANY_SHARE_PAYABLE: ("Liability", "Payable", False),
+	EXCHANGE_WITHDRAWALS: ("Asset", "Bank", False),
 }
 
 

@@ -88,6 +88,10 @@ def payable_account(party_type: str, party: str) -> str:
 		from ledger_app.engine.drivers import driver_accounts
 
 		return driver_accounts(party)["payable"]
+	if party_type == "Client Exchange":
+		from ledger_app.engine.clients import exchange_accounts
+
+		return exchange_accounts(party)["payable"]
 	raise ValidationFailed(f"payouts to a {party_type!r} are not supported")
 
 

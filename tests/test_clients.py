@@ -1,0 +1,224 @@
+"""Client exchanges on every backend: settlement arithmetic, loss freezing, one active loss held by
+the database itself, profit withdrawn exactly once, and random sequences keeping the six invariants."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from ledger_app.engine import business, clients, payouts, posting, reconcile
+from ledger_app.engine.clients import settlement_split
+from ledger_app.engine.errors import Conflict, InvariantViolation, NotFound, ValidationFailed
+from tests.support import count, make_pool
+
+D = Decimal
+
+
+@pytest.mark.parametrize(
+	"payment, loss, my, company, closed, mine, theirs, closes",
+	[
+		("500.00", "1000.00", "40", "60", "500.00", "200.00", "300.00", False),  # shares summing to 100
+		("10.00", "1000.00", "1", "9", "100.00", "1.00", "9.00", False),  # 1 % + 9 %: 10 % of the loss is payable
+		("0.03", "1000.00", "1", "6", "0.43", "0.00", "0.03", False),  # rounding: the remainder goes to the company
+		("30.00", "99.99", "10", "20", "99.99", "10.00", "20.00", True),  # closes: less than 0.01 would remain
+		("100.00", "1000.00", "1", "9", "1000.00", "10.00", "90.00", True),  # pays the whole payable part
+		("0.90", "10.00", "4.5", "4.5", "10.00", "0.45", "0.45", True),
+	],
+	ids=["shares-100", "1+9", "sub-cent-shares", "sub-cent-remainder-closes", "exact-close", "half-percents"],
+)
+def test_settlement_arithmetic_table(payment, loss, my, company, closed, mine, theirs, closes):
+	split = settlement_split(D(payment), D(loss), D(my), D(company))
+	assert (split.capital_closed, split.your_share, split.company_share, split.closes) == (D(closed), D(mine), D(theirs), closes)
+	assert split.your_share + split.company_share == D(payment)
+
+
+def test_payment_above_what_is_payable_is_refused():
+	with pytest.raises(ValidationFailed, match=r"more than the 100.00 payable on a remaining loss of 1000.00 at 10%"):
+		settlement_split(D("100.01"), D("1000.00"), D("1"), D("9"))
+
+
+@pytest.fixture
+def db(db_url):
+	pool = make_pool(db_url)
+	with pool.connection() as db:
+		clients.upsert_client(db, "CL1", "Wanjiku", "0722000001")
+		clients.upsert_client_exchange(db, "CL1-BIN", "CL1", "Binance", "1", "9")
+		clients.fund(db, "CL1-BIN", "1000.00", "fund-1")
+		yield db
+	pool.dispose()
+
+
+def test_loss_is_frozen_and_settled_by_partial_payments(db):
+	record = clients.record_balance(db, "CL1-BIN", "2026-03-01", "400.00", "bal-1")
+	assert (record["loss_at_time"], record["profit_at_time"]) == (D("600.00"), D("0.00"))
+	assert clients.position(db, "CL1-BIN") == {"capital": D("1000.00"), "active_loss": D("600.00"),
+		"remaining_loss": D("600.00"), "your_share_total": 0, "company_share_total": 0}
+	first = clients.settle(db, "CL1-BIN", "10.00", "pay-1")
+	second = clients.settle(db, "CL1-BIN", "10.00", "pay-2")  # identical payment, other key: a second settlement
+	again = clients.settle(db, "CL1-BIN", "10.00", "pay-2")  # same key: the same settlement
+	assert (first["duplicate"], second["duplicate"], again["duplicate"]) == (False, False, True)
+	assert first["capital_closed"] == D("100.00") and (first["your_share"], first["company_share"]) == (D("1.00"), D("9.00"))
+	assert clients.position(db, "CL1-BIN") == {"capital": D("800.00"), "active_loss": D("600.00"),
+		"remaining_loss": D("400.00"), "your_share_total": D("2.00"), "company_share_total": D("18.00")}
+	with pytest.raises(ValidationFailed, match="more than the 40.00 payable"):
+		clients.settle(db, "CL1-BIN", "40.01", "pay-3")
+	with pytest.raises(Conflict, match="settle the loss first"):
+		clients.record_balance(db, "CL1-BIN", "2026-03-02", "500.00", "bal-2")
+	with pytest.raises(Conflict, match="settle the loss first"):
+		clients.fund(db, "CL1-BIN", "5.00", "fund-2")
+	closing = clients.settle(db, "CL1-BIN", "40.00", "pay-4")
+	assert closing["closed_snapshot"] == 1
+	assert clients.position(db, "CL1-BIN")["remaining_loss"] == 0 and clients.position(db, "CL1-BIN")["capital"] == D("400.00")
+	with pytest.raises(Conflict, match="no active loss"):
+		clients.settle(db, "CL1-BIN", "1.00", "pay-5")
+	assert posting.balance(db, business.MY_SHARE_INCOME) == D("6.00")
+	assert posting.balance(db, business.COMPANY_SHARE_PAYABLE) == D("54.00")
+	assert posting.balance(db, business.EXCHANGE_LOSS) == D("600.00")
+	assert reconcile.reconcile(db)["discrepancies"] == 0
+
+
+def test_profit_is_withdrawn_exactly_once(db):
+	record = clients.record_balance(db, "CL1-BIN", "2026-03-01", "1250.75", "bal-p")
+	assert (record["profit_at_time"], record["profit_consumed"], record["duplicate"]) == (D("250.75"), 1, False)
+	again = clients.record_balance(db, "CL1-BIN", "2026-03-01", "1250.75", "bal-p")
+	assert again["duplicate"] and again["payout"] == record["payout"]
+	with pytest.raises(Conflict, match="already recorded"):
+		clients.record_balance(db, "CL1-BIN", "2026-03-01", "1250.75", "bal-p-other-key")
+	queued = payouts.list_payouts(db, "CL1-BIN")
+	assert [(p["amount"], p["purpose"], p["idempotency_key"]) for p in queued] == [(D("250.00"), "Profit Withdrawal", f"pw:{record['name']}")]
+	assert clients.position(db, "CL1-BIN")["capital"] == D("1000.00")
+	assert reconcile.reconcile(db)["discrepancies"] == 0
+
+
+@pytest.mark.parametrize("kwargs, error", [
+	({"client_exchange": "CL1-BIN", "amount": "-5", "idempotency_key": "k"}, ValidationFailed),
+	({"client_exchange": "CL1-BIN", "amount": "5.001", "idempotency_key": "k"}, ValidationFailed),
+	({"client_exchange": "nope", "amount": "5", "idempotency_key": "k"}, NotFound),
+	({"client_exchange": "CL1-BIN", "amount": "5", "idempotency_key": ""}, ValidationFailed),
+], ids=["negative", "3-decimals", "unknown", "no-key"])
+def test_bad_funding_is_refused(db, kwargs, error):
+	with pytest.raises(error):
+		clients.fund(db, **kwargs)
+	assert clients.position(db, "CL1-BIN")["capital"] == D("1000.00")
+
+
+def test_exchange_shares_are_validated(db):
+	with pytest.raises(ValidationFailed, match="more than 100"):
+		clients.upsert_client_exchange(db, "CL1-X", "CL1", "Kraken", "60", "41")
+	with pytest.raises(ValidationFailed):
+		clients.upsert_client_exchange(db, "CL1-X", "CL1", "Kraken", "0", "10")
+
+
+@pytest.mark.parametrize("app_check", [True, False], ids=["app-and-db", "db-alone"])
+def test_16_concurrent_losses_freeze_exactly_one(db_url, monkeypatch, app_check):
+	monkeypatch.setattr(clients, "CHECK_ACTIVE_LOSS_IN_APP", app_check)
+	pool = make_pool(db_url, size=20)
+	with pool.connection() as db:
+		clients.upsert_client(db, "CL2", "Otieno", "0722000002")
+		clients.upsert_client_exchange(db, "CL2-X", "CL2", "Bybit", "5", "5")
+		clients.fund(db, "CL2-X", "500.00", "fund")
+	barrier = threading.Barrier(16)
+	outcomes = []
+
+	def record(i):
+		barrier.wait()
+		try:
+			with pool.connection() as db:
+				day = date(2026, 3, 1) + timedelta(days=i)
+				clients.record_balance(db, "CL2-X", day, "100.00", f"loss-{i}")
+				outcomes.append("ok")
+		except Conflict as exc:
+			outcomes.append(exc.message)
+
+	threads = [threading.Thread(target=record, args=(i,)) for i in range(16)]
+	for t in threads:
+		t.start()
+	for t in threads:
+		t.join()
+	assert outcomes.count("ok") == 1
+	assert all("active loss" in o for o in outcomes if o != "ok")
+	with pool.connection() as db:
+		assert count(db, "Loss Snapshot") == 1 and count(db, "Balance Record") == 1
+		assert clients.position(db, "CL2-X")["remaining_loss"] == D("400.00")
+	pool.dispose()
+
+
+def test_16_concurrent_identical_profit_triggers_withdraw_once(db_url):
+	pool = make_pool(db_url, size=20)
+	with pool.connection() as db:
+		clients.upsert_client(db, "CL3", "Achieng", "0722000003")
+		clients.upsert_client_exchange(db, "CL3-X", "CL3", "OKX", "10", "10")
+		clients.fund(db, "CL3-X", "100.00", "fund")
+	barrier = threading.Barrier(16)
+	results, errors = [], []
+
+	def trigger():
+		barrier.wait()
+		try:
+			with pool.connection() as db:
+				results.append(clients.record_balance(db, "CL3-X", "2026-03-01", "180.00", "profit-once"))
+		except Exception as exc:
+			errors.append(exc)
+
+	threads = [threading.Thread(target=trigger) for _ in range(16)]
+	for t in threads:
+		t.start()
+	for t in threads:
+		t.join()
+	assert not errors, errors
+	assert sum(1 for r in results if not r["duplicate"]) == 1 and len({r["payout"] for r in results}) == 1
+	with pool.connection() as db:
+		assert len(payouts.list_payouts(db, "CL3-X")) == 1
+		withdrawals = db.sql("SELECT COUNT(*) AS n FROM `tabLedger Transaction` WHERE `transaction_type` = 'Profit Withdrawal'")
+		assert int(withdrawals[0]["n"]) == 1
+		assert posting.balance(db, clients.exchange_accounts("CL3-X")["payable"]) == D("0.00")  # 80 queued out
+		assert posting.balance(db, business.PAYOUTS_IN_FLIGHT) == D("80.00")
+	pool.dispose()
+
+
+_runs = itertools.count()
+operations = st.lists(st.one_of(
+	st.tuples(st.just("fund"), st.integers(min_value=1, max_value=500_000)),
+	st.tuples(st.just("record"), st.integers(min_value=0, max_value=1_500_000)),
+	st.tuples(st.just("settle"), st.integers(min_value=1, max_value=100_000)),
+), min_size=1, max_size=12)
+
+
+def test_random_fund_record_settle_sequences_keep_the_invariants(db_url):
+	pool = make_pool(db_url)
+	with pool.connection() as db:
+		clients.upsert_client(db, "CLP", "Property", "0722000009")
+
+		@hsettings(max_examples=20 if db.dialect.name == "sqlite" else 8, deadline=None,
+			suppress_health_check=[HealthCheck.too_slow])
+		@given(operations, st.sampled_from([("1", "9"), ("40", "60"), ("3", "4"), ("12.5", "12.5")]))
+		def run(ops, shares):
+			n = next(_runs)
+			ce = f"CLP-{n}"
+			clients.upsert_client_exchange(db, ce, "CLP", f"Ex{n}", shares[0], shares[1])
+			for i, (kind, cents) in enumerate(ops):
+				amount = D(cents) / 100
+				try:
+					if kind == "fund":
+						clients.fund(db, ce, amount, f"{ce}-f{i}")
+					elif kind == "record":
+						clients.record_balance(db, ce, date(2026, 1, 1) + timedelta(days=i), amount, f"{ce}-r{i}")
+					else:
+						clients.settle(db, ce, amount, f"{ce}-s{i}")
+				except (Conflict, ValidationFailed):
+					pass  # refused with nothing written (the next checks prove it)
+				except InvariantViolation as exc:  # pragma: no cover - a broken invariant fails the test
+					raise AssertionError(exc.message) from None
+				with db.transaction():
+					clients.check_invariants(db, clients._lock_exchange(db, ce))
+			total = db.sql(f"SELECT {db.dialect.money_sum('`amount`')} AS s FROM `tabLedger Posting`")[0]["s"]
+			assert D(total) == 0
+			assert reconcile.reconcile(db)["discrepancies"] == 0
+
+		run()
+	pool.dispose()
