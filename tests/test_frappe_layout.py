@@ -279,7 +279,13 @@ CONTRACT = {
 # name (frappe/model/base_document.py, BaseDocument.get_valid_dict).
 VIRTUAL_FIELDS = {
 	"Driver": {"target_outstanding", "payable", "deposit"},
-	"Client Exchange": {"capital", "active_loss", "remaining_loss", "your_share_total", "company_share_total"},
+	"Client Exchange": {
+		"capital",
+		"active_loss",
+		"remaining_loss",
+		"your_share_total",
+		"company_share_total",
+	},
 }
 # What the engine reads when a setting was never saved: the JSON defaults (engine/settings.py)
 SETTINGS_DEFAULTS = {
@@ -964,16 +970,26 @@ def test_ledger_workspace_reaches_every_desk_doctype_and_report():
 	linked = {link["link_to"] for link in workspace["links"] if link["type"] == "Link"}
 	assert {name for name, meta in DOCTYPES.items() if not meta.get("istable")} | set(REPORTS) <= linked
 	shortcuts = {s["link_to"] for s in workspace["shortcuts"]}
-	assert {"Driver", "Vehicle", "Unmatched Payment", "Driver Balances", "Client Exchange Position"} <= shortcuts
+	assert {
+		"Driver",
+		"Vehicle",
+		"Unmatched Payment",
+		"Driver Balances",
+		"Client Exchange Position",
+	} <= shortcuts
 	cards = {}
 	for link in workspace["links"]:
 		if link["type"] == "Card Break":
 			card = cards.setdefault(link["label"], set())
 		else:
 			card.add(link["link_to"])
-	assert {"Client", "Client Exchange", "Balance Record", "Loss Snapshot", "Client Exchange Position"} <= cards[
-		"Clients"
-	]
+	assert {
+		"Client",
+		"Client Exchange",
+		"Balance Record",
+		"Loss Snapshot",
+		"Client Exchange Position",
+	} <= cards["Clients"]
 
 
 # --- hooks.py and patches.txt -----------------------------------------------------------------
@@ -1870,7 +1886,9 @@ def test_desk_permissions_for_clients_and_their_records():
 
 	for doctype in ("Client", "Client Exchange"):
 		manager, user = perm(doctype, "Ledger Manager"), perm(doctype, "Ledger User")
-		assert manager.get("create") and manager.get("write") and manager.get("read") and manager.get("report")
+		assert (
+			manager.get("create") and manager.get("write") and manager.get("read") and manager.get("report")
+		)
 		assert user.get("read") and user.get("report")
 		assert not any(user.get(k) for k in ("create", "write", "delete", "import")), (doctype, user)
 		assert not any(p.get("delete") for p in DOCTYPES[doctype]["permissions"]), doctype
@@ -1964,15 +1982,17 @@ def test_client_exchange_position_properties_and_after_insert(tmp_path, monkeypa
 	}
 	calls = []
 
-	def ensure_exchange_accounts(db, name):
-		calls.append((name, db.in_transaction))
+	def ensure_exchange_accounts(db, name, user="Administrator"):
+		calls.append((name, user, db.in_transaction))
 		if name == "BAD":
 			raise ValidationFailed("no such client exchange")
+		names = {"capital": "Capital - X", "payable": "Payable - X"}
 		db.sql(
-			"UPDATE `tabClient Exchange` SET `capital_account` = 'Capital - X', `payable_account` = 'Payable - X'"
+			"UPDATE `tabClient Exchange` SET `capital_account` = %(capital)s, `payable_account` = %(payable)s"
 			" WHERE `name` = %(name)s",
-			{"name": name},
+			{"name": name, **names},
 		)
+		return names
 
 	fake = types.ModuleType("ledger_app.engine.clients")
 	fake.position = lambda db, name: dict(position)
@@ -1991,7 +2011,7 @@ def test_client_exchange_position_properties_and_after_insert(tmp_path, monkeypa
 			assert {k: getattr(doc, k) for k in position} == position
 			assert all(type(getattr(doc, k)) is Decimal for k in position)
 			new = module.ClientExchange({"__islocal": 1, "name": "CX9"})
-			assert {getattr(new, k) for k in position} == {Decimal("0")}
+			assert {getattr(new, k) for k in position} == {Decimal(0)}
 
 			db.begin()
 			insert(
@@ -2008,7 +2028,7 @@ def test_client_exchange_position_properties_and_after_insert(tmp_path, monkeypa
 				},
 			)
 			doc.after_insert()
-			assert calls == [("CX1", True)]
+			assert calls == [("CX1", "staff@example.com", True)]
 			assert (doc.capital_account, doc.payable_account) == ("Capital - X", "Payable - X")
 			assert db.in_transaction  # after_insert neither commits nor ends Frappe's transaction
 			db.rollback()
@@ -2048,6 +2068,8 @@ def test_client_constraints_are_declared():
 
 
 def test_client_constraints_hold_on_the_generated_schema(db_url):
+	from ledger_app.engine.errors import UniqueViolation
+
 	pool = ConnectionPool(db_url)
 	try:
 		with pool.connection() as db:
@@ -2064,22 +2086,27 @@ def test_client_constraints_hold_on_the_generated_schema(db_url):
 				db.sql(
 					"INSERT INTO `tabLoss Snapshot` (name, client_exchange, balance_record, is_settled)"
 					" VALUES (%(name)s, %(exchange)s, %(record)s, %(settled)s)",
-					{"name": name, "exchange": exchange, "record": balance_record or name, "settled": settled},
+					{
+						"name": name,
+						"exchange": exchange,
+						"record": balance_record or name,
+						"settled": settled,
+					},
 				)
 
 			record("r1", "CX1", "2026-03-01")
 			record("r2", "CX1", "2026-03-02")
 			record("r3", "CX2", "2026-03-01")
-			with pytest.raises(Exception):  # one balance record per exchange per day
+			with pytest.raises(UniqueViolation):  # one balance record per exchange per day
 				record("r4", "CX1", "2026-03-01")
 
 			snapshot("r1", "CX1", 1)
 			snapshot("r2", "CX1", 0)
 			snapshot("r3", "CX2", 0)
-			with pytest.raises(Exception):  # one active loss per exchange
+			with pytest.raises(UniqueViolation):  # one active loss per exchange
 				snapshot("r5", "CX1", 0)
 			snapshot("r6", "CX1", 1)  # settled ones never clash
-			with pytest.raises(Exception):  # balance_record is unique
+			with pytest.raises(UniqueViolation):  # balance_record is unique
 				snapshot("s8", "CX2", 1, balance_record="r2")
 			db.sql("UPDATE `tabLoss Snapshot` SET is_settled = 1 WHERE name = 'r2'")
 			snapshot("r7", "CX1", 0)

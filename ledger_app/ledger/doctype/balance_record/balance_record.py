@@ -41,6 +41,8 @@ class BalanceRecord(Document):
 	def refuse_unless_from_engine(self):
 		if not self.flags.from_engine:
 			frappe.throw(
-				_("Balance Records are recorded by the ledger engine (ledger_app.api.clients) and change only through it."),
+				_(
+					"Balance Records are recorded by the ledger engine (ledger_app.api.clients) and change only through it."
+				),
 				frappe.PermissionError,
 			)

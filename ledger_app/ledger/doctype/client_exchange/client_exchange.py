@@ -115,14 +115,9 @@ class ClientExchange(Document):
 		db = get_db()
 		try:
 			with db.joined():
-				ensure_exchange_accounts(db, self.name)
-				rows = db.sql(
-					"SELECT `capital_account`, `payable_account` FROM `tabClient Exchange` WHERE `name` = %(name)s",
-					{"name": self.name},
-				)
+				names = ensure_exchange_accounts(db, self.name, user=frappe.session.user)
 		except LedgerError as exc:
 			frappe.throw(exc.message, exc=getattr(frappe, exc.frappe_exc, frappe.ValidationError))
 		# the engine linked them on the row; show the same on this document
-		if rows:
-			self.capital_account = rows[0]["capital_account"]
-			self.payable_account = rows[0]["payable_account"]
+		self.capital_account = names["capital"]
+		self.payable_account = names["payable"]

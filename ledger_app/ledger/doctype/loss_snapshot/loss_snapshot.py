@@ -40,6 +40,8 @@ class LossSnapshot(Document):
 	def refuse_unless_from_engine(self):
 		if not self.flags.from_engine:
 			frappe.throw(
-				_("Loss Snapshots are made by the ledger engine when a balance record shows a loss, and change only through loss settlements (ledger_app.api.clients)."),
+				_(
+					"Loss Snapshots are made by the ledger engine when a balance record shows a loss, and change only through loss settlements (ledger_app.api.clients)."
+				),
 				frappe.PermissionError,
 			)

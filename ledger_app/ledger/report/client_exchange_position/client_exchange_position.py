@@ -26,7 +26,12 @@ def get_columns():
 		{"fieldname": "capital", "label": _("Capital"), "fieldtype": "Currency", "width": 130},
 		{"fieldname": "active_loss", "label": _("Active Loss"), "fieldtype": "Currency", "width": 130},
 		{"fieldname": "remaining_loss", "label": _("Remaining Loss"), "fieldtype": "Currency", "width": 130},
-		{"fieldname": "your_share_total", "label": _("Your Share Total"), "fieldtype": "Currency", "width": 140},
+		{
+			"fieldname": "your_share_total",
+			"label": _("Your Share Total"),
+			"fieldtype": "Currency",
+			"width": 140,
+		},
 		{
 			"fieldname": "company_share_total",
 			"label": _("Company Share Total"),
