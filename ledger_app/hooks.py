@@ -12,6 +12,9 @@ app_license = "mit"
 
 # roles, then the database constraints a doctype JSON cannot express (ledger_app/db/constraints.py)
 after_install = "ledger_app.setup.install.after_install"
+# the patch runs once per site; constraints declared later still reach every site on migrate
+# (apply_all is idempotent: it only adds what is missing)
+after_migrate = ["ledger_app.patches.v0_1.apply_constraints.execute"]
 
 # Document Events
 # ---------------
