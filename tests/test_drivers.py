@@ -208,3 +208,42 @@ def test_payment_dataclass_fingerprint_is_stable():
 	payment = C2BPayment("X1", D("1.00"), "A", parse_c2b({"TransactionType": "Pay Bill", "TransID": "ABCDEF",
 		"TransAmount": "1", "BillRefNumber": "a", "TransTime": "20260101000000"}).trans_time)
 	assert payment.fingerprint() == {"amount": "1.00", "bill_ref": "A", "time": "2026-01-01T00:00:00"}
+
+
+def test_the_same_transid_arriving_twice_at_once_counts_once(db_url):
+	import threading
+
+	from ledger_app.engine.errors import LedgerError
+
+	pool = make_pool(db_url, size=6)
+	with pool.connection() as db:
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"global_daily_target": "100000", "target_sharing": 1}))
+		drivers.upsert_driver(db, "D1", "Amina", "0712345678")
+		drivers.upsert_vehicle(db, "KTA 001", "K001", driver="D1")
+		drivers.run_daily_targets(db, date(2026, 3, 1))
+	for kind, account in (("fare", "K001"), ("repayment", "D1"), ("unmatched", "NOWHERE")):
+		for round_ in range(8):
+			barrier = threading.Barrier(3)
+			outcomes, errors = [], []
+
+			def confirm(trans_id=f"QR{kind[:2].upper()}{round_}", account=account):
+				barrier.wait()
+				try:
+					with pool.connection() as db:
+						outcomes.append(pay(db, trans_id, "10.00", account))
+				except LedgerError as exc:
+					errors.append(exc)
+
+			threads = [threading.Thread(target=confirm) for _ in range(3)]
+			for t in threads:
+				t.start()
+			for t in threads:
+				t.join()
+			assert not errors, errors
+			assert sorted(o.duplicate for o in outcomes) == [False, True, True]
+			assert len({o.transaction for o in outcomes}) == 1
+	with pool.connection() as db:
+		assert count(db, "Ledger Transaction") == 1 + 3 * 8  # the daily target + each TransID once
+		assert count(db, "Unmatched Payment") == 8
+		assert reconcile.reconcile(db)["discrepancies"] == 0
+	pool.dispose()

@@ -396,7 +396,7 @@ def confirm_c2b(db, payment: C2BPayment, user: str = "Guest") -> Confirmation:
 			return _already(db, prior)
 		if match.kind == "fare":
 			confirmation = _post_fare(db, payment, match.driver, names, terms, user)
-			if terms.instant_payout:
+			if terms.instant_payout and not confirmation.duplicate:
 				confirmation = _instant_payout(db, confirmation, payment, driver_row, settings, user)
 			crash_point("before_confirmation_commit")
 			return confirmation
@@ -429,6 +429,8 @@ def _post_fare(db, payment, driver, names, terms, user) -> Confirmation:
 	posted = posting.post(db, txn_types.C2B_PAYMENT.name, payment.trans_id, build=fare, lock=fare.lock,
 		fingerprint=payment.fingerprint(), posting_datetime=payment.trans_time, party_type="Driver", party=driver,
 		user=user, remarks=f"C2B {payment.trans_id} account {payment.bill_ref_number}")
+	if posted.duplicate:  # the same TransID committed by a concurrent request while we waited
+		return Confirmation("fare", posted.name, True, driver)
 	return Confirmation("fare", posted.name, False, driver, fare.split.contribution, fare.split.driver_share)
 
 
@@ -460,6 +462,8 @@ def _post_repayment(db, payment, driver, names, user) -> Confirmation:
 		lock=[PAYBILL_ACCOUNT, names["target"], names["deposit"]], fingerprint=payment.fingerprint(),
 		posting_datetime=payment.trans_time, party_type="Driver", party=driver, user=user,
 		remarks=f"Repayment {payment.trans_id} by {driver}")
+	if posted.duplicate:
+		return Confirmation("repayment", posted.name, True, driver)
 	return Confirmation("repayment", posted.name, False, driver, parts["to_target"], ZERO, parts["to_deposit"])
 
 
@@ -469,6 +473,8 @@ def _post_unmatched(db, payment, user) -> Confirmation:
 		"amount": payment.amount})
 	posted = posting.post(db, txn_types.UNMATCHED_PAYMENT.name, payment.trans_id, legs, fingerprint=payment.fingerprint(),
 		posting_datetime=payment.trans_time, user=user, remarks=f"Unmatched C2B {payment.trans_id} account {payment.bill_ref_number}")
+	if posted.duplicate:
+		return Confirmation("unmatched", posted.name, True)
 	name = new_name()
 	insert(db, "Unmatched Payment", {"name": name, **standard_columns(clock.now(), user), "trans_id": payment.trans_id,
 		"amount": payment.amount, "bill_ref_number": payment.bill_ref_number, "msisdn": payment.msisdn,
@@ -523,6 +529,8 @@ def assign_unmatched(db, unmatched_payment, driver, user="Administrator") -> dic
 		posted = posting.post(db, txn_types.UNMATCHED_ASSIGNMENT.name, f"assign:{row['trans_id']}", build=fare,
 			lock=fare.lock, fingerprint={"driver": driver}, party_type="Driver", party=driver, user=user,
 			remarks=f"Assignment of unmatched {row['trans_id']} to {driver}")
+		if posted.duplicate:
+			raise Conflict(f"the assignment of {row['trans_id']} was already posted; reload the Unmatched Payment")
 		now = clock.now()
 		db.execute(
 			f"UPDATE {table('Unmatched Payment')} SET `status` = 'Assigned', `assigned_driver` = %(d)s,"
@@ -612,10 +620,12 @@ def _charge_day(db, driver, day, settings, threshold, user) -> str:
 			"amount": terms.daily_target})
 
 	if terms.daily_target > 0:
-		posting.post(db, txn_types.DAILY_TARGET.name, f"target:{driver}:{day.isoformat()}", build=build,
+		posted = posting.post(db, txn_types.DAILY_TARGET.name, f"target:{driver}:{day.isoformat()}", build=build,
 			lock=[names["target"], TARGET_INCOME_ACCOUNT], fingerprint={"amount": str(terms.daily_target)},
 			posting_datetime=datetime.combine(day, datetime.min.time()), party_type="Driver", party=driver, user=user,
 			remarks=f"Daily target {day.isoformat()} for {driver}")
+		if posted.duplicate:
+			return "skipped"
 	else:
 		before["outstanding"] = accounts.get_account(db, names["target"])["balance"]
 	missed = before["outstanding"] > 0 and last is not None
