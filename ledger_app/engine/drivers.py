@@ -22,8 +22,8 @@ from decimal import Decimal
 
 from ledger_app.db.rows import insert, new_name, standard_columns, table
 from ledger_app.engine import accounts, business, clock, posting, txn_types
-from ledger_app.engine.faults import crash_point
 from ledger_app.engine.errors import Conflict, NotFound, UniqueViolation, ValidationFailed
+from ledger_app.engine.faults import crash_point
 from ledger_app.engine.money import ZERO, from_db, parse_amount, round_half_up
 from ledger_app.engine.settings import get_settings
 

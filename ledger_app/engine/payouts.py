@@ -28,16 +28,16 @@ from decimal import ROUND_DOWN, Decimal
 
 from ledger_app.db.rows import insert, standard_columns, table
 from ledger_app.engine import business, clock, posting, txn_types
-from ledger_app.engine.faults import crash_point
 from ledger_app.engine.errors import Conflict, NotFound, ValidationFailed
+from ledger_app.engine.faults import crash_point
 from ledger_app.engine.money import ZERO, from_db, parse_amount
 from ledger_app.engine.txn_types import Leg, TransactionType, register
 
 log = logging.getLogger("ledger_app.payouts")
 alerts = logging.getLogger("ledger_app.alerts")
 
-B2C_MINIMUM = Decimal("10")
-B2C_MAXIMUM = Decimal("250000")
+B2C_MINIMUM = Decimal(10)
+B2C_MAXIMUM = Decimal(250000)
 PURPOSES = ("Driver Share", "Deposit Refund", "Profit Withdrawal", "Refund", "Bonus")
 
 
@@ -96,7 +96,7 @@ def payable_account(party_type: str, party: str) -> str:
 
 
 def whole_units(amount: Decimal) -> Decimal:
-	return amount.quantize(Decimal("1"), rounding=ROUND_DOWN)
+	return amount.quantize(Decimal(1), rounding=ROUND_DOWN)
 
 
 def new_originator_conversation_id() -> str:

@@ -41,8 +41,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ledger_app.gateways.base import (ACCEPTED, DUPLICATE, REJECTED, UNKNOWN, Gateway, PayoutRequest,
-	SubmitOutcome)
+from ledger_app.gateways.base import (
+	ACCEPTED,
+	DUPLICATE,
+	REJECTED,
+	UNKNOWN,
+	Gateway,
+	PayoutRequest,
+	SubmitOutcome,
+)
 
 log = logging.getLogger("ledger_app.gateways.breaker")
 

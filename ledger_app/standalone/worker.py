@@ -53,7 +53,7 @@ class PayoutWorker:
 				self._wake.wait(self.interval)
 				self._wake.clear()
 
-	def start(self) -> "PayoutWorker":
+	def start(self) -> PayoutWorker:
 		self._thread = threading.Thread(target=self.run, name="ledger-payout-worker", daemon=True)
 		self._thread.start()
 		return self
