@@ -17,12 +17,22 @@ one hot account pair, or random distinct pairs out of 1,000 accounts):
 		posting_count = posting_count + 1, modified = now WHERE name IN (a, b)
 	COMMIT
 
-- **floor+reads**: the floor plus the engine's two extra reads, i.e. the engine's exact statement
-  list run raw (8 round trips): ``SELECT name FROM `tabLedger Transaction` WHERE idempotency_key =
-  k`` before the header INSERT, and the last-posting read ``SELECT account, balance_after FROM
-  `tabLedger Posting` WHERE (account = a AND account_seq = n) OR (...)`` (``LOCK IN SHARE MODE`` on
-  MariaDB) after the lock.  floor -> floor+reads is the price of the two round trips,
-  floor+reads -> engine the price of the port, validation and Python work.
+- **engine-sql**: the engine's own statement list, run raw (no port, no validation): the header
+  is inserted "or skipped" on its unique ``idempotency_key`` (``INSERT ... ON DUPLICATE KEY UPDATE``
+  on MariaDB, ``ON CONFLICT (idempotency_key) DO NOTHING`` on PostgreSQL/SQLite; the row count is
+  checked), and the lock selects the same columns as ``posting._lock_accounts``.  On MariaDB and
+  SQLite the last posting is read in that locking SELECT (``LEFT JOIN `tabLedger Posting` p ON
+  p.account = a.name AND p.account_seq = a.posting_count``): 6 round trips, like the floor.  On
+  PostgreSQL the last posting is a separate read after the lock (``SELECT account, balance_after
+  FROM `tabLedger Posting` WHERE (account = a AND account_seq = n) OR (...)``): 7 round trips.
+  floor -> engine-sql is the price of the engine's statements (heavier SQL, plus one round trip on
+  PostgreSQL); engine-sql -> engine is the price of the port, validation and Python work.
+
+- **floor+reads** (not run by default; ``--variants floor,floor+reads,...``): the statement list
+  of the engine *before* it dropped two reads, kept for comparison: the floor plus ``SELECT name
+  FROM `tabLedger Transaction` WHERE idempotency_key = k`` before the header INSERT and the
+  separate last-posting read above (``LOCK IN SHARE MODE`` on MariaDB) after the lock, 8 round
+  trips on every backend.
 
 - **engine**: ``posting.post_journal(db, key, legs)`` on a connection from a ``ConnectionPool``
   (one connection held per thread for the whole run).
@@ -83,31 +93,62 @@ class Floor:
 	"""The raw-SQL floor: the same rows the engine writes, with the fewest statements a correct
 	write needs (see the module docstring).  Prepared per dialect once."""
 
-	def __init__(self, dialect, name_expr: str | None = None, reads: bool = False):
+	#: the statement lists this class can run (see the module docstring)
+	MODES = ("floor", "engine-sql", "floor+reads")
+
+	def __init__(self, dialect, name_expr: str | None = None, mode: str = "floor"):
+		if mode not in self.MODES:
+			raise ValueError(f"unknown raw variant {mode!r}; one of {', '.join(self.MODES)}")
 		self.dialect = dialect
 		self.name_expr = name_expr
-		#: also run the engine's two extra reads (idempotency look-up, last posting): the engine's
-		#: exact statement list, raw, to split the engine's gap into round trips and Python
-		self.reads = reads
+		self.mode = mode
 		d = dialect.name
+		#: floor+reads: the old engine's look-up before the header INSERT
+		self.look_up_key = mode == "floor+reads"
+		#: engine-sql: insert-or-skip on the key; last posting joined into the lock where the engine
+		#: does that (MariaDB, SQLite), else read by a separate statement (PostgreSQL, and floor+reads)
+		self.skip_insert = mode == "engine-sql"
+		self.joined = mode == "engine-sql" and dialect.joined_rows_fresh_under_lock
+		self.separate_last = mode == "floor+reads" or (mode == "engine-sql" and not self.joined)
 		self.find_key = bl.raw_sql(d, f"SELECT `name` FROM {bl.TRANSACTION} WHERE `idempotency_key` = %s")
+		# the separate last-posting read: as the engine runs it on PostgreSQL (money as text), and
+		# as it ran on every backend before (a locking read on MariaDB)
+		money = dialect.money if mode == "engine-sql" else (lambda expr: expr)
 		self.last = bl.raw_sql(
 			d,
-			f"SELECT `account`, `balance_after` FROM {bl.POSTING} WHERE (`account` = %s AND `account_seq` = %s)"
-			f" OR (`account` = %s AND `account_seq` = %s){dialect.locking_read}",
+			f"SELECT `account`, {money('`balance_after`')} AS `balance_after` FROM {bl.POSTING}"
+			" WHERE (`account` = %s AND `account_seq` = %s) OR (`account` = %s AND `account_seq` = %s)"
+			f"{dialect.locking_read}",
 		)
 		self.begin = "BEGIN IMMEDIATE" if d == "sqlite" else "BEGIN"
-		self.insert_txn = bl.raw_sql(
-			d,
+		insert_txn = (
 			f"INSERT INTO {bl.TRANSACTION} (`name`, `creation`, `modified`, `owner`, `modified_by`, `docstatus`, `idx`,"
 			" `transaction_type`, `posting_datetime`, `idempotency_key`, `remarks`, `reversal_of`, `party_type`, `party`,"
-			" `payload_hash`) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+			" `payload_hash`) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 		)
-		self.lock = bl.raw_sql(
-			d,
-			f"SELECT `name`, `balance`, `posting_count`, `normal_side` FROM {bl.ACCOUNT}"
-			f" WHERE `name` IN (%s, %s) ORDER BY `name`{dialect.for_update}",
-		)
+		if self.skip_insert:
+			insert_txn = dialect.insert_or_skip(insert_txn, "idempotency_key")
+		self.insert_txn = bl.raw_sql(d, insert_txn)
+		if mode == "engine-sql":
+			# the columns posting._lock_accounts selects, money as text; the joined last posting
+			# where the engine joins it
+			last = f", {dialect.money('p.`balance_after`')} AS `last_running`" if self.joined else ""
+			join = (
+				f" LEFT JOIN {bl.POSTING} p ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
+				if self.joined
+				else ""
+			)
+			lock = (
+				f"SELECT a.`name`, {dialect.money('a.`balance`')} AS `balance`, a.`posting_count`, a.`normal_side`,"
+				f" a.`frozen`, a.`allow_negative_balance`{last} FROM {bl.ACCOUNT} a{join}"
+				f" WHERE a.`name` IN (%s, %s) ORDER BY a.`name`{dialect.for_update}"
+			)
+		else:
+			lock = (
+				f"SELECT `name`, `balance`, `posting_count`, `normal_side` FROM {bl.ACCOUNT}"
+				f" WHERE `name` IN (%s, %s) ORDER BY `name`{dialect.for_update}"
+			)
+		self.lock = bl.raw_sql(d, lock)
 		# ``name``: left to the database, or taken from the doctype's sequence (as the engine must)
 		row = (
 			"("
@@ -142,10 +183,10 @@ class Floor:
 		try:
 			run(self.begin)
 			try:
-				if self.reads:
+				if self.look_up_key:
 					found = run(self.find_key, (key,))
 					(found if self.sqlite else cur).fetchall()
-				run(
+				inserted = run(
 					self.insert_txn,
 					(
 						name,
@@ -165,9 +206,11 @@ class Floor:
 						bl.FIXED_HASH,
 					),
 				)
+				if self.skip_insert and (inserted if self.sqlite else cur).rowcount != 1:
+					raise RuntimeError(f"idempotency key {key!r} already taken (keys are unique per run)")
 				locked = run(self.lock, (min(debit, credit), max(debit, credit)))
 				rows = (locked if self.sqlite else cur).fetchall()
-				if self.reads:
+				if self.separate_last:
 					keyed = [x for r in rows for x in (r["name"], int(r["posting_count"]))]
 					last = run(self.last, keyed)
 					(last if self.sqlite else cur).fetchall()
@@ -209,9 +252,9 @@ class Floor:
 				cur.close()
 
 
-def make_floor(pool, reads: bool = False) -> Floor:
+def make_floor(pool, mode: str = "floor") -> Floor:
 	with pool.connection() as db:
-		return Floor(pool.dialect, bl.posting_name_expr(db), reads=reads)
+		return Floor(pool.dialect, bl.posting_name_expr(db), mode=mode)
 
 
 def floor_post_with_retry(floor, db, key, debit, credit, amount, stats) -> None:
@@ -240,7 +283,7 @@ def timed_run(
 ) -> dict:
 	"""Run ``threads`` workers posting journals for warmup + seconds; count the journals finishing
 	inside the measured window."""
-	floor = make_floor(pool, reads=variant == "floor+reads")
+	floor = make_floor(pool, mode=variant) if variant != "engine" else None
 	stop = threading.Event()
 	barrier = threading.Barrier(threads + 1)
 	run_id = uuid.uuid4().hex[:12]
@@ -322,7 +365,7 @@ def scenario(
 	warmup: float,
 	keep: bool,
 	rounds: int = 4,
-	variants: tuple[str, ...] = ("floor", "floor+reads", "engine"),
+	variants: tuple[str, ...] = ("floor", "engine-sql", "engine"),
 	drop_indexes: list[str] | None = None,
 ) -> dict:
 	purpose = f"tp_{backend}_{layout}_{threads}"
@@ -392,11 +435,13 @@ def scenario(
 			"retries": sum(r["retries"] for r in results),
 			"first_errors": [e for r in results for e in r["errors"]][:3],
 		}
-	out["ratio"] = out["engine"]["rate"] / out["floor"]["rate"] if out["floor"]["rate"] else float("nan")
-	if "floor+reads" in out:
-		out["ratio_reads"] = (
-			out["floor+reads"]["rate"] / out["floor"]["rate"] if out["floor"]["rate"] else float("nan")
+	out["variants"] = list(variants)
+	# every variant's rate relative to the floor ("ratio" is the engine's: the headline number)
+	for variant in variants:
+		out[f"ratio_{variant}"] = (
+			out[variant]["rate"] / out["floor"]["rate"] if out["floor"]["rate"] else float("nan")
 		)
+	out["ratio"] = out["ratio_engine"]
 	return out
 
 
@@ -485,77 +530,95 @@ def history(backend: str, prior: int, posts: int, blocks: int, keep: bool) -> di
 
 
 def explain_last_posting(db, account: str, seq: int) -> str:
-	"""The plan of the engine's last-posting read on the loaded account (for the report)."""
-	d = db.dialect.name
-	q = (
-		f"SELECT `balance_after` FROM {bl.POSTING} WHERE (`account` = %s AND `account_seq` = %s)"
-		f" OR (`account` = %s AND `account_seq` = %s)"
-	)
+	"""The plan of the engine's last-posting read on the loaded account (for the report): the
+	locking SELECT with the joined last posting on MariaDB/SQLite (explained without FOR UPDATE),
+	the separate keyed read on PostgreSQL."""
+	dialect = db.dialect
+	d = dialect.name
+	other = account[:-1] + "L"
+	if dialect.joined_rows_fresh_under_lock:
+		q = (
+			f"SELECT a.`name`, p.`balance_after` FROM {bl.ACCOUNT} a LEFT JOIN {bl.POSTING} p"
+			" ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
+			" WHERE a.`name` IN (%s, %s) ORDER BY a.`name`"
+		)
+		params = (account, other)
+	else:
+		q = (
+			f"SELECT `balance_after` FROM {bl.POSTING} WHERE (`account` = %s AND `account_seq` = %s)"
+			f" OR (`account` = %s AND `account_seq` = %s)"
+		)
+		params = (account, seq, other, seq)
 	prefix = {"postgres": "EXPLAIN ", "mariadb": "EXPLAIN ", "sqlite": "EXPLAIN QUERY PLAN "}[d]
-	rows = bl.raw_exec(db, prefix + q, (account, seq, account[:-1] + "L", seq), fetch=True)
+	rows = bl.raw_exec(db, prefix + q, params, fetch=True)
 	if d == "postgres":
 		return " / ".join(r["QUERY PLAN"].strip() for r in rows)
 	if d == "mariadb":
-		return " / ".join(f"type={r['type']} key={r['key']} rows={r['rows']}" for r in rows)
+		return " / ".join(f"{r['table']}: type={r['type']} key={r['key']} rows={r['rows']}" for r in rows)
 	return " / ".join(str(r["detail"]) for r in rows)
 
 
 # --- output -----------------------------------------------------------------------------------
 
 
+def _order(results: list[dict]) -> list[str]:
+	"""The variants present in any result: floor first, engine last, the raw ones in between."""
+	seen = []
+	for r in results:
+		for v in r.get("variants", ("floor", "engine")):
+			if v not in seen:
+				seen.append(v)
+	middle = [v for v in seen if v not in ("floor", "engine")]
+	return ["floor", *middle, "engine"]
+
+
 def throughput_table(results: list[dict]) -> str:
+	order = _order(results)
+	middle = order[1:-1]
 	rows, detail = [], []
 	for r in results:
-		f, e = r["floor"], r["engine"]
-		fr = r.get("floor+reads")
 		note = "single writer" if r["backend"] == "sqlite" else ""
 		rows.append(
 			[
 				r["backend"],
 				r["layout"],
 				r["threads"],
-				bl.fmt_rate(f["rate"]),
-				bl.fmt_rate(fr["rate"]) if fr else "-",
-				bl.fmt_rate(e["rate"]),
+				*(bl.fmt_rate(r[v]["rate"]) if v in r else "-" for v in order),
 				f"**{r['ratio'] * 100:.0f} %**",
-				f"{r['ratio_reads'] * 100:.0f} %" if fr else "-",
+				*(f"{r[f'ratio_{v}'] * 100:.0f} %" if v in r else "-" for v in middle),
 				r["consistent"],
 				note,
 			]
 		)
 		cells = [r["backend"], r["layout"], r["threads"]]
-		for v in ("floor", "floor+reads", "engine"):
+		for v in order:
 			x = r.get(v)
 			cells.append(f"{bl.fmt_ms(x['p50'])} / {bl.fmt_ms(x['p99'])}" if x else "-")
-		cells.append(
-			" / ".join(f"{r[v]['client_cpu_ms']:.2f}" for v in ("floor", "floor+reads", "engine") if v in r)
-		)
+		cells.append(" / ".join(f"{r[v]['client_cpu_ms']:.2f}" if v in r else "-" for v in order))
 		cells.append(
 			" / ".join(
-				f"{r[v]['errors']}" + (f" ({r[v]['retries']} retried)" if r[v]["retries"] else "")
-				for v in ("floor", "floor+reads", "engine")
+				(f"{r[v]['errors']}" + (f" ({r[v]['retries']} retried)" if r[v]["retries"] else ""))
 				if v in r
+				else "-"
+				for v in order
 			)
 		)
 		cells.append(
 			" / ".join(
-				f"{min(r[v]['rates']):,.0f}-{max(r[v]['rates']):,.0f}"
-				for v in ("floor", "floor+reads", "engine")
-				if v in r
+				f"{min(r[v]['rates']):,.0f}-{max(r[v]['rates']):,.0f}" if v in r else "-" for v in order
 			)
 		)
 		cells.append("-".join(f"{x:.1f}" for x in r["loadavg"]))
 		detail.append(cells)
+	names = " / ".join(order)
 	main = bl.table(
 		[
 			"backend",
 			"accounts",
 			"conns",
-			"floor j/s",
-			"floor+reads j/s",
-			"engine j/s",
+			*(f"{v} j/s" for v in order),
 			"engine / floor",
-			"floor+reads / floor",
+			*(f"{v} / floor" for v in middle),
 			"reconcile after",
 			"note",
 		],
@@ -566,12 +629,10 @@ def throughput_table(results: list[dict]) -> str:
 			"backend",
 			"accounts",
 			"conns",
-			"floor p50 / p99 ms",
-			"floor+reads p50 / p99 ms",
-			"engine p50 / p99 ms",
-			"client CPU ms per journal (floor / +reads / engine)",
-			"errors (floor / +reads / engine)",
-			"j/s range over rounds (floor / +reads / engine)",
+			*(f"{v} p50 / p99 ms" for v in order),
+			f"client CPU ms per journal ({names})",
+			f"errors ({names})",
+			f"j/s range over rounds ({names})",
 			"load avg before-after",
 		],
 		detail,
@@ -619,7 +680,10 @@ def main(argv=None) -> int:
 		"--rounds", type=int, default=4, help="alternating rounds per scenario (seconds split over them)"
 	)
 	parser.add_argument(
-		"--variants", default="floor,floor+reads,engine", help="which paths to time (floor is required)"
+		"--variants",
+		default="floor,engine-sql,engine",
+		help="which paths to time, in this order (floor and engine are required; floor+reads is the"
+		" pre-change statement list, for comparison)",
 	)
 	parser.add_argument(
 		"--drop-index",
@@ -644,6 +708,9 @@ def main(argv=None) -> int:
 		args.seconds, args.warmup, args.rounds = min(args.seconds, 0.6), min(args.warmup, 0.2), 2
 		args.prior, args.posts = min(args.prior, 20_000), min(args.posts, 200)
 		HOT_PRIOR, SPREAD_PRIOR = 1000, 10
+	variants = tuple(args.variants.split(","))
+	if variants[0] != "floor" or variants[-1] != "engine" or any(v not in Floor.MODES for v in variants[:-1]):
+		parser.error(f"--variants: floor first, engine last, in between any of {', '.join(Floor.MODES[1:])}")
 	backends = bl.backends_from_arg(args.backend)
 	results = {"settings": {b: bl.server_settings(b) for b in backends}, "throughput": [], "history": []}
 	if args.part in ("all", "throughput"):
@@ -659,7 +726,7 @@ def main(argv=None) -> int:
 							args.warmup,
 							args.keep,
 							args.rounds,
-							tuple(args.variants.split(",")),
+							variants,
 							args.drop_index.split(",") if args.drop_index else None,
 						)
 					)
@@ -682,8 +749,8 @@ def main(argv=None) -> int:
 	sys.stdout.flush()
 	if args.json:
 		for r in results["throughput"]:
-			for v in ("floor", "floor+reads", "engine"):
-				r.get(v, {}).pop("latencies", None)
+			for v in r["variants"]:
+				r[v].pop("latencies", None)
 		Path(args.json).write_text(json.dumps(results, indent=1, default=str))
 	return 0
 

@@ -103,7 +103,7 @@ Constraint = Index | PartialUnique | Check
 
 
 CONSTRAINTS: list[Constraint] = [
-	# the engine reads an account's last posting (its running balance) through this index
+	# an account's postings in insertion order (the engine reads the last one by account_seq below)
 	Index("posting_account_name", "tabLedger Posting", ("account", "name")),
 	# one posting per position in an account's history: two writers that both read the same
 	# posting_count cannot both insert, so a skipped lock still cannot lose an update

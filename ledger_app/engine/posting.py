@@ -134,8 +134,8 @@ def post(
 	accounts as read under their row locks (a flow whose amounts depend on a balance, like the C2B
 	split); then ``fingerprint`` (the flow's request) is what a repeated key is compared with.
 
-	Locks: the touched Ledger Account rows (FOR UPDATE, name order); on MariaDB a shared lock on
-	each account's last posting row.
+	Locks: the touched Ledger Account rows (FOR UPDATE, name order); on MariaDB and SQLite also each
+	account's last posting row, read in the same locking statement.
 	"""
 	if not db.in_transaction:
 		raise RuntimeError("post() must run inside a database transaction")

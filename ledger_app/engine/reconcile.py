@@ -1,7 +1,7 @@
 """Reconciliation: proving every cached balance against the ledger, and fixing drift on request.
 
-One set-based pass (a single grouped query over all postings, joined to the accounts and to each
-account's last posting) compares, per account:
+One set-based pass (two statements in one read snapshot: the grouped sum over all postings, and the
+accounts with each one's last posting read by its exact key) compares, per account:
 - the cached ``balance`` with the sum of its postings (kind "Cached Balance"),
 - the running balance on its last posting with that sum (kind "Running Balance"),
 - ``posting_count`` with the number of its postings (reported as a "Running Balance" discrepancy).
@@ -38,8 +38,8 @@ def reconcile(
 ) -> dict:
 	"""Run one reconciliation (all accounts, one account or one party's accounts) and record it.
 
-	The comparison is one statement, so it sees one consistent state on every backend; fixes and the
-	run record are written in their own short transactions.  Returns the run's summary.
+	The comparison reads one consistent snapshot on every backend; fixes and the run record are
+	written in their own short transactions.  Returns the run's summary.
 	"""
 	started_wall, started = time.monotonic(), clock.now()
 	rows = _derive(db, account=account, party=party)
