@@ -129,8 +129,9 @@ CALLBACK_TOKEN = "bench-c2b-callback-token"
 CONFIRMATION = "/api/method/ledger_app.api.mpesa.c2b_confirmation"
 TARGET_DAY = date(2026, 3, 1)
 VARIANTS = ("floor", "floor+reads", "proposed", "service", "service+log", "http")
-#: experiment only, on request (``--variants floor,floor-nomod``): the floor without `modified`
-ALL_VARIANTS = (*VARIANTS, "floor-nomod")
+#: on request only: floor-nomod, the floor without `modified` (an experiment); http-ping, a bare
+#: ``GET /api/method/ping`` to the same server (the HTTP stack alone; posts nothing)
+ALL_VARIANTS = (*VARIANTS, "floor-nomod", "http-ping")
 FLOORS = ("floor", "floor+reads", "proposed", "floor-nomod")
 HTTP_THREADS = 16
 
@@ -717,6 +718,7 @@ def timed_run(
 		"service": "S",
 		"service+log": "L",
 		"http": "H",
+		"http-ping": "G",
 	}[variant]
 	finished: list[list[tuple[float, float]]] = [[] for _ in range(threads)]
 	profiles: list[list[tuple[float, dict]]] = [[] for _ in range(threads)]
@@ -765,6 +767,10 @@ def timed_run(
 				"duplicate" if outcome.duplicate else None,
 				reference=payment.trans_id,
 			)
+		elif variant == "http-ping":
+			response = session.get(ctx["base"] + "/api/method/ping", timeout=60)
+			if response.status_code != 200:
+				raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
 		else:
 			response = session.post(
 				ctx["base"] + CONFIRMATION, params={"token": CALLBACK_TOKEN}, json=body, timeout=60
@@ -779,7 +785,7 @@ def timed_run(
 		seq = 0
 		out, prof = finished[i], profiles[i]
 		rec = Recorder() if profile else None
-		session = requests.Session() if variant == "http" else None
+		session = requests.Session() if variant.startswith("http") else None
 		try:
 			with pool.connection() as db:
 				barrier.wait()
@@ -801,7 +807,8 @@ def timed_run(
 							stop.set()
 						continue
 					e = time.perf_counter()
-					books.add(amount, variant)
+					if variant != "http-ping":
+						books.add(amount, variant)
 					out.append((e, e - t))
 					if rec is not None:
 						b = breakdown(rec, e, time.thread_time(), sqlite)
@@ -821,7 +828,7 @@ def timed_run(
 	rollbacks0 = ROLLBACKS[0]
 	t0 = time.perf_counter()
 	time.sleep(warmup)
-	db_pid, app_pid = ctx.get("db_pid"), ctx.get("server_pid") if variant == "http" else None
+	db_pid, app_pid = ctx.get("db_pid"), ctx.get("server_pid") if variant.startswith("http") else None
 	cpu0 = time.process_time()
 	db0 = process_tree_cpu(db_pid) if db_pid else float("nan")
 	app0 = process_tree_cpu(app_pid) if app_pid else float("nan")
@@ -1051,7 +1058,11 @@ def run_backend(backend: str, args) -> dict:
 		out["setup_seconds"] = fleet["seconds"]
 		ctx["db_pid"] = db_server_pid(backend) if backend != "sqlite" else None
 		try:
-			with server_process(url, HTTP_THREADS) if "http" in variants else _nothing() as server:
+			with (
+				server_process(url, HTTP_THREADS)
+				if any(v.startswith("http") for v in variants)
+				else _nothing() as server
+			):
 				if server is not None:
 					ctx["base"], ctx["server_pid"] = server[0], server[1]
 				for layout in layouts:
