@@ -27,15 +27,11 @@ from ledger_app.engine import accounts, business, clock, payouts, posting
 from ledger_app.engine.drivers import _identifier, normalize_phone
 from ledger_app.engine.errors import Conflict, InvariantViolation, NotFound, UniqueViolation, ValidationFailed
 from ledger_app.engine.money import CENT, ZERO, from_db, parse_amount, round_half_up
-from ledger_app.engine.txn_types import Leg, TransactionType, register
+from ledger_app.engine.txn_types import Leg, TransactionType, nonzero, register
 
 #: the application-level "one active loss" check; the database constraint holds without it (a test
 #: turns it off to prove that)
 CHECK_ACTIVE_LOSS_IN_APP = True
-
-
-def _nonzero(*legs):
-	return [leg for leg in legs if leg.amount != 0]
 
 
 FUNDING = register(TransactionType(
@@ -44,7 +40,7 @@ FUNDING = register(TransactionType(
 	description="The broker funds a client's exchange account: its capital rises."))
 SETTLEMENT = register(TransactionType(
 	name="Settlement", reversible=False, required=("capital_account", "payment"),
-	template=lambda p: _nonzero(
+	template=lambda p: nonzero(
 		Leg(business.SETTLEMENT_RECEIPTS, p["payment"]),
 		Leg(business.MY_SHARE_INCOME, -p["your_share"]),
 		Leg(business.COMPANY_SHARE_PAYABLE, -p["company_share"]),

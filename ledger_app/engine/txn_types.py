@@ -83,7 +83,7 @@ REVERSAL = register(
 )
 
 
-def _nonzero(*legs: Leg) -> list[Leg]:
+def nonzero(*legs: Leg) -> list[Leg]:
 	"""Legs of a template, without the ones a split left at zero."""
 	return [leg for leg in legs if leg.amount != 0]
 
@@ -93,7 +93,7 @@ DAILY_TARGET = register(
 		name="Daily Target",
 		reversible=True,
 		required=("target_account", "income_account", "amount"),
-		template=lambda p: _nonzero(Leg(p["target_account"], p["amount"]), Leg(p["income_account"], -p["amount"])),
+		template=lambda p: nonzero(Leg(p["target_account"], p["amount"]), Leg(p["income_account"], -p["amount"])),
 		description="Charges a driver's daily target: target outstanding up, target income up.",
 	)
 )
@@ -103,7 +103,7 @@ C2B_PAYMENT = register(
 		name="C2B Payment",
 		reversible=True,
 		required=("paybill_account", "target_account", "payable_account", "amount"),
-		template=lambda p: _nonzero(
+		template=lambda p: nonzero(
 			Leg(p["paybill_account"], p["amount"]),
 			Leg(p["target_account"], -p["contribution"]),
 			Leg(p["payable_account"], -p["driver_share"]),
@@ -117,7 +117,7 @@ DRIVER_REPAYMENT = register(
 		name="Driver Repayment",
 		reversible=True,
 		required=("paybill_account", "target_account", "deposit_account", "amount"),
-		template=lambda p: _nonzero(
+		template=lambda p: nonzero(
 			Leg(p["paybill_account"], p["amount"]),
 			Leg(p["target_account"], -p["to_target"]),
 			Leg(p["deposit_account"], -p["to_deposit"]),
@@ -131,7 +131,7 @@ UNMATCHED_PAYMENT = register(
 		name="Unmatched Payment",
 		reversible=False,
 		required=("paybill_account", "suspense_account", "amount"),
-		template=lambda p: _nonzero(Leg(p["paybill_account"], p["amount"]), Leg(p["suspense_account"], -p["amount"])),
+		template=lambda p: nonzero(Leg(p["paybill_account"], p["amount"]), Leg(p["suspense_account"], -p["amount"])),
 		description="A payment to an unknown account, held in suspense until staff assign or refund it.",
 	)
 )
@@ -141,7 +141,7 @@ UNMATCHED_ASSIGNMENT = register(
 		name="Unmatched Assignment",
 		reversible=False,
 		required=("suspense_account", "target_account", "payable_account", "amount"),
-		template=lambda p: _nonzero(
+		template=lambda p: nonzero(
 			Leg(p["suspense_account"], p["amount"]),
 			Leg(p["target_account"], -p["contribution"]),
 			Leg(p["payable_account"], -p["driver_share"]),
