@@ -27,38 +27,35 @@ cents from 10.00 to 999.99.  Variants:
 		-- balance_after = locked balance + delta, account_seq = locked posting_count + 1;
 		-- `name` from the doctype's sequence, as the engine does (SQLite: AUTOINCREMENT)
 	UPDATE `tabLedger Account` SET `balance` = `balance` + CASE `name` WHEN .. THEN .. (x3) END,
-		`posting_count` = `posting_count` + 1, `modified` = now WHERE `name` IN (payable, paybill, target)
+		`posting_count` = `posting_count` + 1 WHERE `name` IN (payable, paybill, target)
+		-- like the engine, the derived balance columns leave `modified` alone (PostgreSQL HOT updates)
 	COMMIT
 
   On SQLite the floor takes the pool's in-process writer lock around BEGIN IMMEDIATE .. COMMIT, as
   the port does, so both queue in order instead of polling SQLite's busy handler.
 
 - **floor+reads**: the floor plus every other statement the service runs for a fare, i.e. the
-  service's exact statement list (engine as of commit 8f5dad6) run raw: before the transaction
-  ``find_by_key`` (SELECT .. FROM `tabLedger Transaction` WHERE `idempotency_key` = k),
-  ``match_account`` (SELECT .. FROM `tabVehicle` WHERE `account_number` = a), ``get_settings``
-  (SELECT `field`, `value` FROM `tabSingles` WHERE `doctype` = 'Ledger Settings') and ``get_driver``
-  (SELECT .. FROM `tabDriver` WHERE `name` = d); in it ``find_by_key`` again (``confirm_c2b``'s
-  unit), the header as insert-or-skip on the key (``ON DUPLICATE KEY UPDATE`` / ``ON CONFLICT DO
-  NOTHING``), and the lock with each account's last posting LEFT JOINed in (MariaDB, SQLite), or
-  the plain lock followed by the last-posting read (PostgreSQL: SELECT `account`, `balance_after`
-  FROM `tabLedger Posting` WHERE (`account` = a AND `account_seq` = n) OR .. x3).  11 round trips
-  (PostgreSQL 12).  floor -> floor+reads is the price of the extra statements, floor+reads ->
-  service the price of the port, validation and the engine's Python.
-
-- **proposed**: floor+reads with the changes docs/performance-c2b.md proposes: no TransID look-up
-  before the transaction (the one inside it stays), vehicle and driver read by one join (SELECT ..
-  FROM `tabVehicle` v LEFT JOIN `tabDriver` d ON d.`name` = COALESCE(v.`substitute_driver`,
-  v.`driver`) WHERE v.`account_number` = a), Ledger Settings cached in the process.  8 round trips
-  (PostgreSQL 9).
+  service's exact statement list run raw: before the transaction ``match_account`` (the vehicle, its
+  paying driver's terms and the five global terms of Ledger Settings in one statement: SELECT ..,
+  (SELECT `value` FROM `tabSingles` WHERE `doctype` = 'Ledger Settings' AND `field` = ..) x5 FROM
+  `tabVehicle` v LEFT JOIN `tabDriver` d ON d.`name` = COALESCE(NULLIF(v.`substitute_driver`, ''),
+  NULLIF(v.`driver`, '')) WHERE v.`account_number` = a); in the transaction the header as insert-or-skip on the key (``ON
+  DUPLICATE KEY UPDATE`` / ``ON CONFLICT DO NOTHING``, which is also how a repeated TransID is
+  found), and the lock with each account's last posting LEFT JOINed in (PostgreSQL: ``FOR UPDATE
+  OF a``, and where a lock wait returned a joined posting from before the wait, the last postings
+  read again: SELECT `account`, `balance_after` FROM `tabLedger Posting` WHERE (`account` = a AND
+  `account_seq` = n) OR .. x3).  7 round trips (PostgreSQL after a lock wait 8).  floor ->
+  floor+reads is the price of the extra statements, floor+reads -> service the price of the port,
+  validation and the engine's Python.
 
 - **service**: ``drivers.confirm_c2b(db, drivers.parse_c2b(body))`` with Daraja's body, each thread
   holding its own pooled connection (``ConnectionPool``) for the whole run.
 
-- **service+log**: what the HTTP handler does, in process: ``callbacks.record`` (own commit),
-  ``get_settings`` and the token check, parse, ``confirm_c2b``, ``callbacks.finish`` (own commit).
-  service -> service+log is the price of the two Callback Log commits; service+log -> http the price
-  of HTTP, waitress and the second process.
+- **service+log**: what the HTTP handler does, in process: ``callbacks.record`` (one INSERT, committed
+  by itself), ``get_settings`` and the token check, parse, ``confirm_c2b(.., settings=..,
+  callback_log=..)``, which writes the log's Processed outcome inside the confirmation's transaction.
+  service -> service+log is the price of the Callback Log; service+log -> http the price of HTTP,
+  waitress and the second process.
 
 - **http**: ``POST /api/method/ledger_app.api.mpesa.c2b_confirmation?token=...`` with the JSON body
   to a real ``ledger-app serve --no-scheduler --threads 16`` process, one ``requests.Session`` per
@@ -86,8 +83,7 @@ confirmation's lock window runs from the return of the statement that takes the 
 the statements inside it and the Python between them.
 
 Usage: ``python benchmarks/c2b_throughput.py --backend all`` (about 10 minutes; servers: see
-``docs/performance-c2b.md``); ``--quick`` for a smoke run (about a minute).  Experiment:
-``--variants floor,floor-nomod`` (the floor without setting `modified`: PostgreSQL HOT updates).
+``docs/performance-c2b.md``); ``--quick`` for a smoke run (about a minute).
 """
 
 from __future__ import annotations
@@ -128,11 +124,10 @@ HOT = "HOT"
 CALLBACK_TOKEN = "bench-c2b-callback-token"
 CONFIRMATION = "/api/method/ledger_app.api.mpesa.c2b_confirmation"
 TARGET_DAY = date(2026, 3, 1)
-VARIANTS = ("floor", "floor+reads", "proposed", "service", "service+log", "http")
-#: on request only: floor-nomod, the floor without `modified` (an experiment); http-ping, a bare
-#: ``GET /api/method/ping`` to the same server (the HTTP stack alone; posts nothing)
-ALL_VARIANTS = (*VARIANTS, "floor-nomod", "http-ping")
-FLOORS = ("floor", "floor+reads", "proposed", "floor-nomod")
+VARIANTS = ("floor", "floor+reads", "service", "service+log", "http")
+#: on request only: http-ping, a bare ``GET /api/method/ping`` to the same server (the HTTP stack alone; posts nothing)
+ALL_VARIANTS = (*VARIANTS, "http-ping")
+FLOORS = ("floor", "floor+reads")
 HTTP_THREADS = 16
 
 
@@ -403,36 +398,28 @@ class Floor:
 	"""The raw-SQL paths (see the module docstring), prepared once per database.
 
 	``floor``: the fewest statements.  ``floor+reads``: the engine's statement list for a fare
-	confirmation, raw.  ``proposed``: the statement list the engine would run with the changes
-	docs/performance-c2b.md proposes.
+	confirmation, raw.
 	"""
 
-	def __init__(self, pool: ConnectionPool, mode: str = "floor", touch_modified: bool = True):
+	def __init__(self, pool: ConnectionPool, mode: str = "floor"):
 		self.dialect = pool.dialect
 		d = self.dialect.name
-		assert mode in ("floor", "floor+reads", "proposed"), mode
+		assert mode in FLOORS, mode
 		self.mode = mode
 		self.sqlite = d == "sqlite"
 		money = self.dialect.money
 		with pool.connection() as db:
 			name_expr = bl.posting_name_expr(db)
 		self.begin = "BEGIN IMMEDIATE" if self.sqlite else "BEGIN"
-		# -- the engine's reads (posting.find_by_key, drivers.match_account, settings.get_settings,
-		#    drivers.get_driver, posting._last_running_balances), as the engine writes them
-		self.find_key = bl.raw_sql(
+		# -- the engine's reads (drivers.match_account, posting._last_running_balances), as the
+		#    engine writes them
+		paying = "COALESCE(NULLIF(v.`substitute_driver`, ''), NULLIF(v.`driver`, ''))"
+		self.vehicle_driver = bl.raw_sql(
 			d,
-			"SELECT `name`, `transaction_type`, `idempotency_key`, `posting_datetime`,"
-			f" `payload_hash`, `reversal_of` FROM {bl.TRANSACTION} WHERE `idempotency_key` = %s",
-		)
-		self.vehicle = bl.raw_sql(
-			d, "SELECT `name`, `driver`, `substitute_driver` FROM `tabVehicle` WHERE `account_number` = %s"
-		)
-		self.settings = bl.raw_sql(d, "SELECT `field`, `value` FROM `tabSingles` WHERE `doctype` = %s")
-		self.driver = bl.raw_sql(
-			d,
-			f"SELECT `name`, `driver_name`, `phone`, `status`, {money('`daily_target`')} AS `daily_target`,"
-			f" {money('`fare_pct`')} AS `fare_pct`, `target_sharing`, `instant_payout`, `consecutive_misses`,"
-			" `flagged`, `last_target_date` FROM `tabDriver` WHERE `name` = %s",
+			f"SELECT v.`name` AS `vehicle`, {paying} AS `driver`, d.`name` AS `driver_found`, d.`phone`, d.`status`,"
+			f" {money('d.`daily_target`')} AS `daily_target`, {money('d.`fare_pct`')} AS `fare_pct`,"
+			f" d.`target_sharing`, d.`instant_payout`, {settings.select_values(drivers.TERMS_SETTINGS)}"
+			f" FROM `tabVehicle` v LEFT JOIN `tabDriver` d ON d.`name` = {paying} WHERE v.`account_number` = %s",
 		)
 		self.last = bl.raw_sql(
 			d,
@@ -449,8 +436,8 @@ class Floor:
 		if mode != "floor":
 			header = self.dialect.insert_or_skip(header, "idempotency_key")
 		self.insert_txn = bl.raw_sql(d, header)
-		# -- the lock: plain (floor; the engine on PostgreSQL), or with each account's last posting
-		#    joined in (the engine on MariaDB and SQLite, whose joined rows are read as of the lock)
+		# -- the lock: plain (floor), or with each account's last posting joined in (the engine; on
+		#    PostgreSQL read again after the lock where a lock wait returned it from before the wait)
 		self.lock = bl.raw_sql(
 			d,
 			f"SELECT `name`, `balance`, `posting_count`, `normal_side` FROM {bl.ACCOUNT}"
@@ -459,20 +446,12 @@ class Floor:
 		self.lock_joined = bl.raw_sql(
 			d,
 			f"SELECT a.`name`, a.`balance`, a.`posting_count`, a.`normal_side`, a.`frozen`,"
-			f" a.`allow_negative_balance`, {money('p.`balance_after`')} AS `last_running` FROM {bl.ACCOUNT} a"
-			f" LEFT JOIN {bl.POSTING} p ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
-			f" WHERE a.`name` IN (%s, %s, %s) ORDER BY a.`name`{self.dialect.for_update}",
+			f" a.`allow_negative_balance`, {money('p.`balance_after`')} AS `last_running`, p.`account_seq` AS `last_seq`"
+			f" FROM {bl.ACCOUNT} a LEFT JOIN {bl.POSTING} p ON p.`account` = a.`name`"
+			" AND p.`account_seq` = a.`posting_count`"
+			f" WHERE a.`name` IN (%s, %s, %s) ORDER BY a.`name`{self.dialect.for_update_of('a')}",
 		)
-		self.join_last = mode != "floor" and self.dialect.joined_rows_fresh_under_lock
-		# -- proposed: vehicle and driver in one look-up; settings cached in the process; no
-		#    look-up of the TransID before the transaction (the one inside it stays)
-		self.vehicle_driver = bl.raw_sql(
-			d,
-			f"SELECT v.`name`, v.`driver`, v.`substitute_driver`, {money('d.`daily_target`')} AS `daily_target`,"
-			f" {money('d.`fare_pct`')} AS `fare_pct`, d.`target_sharing`, d.`instant_payout`, d.`status`"
-			" FROM `tabVehicle` v LEFT JOIN `tabDriver` d ON d.`name` = COALESCE(v.`substitute_driver`, v.`driver`)"
-			" WHERE v.`account_number` = %s",
-		)
+		self.join_last = mode != "floor"
 		row = "(" + (f"{name_expr}, " if name_expr else "") + ", ".join(["%s"] * 14) + ")"
 		name_col = "`name`, " if name_expr else ""
 		self.insert_postings = bl.raw_sql(
@@ -484,14 +463,10 @@ class Floor:
 		increment = self.dialect.money_add(
 			"`balance`", "CASE `name` WHEN %s THEN %s WHEN %s THEN %s WHEN %s THEN %s END"
 		)
-		#: experiment only (variant floor-nomod): leave the indexed `modified` column alone, so
-		#: PostgreSQL can make the balance update a HOT update
-		self.touch_modified = touch_modified
 		self.update = bl.raw_sql(
 			d,
 			f"UPDATE {bl.ACCOUNT} SET `balance` = {increment}, `posting_count` = `posting_count` + 1"
-			+ (", `modified` = %s" if touch_modified else "")
-			+ " WHERE `name` IN (%s, %s, %s)",
+			" WHERE `name` IN (%s, %s, %s)",
 		)
 		self.money = (lambda v: str(v.quantize(CENT))) if self.sqlite else (lambda v: v)
 
@@ -521,11 +496,6 @@ class Floor:
 		name = bl.ledger_rows.new_name()
 		locked = tuple(driver.locked)
 		if mode == "floor+reads":
-			run(self.find_key, (trans_id,), True)
-			run(self.vehicle, (driver.account_number,), True)
-			run(self.settings, ("Ledger Settings",), True)
-			run(self.driver, (driver.name,), True)
-		elif mode == "proposed":
 			run(self.vehicle_driver, (driver.account_number,), True)
 		if lock is not None:
 			if rec is not None:
@@ -539,8 +509,6 @@ class Floor:
 			else:
 				run(self.begin)
 			try:
-				if mode != "floor":  # confirm_c2b's unit looks the TransID up
-					run(self.find_key, (trans_id,), True)
 				inserted = run(
 					self.insert_txn,
 					(
@@ -565,7 +533,9 @@ class Floor:
 					raise RuntimeError(f"TransID {trans_id} was already used")
 				rows = run(self.lock_joined if self.join_last else self.lock, locked, True)
 				by_name = {r["name"]: r for r in rows}
-				if mode != "floor" and not self.join_last:
+				if self.join_last and any(
+					r["last_seq"] is None or int(r["last_seq"]) != int(r["posting_count"]) for r in rows
+				):
 					run(
 						self.last,
 						tuple(x for a in locked for x in (a, int(by_name[a]["posting_count"]))),
@@ -600,7 +570,7 @@ class Floor:
 					]
 					deltas += [account, self.money(delta)]
 				run(self.insert_postings, tuple(params))
-				run(self.update, tuple(deltas + ([now] if self.touch_modified else []) + list(locked)))
+				run(self.update, tuple(deltas + list(locked)))
 				run("COMMIT")
 			except BaseException:
 				with contextlib.suppress(Exception):  # a broken connection: the original error matters
@@ -712,9 +682,7 @@ def timed_run(
 	tag = uuid.uuid4().hex[:8].upper()
 	code = {
 		"floor": "F",
-		"floor-nomod": "M",
 		"floor+reads": "R",
-		"proposed": "P",
 		"service": "S",
 		"service+log": "L",
 		"http": "H",
@@ -755,18 +723,10 @@ def timed_run(
 			assert refused is None, refused
 			payment = drivers.parse_c2b(json.loads(raw))
 			try:
-				outcome = drivers.confirm_c2b(db, payment)
+				drivers.confirm_c2b(db, payment, callback_log=log_name)
 			except LedgerError as exc:
 				callbacks.finish(db, log_name, "Rejected", 400, exc.message, reference=trans_id)
 				raise
-			callbacks.finish(
-				db,
-				log_name,
-				"Processed",
-				200,
-				"duplicate" if outcome.duplicate else None,
-				reference=payment.trans_id,
-			)
 		elif variant == "http-ping":
 			response = session.get(ctx["base"] + "/api/method/ping", timeout=60)
 			if response.status_code != 200:
@@ -1053,8 +1013,7 @@ def run_backend(backend: str, args) -> dict:
 		ctx = {"backend": backend, "pools": pools, "books": Books(), "fleet": fleet}
 		for v in variants:
 			if v in FLOORS:
-				nomod = v == "floor-nomod"
-				ctx[v] = Floor(pools[v], "floor" if nomod else v, touch_modified=not nomod)
+				ctx[v] = Floor(pools[v], v)
 		out["setup_seconds"] = fleet["seconds"]
 		ctx["db_pid"] = db_server_pid(backend) if backend != "sqlite" else None
 		try:
@@ -1081,7 +1040,7 @@ def run_backend(backend: str, args) -> dict:
 				for layout, threads in args.profile_cells:
 					if layout not in layouts or threads not in threads_list:
 						continue
-					for variant in ("floor", "floor+reads", "proposed", "service") + (
+					for variant in ("floor", "floor+reads", "service") + (
 						("service+log",) if threads == 1 else ()
 					):
 						if variant in variants:
@@ -1114,11 +1073,9 @@ TARGETS = {("hot", 16): 0.50, ("spread", 1): 0.60, ("spread", 16): 0.60}
 
 RATIOS = (
 	("floor+reads", "floor"),
-	("proposed", "floor"),
 	("service", "floor+reads"),
 	("service+log", "service"),
 	("http", "service+log"),
-	("floor-nomod", "floor"),
 )
 
 
@@ -1351,7 +1308,7 @@ def main(argv=None) -> int:
 	parser.add_argument(
 		"--variants",
 		default=",".join(VARIANTS),
-		help=f"comma list of {', '.join(ALL_VARIANTS)} (floor-nomod: experiment, not by default)",
+		help=f"comma list of {', '.join(ALL_VARIANTS)} (http-ping: on request only)",
 	)
 	parser.add_argument("--drivers", type=int, default=SPREAD_DRIVERS, help="drivers in the spread scenario")
 	parser.add_argument(

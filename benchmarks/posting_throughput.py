@@ -14,19 +14,20 @@ one hot account pair, or random distinct pairs out of 1,000 accounts):
 	INSERT INTO `tabLedger Posting` (... same 14 columns ...) VALUES (...), (...)
 		-- balance_after = locked balance + delta, account_seq = locked posting_count + 1
 	UPDATE `tabLedger Account` SET balance = balance + CASE name WHEN a THEN da WHEN b THEN db END,
-		posting_count = posting_count + 1, modified = now WHERE name IN (a, b)
+		posting_count = posting_count + 1 WHERE name IN (a, b)
 	COMMIT
 
 - **engine-sql**: the engine's own statement list, run raw (no port, no validation): the header
   is inserted "or skipped" on its unique ``idempotency_key`` (``INSERT ... ON DUPLICATE KEY UPDATE``
   on MariaDB, ``ON CONFLICT (idempotency_key) DO NOTHING`` on PostgreSQL/SQLite; the row count is
-  checked), and the lock selects the same columns as ``posting._lock_accounts``.  On MariaDB and
-  SQLite the last posting is read in that locking SELECT (``LEFT JOIN `tabLedger Posting` p ON
-  p.account = a.name AND p.account_seq = a.posting_count``): 6 round trips, like the floor.  On
-  PostgreSQL the last posting is a separate read after the lock (``SELECT account, balance_after
-  FROM `tabLedger Posting` WHERE (account = a AND account_seq = n) OR (...)``): 7 round trips.
-  floor -> engine-sql is the price of the engine's statements (heavier SQL, plus one round trip on
-  PostgreSQL); engine-sql -> engine is the price of the port, validation and Python work.
+  checked), and the lock selects the same columns as ``posting._lock_accounts``, with the last
+  posting read in that locking SELECT (``LEFT JOIN `tabLedger Posting` p ON p.account = a.name AND
+  p.account_seq = a.posting_count``; PostgreSQL: ``FOR UPDATE OF a``): 6 round trips, like the
+  floor.  On PostgreSQL, where a lock wait can return the joined posting from before the wait, the
+  last postings are then read again by a separate statement (``SELECT account, balance_after FROM
+  `tabLedger Posting` WHERE (account = a AND account_seq = n) OR (...)``), as the engine does.
+  floor -> engine-sql is the price of the engine's statements; engine-sql -> engine is the price of
+  the port, validation and Python work.
 
 - **floor+reads** (not run by default; ``--variants floor,floor+reads,...``): the statement list
   of the engine *before* it dropped two reads, kept for comparison: the floor plus ``SELECT name
@@ -105,11 +106,12 @@ class Floor:
 		d = dialect.name
 		#: floor+reads: the old engine's look-up before the header INSERT
 		self.look_up_key = mode == "floor+reads"
-		#: engine-sql: insert-or-skip on the key; last posting joined into the lock where the engine
-		#: does that (MariaDB, SQLite), else read by a separate statement (PostgreSQL, and floor+reads)
+		#: engine-sql: insert-or-skip on the key; last posting joined into the lock, read again by a
+		#: separate statement only where PostgreSQL returned it from before a lock wait (as the
+		#: engine does); floor+reads: always a separate read
 		self.skip_insert = mode == "engine-sql"
-		self.joined = mode == "engine-sql" and dialect.joined_rows_fresh_under_lock
-		self.separate_last = mode == "floor+reads" or (mode == "engine-sql" and not self.joined)
+		self.joined = mode == "engine-sql"
+		self.separate_last = mode == "floor+reads"
 		self.find_key = bl.raw_sql(d, f"SELECT `name` FROM {bl.TRANSACTION} WHERE `idempotency_key` = %s")
 		# the separate last-posting read: as the engine runs it on PostgreSQL (money as text), and
 		# as it ran on every backend before (a locking read on MariaDB)
@@ -132,16 +134,12 @@ class Floor:
 		if mode == "engine-sql":
 			# the columns posting._lock_accounts selects, money as text; the joined last posting
 			# where the engine joins it
-			last = f", {dialect.money('p.`balance_after`')} AS `last_running`" if self.joined else ""
-			join = (
-				f" LEFT JOIN {bl.POSTING} p ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
-				if self.joined
-				else ""
-			)
 			lock = (
 				f"SELECT a.`name`, {dialect.money('a.`balance`')} AS `balance`, a.`posting_count`, a.`normal_side`,"
-				f" a.`frozen`, a.`allow_negative_balance`{last} FROM {bl.ACCOUNT} a{join}"
-				f" WHERE a.`name` IN (%s, %s) ORDER BY a.`name`{dialect.for_update}"
+				f" a.`frozen`, a.`allow_negative_balance`, {dialect.money('p.`balance_after`')} AS `last_running`,"
+				f" p.`account_seq` AS `last_seq` FROM {bl.ACCOUNT} a LEFT JOIN {bl.POSTING} p"
+				" ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
+				f" WHERE a.`name` IN (%s, %s) ORDER BY a.`name`{dialect.for_update_of('a')}"
 			)
 		else:
 			lock = (
@@ -165,8 +163,8 @@ class Floor:
 		increment = dialect.money_add("`balance`", "CASE `name` WHEN %s THEN %s WHEN %s THEN %s END")
 		self.update = bl.raw_sql(
 			d,
-			f"UPDATE {bl.ACCOUNT} SET `balance` = {increment}, `posting_count` = `posting_count` + 1,"
-			" `modified` = %s WHERE `name` IN (%s, %s)",
+			f"UPDATE {bl.ACCOUNT} SET `balance` = {increment}, `posting_count` = `posting_count` + 1"
+			" WHERE `name` IN (%s, %s)",
 		)
 		self.sqlite = d == "sqlite"
 		self.money = (lambda v: str(v.quantize(CENT))) if self.sqlite else (lambda v: v)
@@ -210,7 +208,10 @@ class Floor:
 					raise RuntimeError(f"idempotency key {key!r} already taken (keys are unique per run)")
 				locked = run(self.lock, (min(debit, credit), max(debit, credit)))
 				rows = (locked if self.sqlite else cur).fetchall()
-				if self.separate_last:
+				stale = self.joined and any(
+					r["last_seq"] is None or int(r["last_seq"]) != int(r["posting_count"]) for r in rows
+				)
+				if self.separate_last or stale:
 					keyed = [x for r in rows for x in (r["name"], int(r["posting_count"]))]
 					last = run(self.last, keyed)
 					(last if self.sqlite else cur).fetchall()
@@ -239,7 +240,7 @@ class Floor:
 					]
 					deltas += [row["name"], self.money(delta)]
 				run(self.insert_postings, params)
-				run(self.update, deltas + [now, debit, credit])
+				run(self.update, deltas + [debit, credit])
 				run("COMMIT")
 			except BaseException:
 				with contextlib.suppress(
@@ -531,24 +532,15 @@ def history(backend: str, prior: int, posts: int, blocks: int, keep: bool) -> di
 
 def explain_last_posting(db, account: str, seq: int) -> str:
 	"""The plan of the engine's last-posting read on the loaded account (for the report): the
-	locking SELECT with the joined last posting on MariaDB/SQLite (explained without FOR UPDATE),
-	the separate keyed read on PostgreSQL."""
-	dialect = db.dialect
-	d = dialect.name
+	locking SELECT with the joined last posting (explained without FOR UPDATE)."""
+	d = db.dialect.name
 	other = account[:-1] + "L"
-	if dialect.joined_rows_fresh_under_lock:
-		q = (
-			f"SELECT a.`name`, p.`balance_after` FROM {bl.ACCOUNT} a LEFT JOIN {bl.POSTING} p"
-			" ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
-			" WHERE a.`name` IN (%s, %s) ORDER BY a.`name`"
-		)
-		params = (account, other)
-	else:
-		q = (
-			f"SELECT `balance_after` FROM {bl.POSTING} WHERE (`account` = %s AND `account_seq` = %s)"
-			f" OR (`account` = %s AND `account_seq` = %s)"
-		)
-		params = (account, seq, other, seq)
+	q = (
+		f"SELECT a.`name`, p.`balance_after` FROM {bl.ACCOUNT} a LEFT JOIN {bl.POSTING} p"
+		" ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
+		" WHERE a.`name` IN (%s, %s) ORDER BY a.`name`"
+	)
+	params = (account, other)
 	prefix = {"postgres": "EXPLAIN ", "mariadb": "EXPLAIN ", "sqlite": "EXPLAIN QUERY PLAN "}[d]
 	rows = bl.raw_exec(db, prefix + q, params, fetch=True)
 	if d == "postgres":

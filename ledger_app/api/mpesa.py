@@ -66,7 +66,7 @@ def c2b_confirmation(**kwargs):
 		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Rejected: body is not a JSON object"}, 400)
 	try:
 		payment = drivers.parse_c2b(payload)
-		outcome = drivers.confirm_c2b(db, payment)
+		outcome = drivers.confirm_c2b(db, payment, callback_log=log_name)
 	except LedgerError as exc:
 		callbacks.finish(db, log_name, "Rejected", 400, exc.message, reference=str(payload.get("TransID") or "") or None)
 		return host.raw_json_response({"ResultCode": 1, "ResultDesc": f"Rejected: {exc.message}"}, 400)
@@ -75,7 +75,6 @@ def c2b_confirmation(**kwargs):
 		host.log_error("C2B confirmation failed", f"callback log {log_name}: {exc!r}")
 		callbacks.finish(db, log_name, "Failed", 500, repr(exc)[:1000], reference=str(payload.get("TransID") or "") or None)
 		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Temporary error, retry"}, 500)
-	callbacks.finish(db, log_name, "Processed", 200, "duplicate" if outcome.duplicate else None, reference=payment.trans_id)
 	if outcome.payout:
 		host.enqueue_after_commit("ledger_app.jobs.dispatch_payouts")
 	return host.raw_json_response({"ResultCode": 0, "ResultDesc": "Success"})

@@ -30,10 +30,14 @@ class Dialect:
 	supports_returning = False
 	#: whether rows joined into a ``FOR UPDATE`` select are read as of the lock (MariaDB: every row
 	#: of a locking select is a locking read; SQLite: one writer).  PostgreSQL re-checks only the
-	#: locked table's row after a lock wait, so a joined row could be stale there.
+	#: locked table's row after a lock wait, so a joined row can be from before the wait there.
 	joined_rows_fresh_under_lock = True
 	#: statement that starts a read-only transaction with one consistent snapshot
 	snapshot_begin = "START TRANSACTION WITH CONSISTENT SNAPSHOT"
+
+	def for_update_of(self, alias: str) -> str:
+		"""The locking clause of a select that joins other tables and locks only ``alias``'s rows."""
+		return self.for_update
 
 	def insert_or_skip(self, insert_sql: str, key_column: str) -> str:
 		"""``insert_sql`` made to insert nothing (rowcount 0) when ``key_column``'s unique key already
@@ -86,6 +90,9 @@ class Postgres(Dialect):
 	supports_returning = True
 	joined_rows_fresh_under_lock = False
 	snapshot_begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+	def for_update_of(self, alias):
+		return f" FOR UPDATE OF {alias}"
 
 	def insert_or_skip(self, insert_sql, key_column):
 		return f"{insert_sql} ON CONFLICT (`{key_column}`) DO NOTHING"

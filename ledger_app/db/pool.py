@@ -131,6 +131,15 @@ class PooledDatabase(Database):
 		finally:
 			cursor.close()
 
+	def committed(self, statement):
+		"""The connection is in autocommit mode: one statement outside BEGIN commits by itself."""
+		if self.in_transaction:
+			raise RuntimeError("committed() runs a statement of its own; a transaction is open on this connection")
+		if self._writer_lock is None:
+			return statement(self)
+		with self._writer_lock:  # SQLite: in-process writers queue here, as for BEGIN IMMEDIATE
+			return statement(self)
+
 	def _begin(self):
 		if self._writer_lock is None:
 			self._execute("BEGIN", {}, False)
@@ -171,7 +180,8 @@ class ConnectionPool:
 			pool_size=size,
 			max_overflow=overflow,
 			timeout=timeout,
-			reset_on_return="rollback",
+			# connection() rolls back a transaction left open; nothing else needs a reset round trip
+			reset_on_return=None,
 			recycle=3600,
 		)
 

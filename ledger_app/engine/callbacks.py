@@ -22,7 +22,7 @@ _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"
 
 
 def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | None, http_method: str = "POST") -> str:
-	"""Service: store the raw callback (own transaction, committed before any processing)."""
+	"""Service: store the raw callback, committed on its own before any processing (one statement)."""
 	name = new_name()
 	safe_headers = {k: v.replace("\x00", "\ufffd") for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
 	# undecodable bytes and NUL (which PostgreSQL text refuses) are stored as U+FFFD
@@ -32,18 +32,24 @@ def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | Non
 	row = {"name": name, **standard_columns(clock.now(), "Guest"), "endpoint": endpoint[:140], "http_method": http_method,
 		"remote_addr": (remote_addr or "")[:140], "headers": json.dumps(safe_headers, sort_keys=True), "body": text,
 		"status": "Received", "http_status": 0}
-	db.run_in_transaction(lambda db: insert(db, "Callback Log", row))
+	db.committed(lambda db: insert(db, "Callback Log", row))
 	return name
 
 
 def finish(db, name: str, status: str, http_status: int, error: str | None = None, reference: str | None = None) -> None:
-	"""Service: the outcome of a logged callback (own transaction)."""
-	db.run_in_transaction(lambda db: db.execute(
+	"""Service: the outcome of a logged callback, committed on its own (one statement)."""
+	db.committed(lambda db: mark(db, name, status, http_status, error, reference))
+
+
+def mark(db, name: str, status: str, http_status: int, error: str | None = None, reference: str | None = None) -> None:
+	"""The outcome of a logged callback, inside the caller's transaction (the one that did the work,
+	so the outcome commits with it)."""
+	db.execute(
 		f"UPDATE {table('Callback Log')} SET `status` = %(s)s, `http_status` = %(h)s, `error` = %(e)s,"
 		f" `reference` = %(r)s, `modified` = %(now)s WHERE `name` = %(n)s",
 		{"s": status, "h": http_status, "e": (error or None), "r": (reference or None)[:140] if reference else None,
 			"now": clock.now(), "n": name},
-	))
+	)
 
 
 def refusal(given_token: str | None, expected_token: str | None, remote_addr: str | None, allowed_ips: str | None):

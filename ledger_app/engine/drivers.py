@@ -21,11 +21,12 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ledger_app.db.rows import insert, new_name, standard_columns, table
-from ledger_app.engine import accounts, business, clock, posting, txn_types
+from ledger_app.engine import accounts, business, callbacks, clock, posting, txn_types
 from ledger_app.engine.errors import Conflict, NotFound, UniqueViolation, ValidationFailed
 from ledger_app.engine.faults import crash_point
 from ledger_app.engine.money import ZERO, from_db, parse_amount, round_half_up
-from ledger_app.engine.settings import get_settings
+from ledger_app.engine.settings import get_settings, typed_values
+from ledger_app.engine.settings import select_values as settings_values
 
 log = logging.getLogger("ledger_app.drivers")
 alerts = logging.getLogger("ledger_app.alerts")
@@ -148,18 +149,27 @@ def normalize_phone(value) -> str:
 	return digits
 
 
+def _driver_terms_columns(db, alias: str) -> str:
+	"""The Driver columns a confirmation needs, money as exact text (see ``_typed_driver``)."""
+	d = db.dialect
+	return (f"{alias}`phone`, {alias}`status`, {d.money(f'{alias}`daily_target`')} AS `daily_target`,"
+		f" {d.money(f'{alias}`fare_pct`')} AS `fare_pct`, {alias}`target_sharing`, {alias}`instant_payout`")
+
+
+def _typed_driver(row: dict) -> dict:
+	row["daily_target"], row["fare_pct"] = from_db(row["daily_target"]), from_db(row["fare_pct"])
+	return row
+
+
 def get_driver(db, driver) -> dict:
 	rows = db.sql(
-		f"SELECT `name`, `driver_name`, `phone`, `status`, {db.dialect.money('`daily_target`')} AS `daily_target`,"
-		f" {db.dialect.money('`fare_pct`')} AS `fare_pct`, `target_sharing`, `instant_payout`, `consecutive_misses`,"
+		f"SELECT `name`, `driver_name`, {_driver_terms_columns(db, '')}, `consecutive_misses`,"
 		f" `flagged`, `last_target_date` FROM {table('Driver')} WHERE `name` = %(n)s",
 		{"n": driver},
 	)
 	if not rows:
 		raise NotFound(f"Driver {driver!r} not found")
-	row = rows[0]
-	row["daily_target"], row["fare_pct"] = from_db(row["daily_target"]), from_db(row["fare_pct"])
-	return row
+	return _typed_driver(rows[0])
 
 
 def upsert_vehicle(db, vehicle, account_number=None, driver=None, substitute_driver=None, user="Administrator") -> dict:
@@ -235,6 +245,12 @@ class Terms:
 	fare_pct: Decimal
 	target_sharing: bool
 	instant_payout: bool
+	#: an instant payout is queued once the payable reaches this (never below M-Pesa's minimum)
+	minimum_payout: Decimal = ZERO
+
+
+#: the Ledger Settings fields ``terms_for`` reads
+TERMS_SETTINGS = ("global_daily_target", "global_fare_pct", "target_sharing", "instant_payouts", "minimum_payout")
 
 
 def terms_for(driver: dict, settings: dict) -> Terms:
@@ -248,6 +264,7 @@ def terms_for(driver: dict, settings: dict) -> Terms:
 		fare_pct=driver["fare_pct"] if driver["fare_pct"] > 0 else settings["global_fare_pct"],
 		target_sharing=override(driver["target_sharing"], settings["target_sharing"]),
 		instant_payout=override(driver["instant_payout"], settings["instant_payouts"]),
+		minimum_payout=settings["minimum_payout"],
 	)
 
 
@@ -329,20 +346,38 @@ class Match:
 	kind: str  # "fare", "repayment" or "unmatched"
 	driver: str | None = None
 	vehicle: str | None = None
+	#: for a fare: the paying driver's row (``name``, ``phone``, ``status`` and own terms)
+	driver_row: dict | None = None
+	#: for a fare: the driver's effective terms
+	terms: Terms | None = None
 
 
 def match_account(db, bill_ref_number: str) -> Match:
-	"""Who a BillRefNumber pays: a vehicle's driver (its substitute first), a driver repaying, or nobody."""
+	"""Who a BillRefNumber pays and on what terms: a vehicle's driver (its substitute first), a driver
+	repaying, or nobody.
+
+	The vehicle, its paying driver's row and the global terms from Ledger Settings are read in one
+	statement (the common case: one round trip, one consistent view); only a BillRefNumber that is no
+	vehicle's is then looked up as a driver's name.
+	"""
+	paying = "COALESCE(NULLIF(v.`substitute_driver`, ''), NULLIF(v.`driver`, ''))"
 	vehicles = db.sql(
-		f"SELECT `name`, `driver`, `substitute_driver` FROM {table('Vehicle')} WHERE `account_number` = %(a)s",
+		f"SELECT v.`name` AS `vehicle`, {paying} AS `driver`, d.`name` AS `driver_found`, {_driver_terms_columns(db, 'd.')},"
+		f" {settings_values(TERMS_SETTINGS)} FROM {table('Vehicle')} v LEFT JOIN {table('Driver')} d ON d.`name` = {paying}"
+		f" WHERE v.`account_number` = %(a)s",
 		{"a": bill_ref_number},
 	)
 	if vehicles:
-		vehicle = vehicles[0]
-		driver = vehicle["substitute_driver"] or vehicle["driver"]
-		if driver:
-			return Match("fare", driver, vehicle["name"])
-		return Match("unmatched", None, vehicle["name"])
+		row = vehicles[0]
+		if not row["driver"]:
+			return Match("unmatched", None, row["vehicle"])
+		if row["driver_found"] is None:
+			raise NotFound(f"Driver {row['driver']!r} of vehicle {row['vehicle']!r} not found")
+		globals_ = typed_values({name: row[f"setting_{name}"] for name in TERMS_SETTINGS}, TERMS_SETTINGS)
+		driver_row = _typed_driver({"name": row["driver_found"], "phone": row["phone"], "status": row["status"],
+			"daily_target": row["daily_target"], "fare_pct": row["fare_pct"], "target_sharing": row["target_sharing"],
+			"instant_payout": row["instant_payout"]})
+		return Match("fare", driver_row["name"], row["vehicle"], driver_row, terms_for(driver_row, globals_))
 	drivers = db.sql(f"SELECT `name` FROM {table('Driver')} WHERE UPPER(`name`) = %(a)s", {"a": bill_ref_number})
 	if drivers:
 		return Match("repayment", drivers[0]["name"])
@@ -374,35 +409,34 @@ class Confirmation:
 	payout: str | None = None
 
 
-def confirm_c2b(db, payment: C2BPayment, user: str = "Guest") -> Confirmation:
+def confirm_c2b(db, payment: C2BPayment, user: str = "Guest", *, callback_log: str | None = None) -> Confirmation:
 	"""Service: record a confirmed C2B payment exactly once (the key is its TransID).
 
-	Look-ups and settings are read before the write transaction; inside it the split is computed
-	under the locks of the paybill, target and payable accounts.  A repeat of a TransID changes
-	nothing and returns the original.  Unknown accounts go to suspense as an Unmatched Payment.
+	Before the write transaction, without locks: who the BillRefNumber pays and on what terms (one
+	statement, ``match_account``).  In it: the posting, whose insert-or-skip on the TransID settles repeats (also concurrent
+	ones: the second waits for the first, then returns it); the split, computed under the locks of
+	the paybill, target and payable accounts; an instant payout; and, when ``callback_log`` names
+	the Callback Log row of this request, its Processed outcome, so the log says Processed exactly
+	when the payment is committed.  A repeat of a TransID changes nothing and returns the original.
+	Unknown accounts go to suspense as an Unmatched Payment.
 	"""
-	existing = posting.find_by_key(db, payment.trans_id)
-	if existing is not None:
-		return _already(db, existing)
 	match = match_account(db, payment.bill_ref_number)
-	settings = get_settings(db)
-	driver_row = get_driver(db, match.driver) if match.driver else None
-	terms = terms_for(driver_row, settings) if driver_row else None
 	names = driver_accounts(match.driver) if match.driver else None
 
 	def unit(db):
-		prior = posting.find_by_key(db, payment.trans_id)
-		if prior is not None:
-			return _already(db, prior)
 		if match.kind == "fare":
-			confirmation = _post_fare(db, payment, match.driver, names, terms, user)
-			if terms.instant_payout and not confirmation.duplicate:
-				confirmation = _instant_payout(db, confirmation, payment, driver_row, settings, user)
-			crash_point("before_confirmation_commit")
-			return confirmation
-		if match.kind == "repayment":
-			return _post_repayment(db, payment, match.driver, names, user)
-		return _post_unmatched(db, payment, user)
+			confirmation = _post_fare(db, payment, match.driver, names, match.terms, user)
+			if match.terms.instant_payout and not confirmation.duplicate:
+				confirmation = _instant_payout(db, confirmation, payment, match.driver_row, match.terms, user)
+		elif match.kind == "repayment":
+			confirmation = _post_repayment(db, payment, match.driver, names, user)
+		else:
+			confirmation = _post_unmatched(db, payment, user)
+		if callback_log is not None:
+			callbacks.mark(db, callback_log, "Processed", 200, "duplicate" if confirmation.duplicate else None,
+				reference=payment.trans_id)
+		crash_point("before_confirmation_commit")
+		return confirmation
 
 	return db.run_in_transaction(unit)
 
@@ -427,14 +461,14 @@ class _FareSplit:
 def _post_fare(db, payment, driver, names, terms, user) -> Confirmation:
 	fare = _FareSplit(txn_types.C2B_PAYMENT, PAYBILL_ACCOUNT, names, payment.amount, terms)
 	posted = posting.post(db, txn_types.C2B_PAYMENT.name, payment.trans_id, build=fare, lock=fare.lock,
-		fingerprint=payment.fingerprint(), posting_datetime=payment.trans_time, party_type="Driver", party=driver,
-		user=user, remarks=f"C2B {payment.trans_id} account {payment.bill_ref_number}")
-	if posted.duplicate:  # the same TransID committed by a concurrent request while we waited
-		return Confirmation("fare", posted.name, True, driver)
+		fingerprint=payment.fingerprint(), key_is_identity=True, posting_datetime=payment.trans_time,
+		party_type="Driver", party=driver, user=user, remarks=f"C2B {payment.trans_id} account {payment.bill_ref_number}")
+	if posted.duplicate:
+		return _repeat(posted)
 	return Confirmation("fare", posted.name, False, driver, fare.split.contribution, fare.split.driver_share)
 
 
-def _instant_payout(db, confirmation, payment, driver_row, settings, user) -> Confirmation:
+def _instant_payout(db, confirmation, payment, driver_row, terms, user) -> Confirmation:
 	"""SPEC §4 step 7: with instant payout on, queue the driver's payable in whole units once it
 	reaches the minimum payout, in the confirmation's own transaction (the payable row is still
 	locked by it).  Smaller amounts accumulate."""
@@ -442,7 +476,7 @@ def _instant_payout(db, confirmation, payment, driver_row, settings, user) -> Co
 
 	payout = payouts.queue_payout(db, party_type="Driver", party=driver_row["name"], phone=driver_row["phone"],
 		idempotency_key=f"instant:{payment.trans_id}", purpose="Driver Share",
-		minimum=max(settings["minimum_payout"], payouts.B2C_MINIMUM), user=user)
+		minimum=max(terms.minimum_payout, payouts.B2C_MINIMUM), user=user)
 	if payout is None:
 		return confirmation
 	return dataclasses.replace(confirmation, payout=payout["name"])
@@ -459,11 +493,11 @@ def _post_repayment(db, payment, driver, names, user) -> Confirmation:
 			"deposit_account": names["deposit"], "amount": payment.amount, **parts})
 
 	posted = posting.post(db, txn_types.DRIVER_REPAYMENT.name, payment.trans_id, build=build,
-		lock=[PAYBILL_ACCOUNT, names["target"], names["deposit"]], fingerprint=payment.fingerprint(),
+		lock=[PAYBILL_ACCOUNT, names["target"], names["deposit"]], fingerprint=payment.fingerprint(), key_is_identity=True,
 		posting_datetime=payment.trans_time, party_type="Driver", party=driver, user=user,
 		remarks=f"Repayment {payment.trans_id} by {driver}")
 	if posted.duplicate:
-		return Confirmation("repayment", posted.name, True, driver)
+		return _repeat(posted)
 	return Confirmation("repayment", posted.name, False, driver, parts["to_target"], ZERO, parts["to_deposit"])
 
 
@@ -472,9 +506,10 @@ def _post_unmatched(db, payment, user) -> Confirmation:
 	legs = txn_types.UNMATCHED_PAYMENT.legs({"paybill_account": PAYBILL_ACCOUNT, "suspense_account": SUSPENSE_ACCOUNT,
 		"amount": payment.amount})
 	posted = posting.post(db, txn_types.UNMATCHED_PAYMENT.name, payment.trans_id, legs, fingerprint=payment.fingerprint(),
-		posting_datetime=payment.trans_time, user=user, remarks=f"Unmatched C2B {payment.trans_id} account {payment.bill_ref_number}")
+		key_is_identity=True, posting_datetime=payment.trans_time, user=user,
+		remarks=f"Unmatched C2B {payment.trans_id} account {payment.bill_ref_number}")
 	if posted.duplicate:
-		return Confirmation("unmatched", posted.name, True)
+		return _repeat(posted)
 	name = new_name()
 	insert(db, "Unmatched Payment", {"name": name, **standard_columns(clock.now(), user), "trans_id": payment.trans_id,
 		"amount": payment.amount, "bill_ref_number": payment.bill_ref_number, "msisdn": payment.msisdn,
@@ -485,10 +520,13 @@ def _post_unmatched(db, payment, user) -> Confirmation:
 	return Confirmation("unmatched", posted.name, False, unmatched_payment=name)
 
 
-def _already(db, existing: dict) -> Confirmation:
-	kind = {"C2B Payment": "fare", "Driver Repayment": "repayment", "Unmatched Payment": "unmatched"}.get(
-		existing["transaction_type"], existing["transaction_type"])
-	return Confirmation(kind, existing["name"], True)
+_KIND_OF_TYPE = {txn_types.C2B_PAYMENT.name: "fare", txn_types.DRIVER_REPAYMENT.name: "repayment",
+	txn_types.UNMATCHED_PAYMENT.name: "unmatched"}
+
+
+def _repeat(posted: posting.Posted) -> Confirmation:
+	"""A TransID already recorded: the original, whatever this repeat would have been."""
+	return Confirmation(_KIND_OF_TYPE.get(posted.transaction_type, posted.transaction_type), posted.name, True)
 
 
 def record_missed_payment(db, trans_id, amount, bill_ref_number, trans_time=None, msisdn=None, user="Administrator"):

@@ -10,11 +10,12 @@ cached balances, inside the caller's database transaction:
    for by the database, so races settle there;
 3. lock the touched ``tabLedger Account`` rows ``FOR UPDATE`` in name order (one global order, so
    posts cannot deadlock on each other), reading balance and ``posting_count`` from the locked rows;
-4. read each account's last posting by its exact key ``(account, account_seq = posting_count)`` —
-   joined into the locking select on MariaDB and SQLite, where joined rows are read as of the lock;
-   a separate statement after the lock on PostgreSQL — and check the invariants in O(1) of the
-   account's history: cached balance == last running balance, not frozen, not below zero unless
-   allowed;
+4. read each account's last posting by its exact key ``(account, account_seq = posting_count)``,
+   joined into the locking select (one round trip) — on PostgreSQL, a lock that had to wait for
+   another writer's commit can come back with the joined posting from before the wait (missing, or
+   not at the locked ``posting_count``); those are read again by exact key in a statement of their
+   own — and check the invariants in O(1) of the account's history: cached balance == last running
+   balance, not frozen, not below zero unless allowed;
 5. insert the postings (running balance and ``account_seq`` on each) in one statement and move the
    caches with one atomic increment statement (``balance = balance + delta``).
 
@@ -127,12 +128,16 @@ def post(
 	party: str | None = None,
 	reversal_of: str | None = None,
 	user: str = "Administrator",
+	key_is_identity: bool = False,
 ) -> Posted:
 	"""Post one transaction inside the caller's open transaction (see the module docstring).
 
 	Either ``legs`` are given, or ``build(balances)`` makes them from the balances of the ``lock``
 	accounts as read under their row locks (a flow whose amounts depend on a balance, like the C2B
 	split); then ``fingerprint`` (the flow's request) is what a repeated key is compared with.
+	``key_is_identity``: the key is an outside system's own id for the event (M-Pesa's TransID), so
+	any repeat of it is the same event and returns the original without comparing content (the type
+	and party a repeat would get can differ, e.g. when a vehicle changed drivers in between).
 
 	Locks: the touched Ledger Account rows (FOR UPDATE, name order); on MariaDB and SQLite also each
 	account's last posting row, read in the same locking statement.
@@ -176,7 +181,7 @@ def post(
 		existing = find_by_key(db, key, latest=True)
 		if existing is None:  # MariaDB skips on any unique key: here it was reversal_of
 			raise Conflict(f"transaction {reversal_of} has already been reversed")
-		return _duplicate(db, existing, digest)
+		return _duplicate(db, existing, None if key_is_identity else digest)
 
 	names = sorted({leg.account for leg in legs} if legs is not None else set(lock))
 	accounts = _lock_accounts(db, names)
@@ -228,24 +233,21 @@ def post(
 		insert_many(db, "Ledger Posting", rows)
 	except UniqueViolation as exc:  # two writers at one account position: never both
 		raise RetryableDatabaseError(f"concurrent posting on the same account position: {exc}") from exc
-	_move_balances(db, deltas, now)
+	_move_balances(db, deltas)
 	return Posted(name, False, transaction_type, key, when, legs, balances)
 
 
 def _lock_accounts(db, names: list[str]) -> dict[str, dict]:
-	"""Lock the accounts (name order) and, where the backend reads joined rows as of the lock, fetch
-	each one's last posting in the same statement (one round trip instead of two)."""
+	"""Lock the accounts (name order), fetching each one's last posting in the same statement."""
 	d = db.dialect
 	params = {f"a{i}": n for i, n in enumerate(names)}
 	placeholders = ", ".join(f"%(a{i})s" for i in range(len(names)))
-	joined = d.joined_rows_fresh_under_lock
-	last = f", {d.money('p.`balance_after`')} AS `last_running`" if joined else ""
-	join = (f" LEFT JOIN {table('Ledger Posting')} p ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
-		if joined else "")
 	rows = db.sql(
 		f"SELECT a.`name`, {d.money('a.`balance`')} AS `balance`, a.`posting_count`, a.`normal_side`, a.`frozen`,"
-		f" a.`allow_negative_balance`{last} FROM {table('Ledger Account')} a{join}"
-		f" WHERE a.`name` IN ({placeholders}) ORDER BY a.`name`{d.for_update}",
+		f" a.`allow_negative_balance`, {d.money('p.`balance_after`')} AS `last_running`, p.`account_seq` AS `last_seq`"
+		f" FROM {table('Ledger Account')} a LEFT JOIN {table('Ledger Posting')} p"
+		f" ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
+		f" WHERE a.`name` IN ({placeholders}) ORDER BY a.`name`{d.for_update_of('a')}",
 		params,
 	)
 	found = {row["name"]: row for row in rows}
@@ -261,41 +263,42 @@ def _lock_accounts(db, names: list[str]) -> dict[str, dict]:
 def _last_running_balances(db, accounts: dict[str, dict]) -> dict[str, Decimal]:
 	"""The running balance on each account's last posting, by exact key (O(1) in history)."""
 	running = {name: ZERO for name in accounts}
-	if db.dialect.joined_rows_fresh_under_lock:
-		lost = []
-		for name, row in accounts.items():
-			if row["posting_count"] > 0:
-				if row["last_running"] is None:
-					lost.append(name)
-				else:
-					running[name] = from_db(row["last_running"])
-		if lost:
-			raise InvariantViolation(f"last posting of {', '.join(lost)} is missing from the ledger; run reconcile")
-		return running
-	keyed = [(name, row["posting_count"]) for name, row in accounts.items() if row["posting_count"] > 0]
-	if not keyed:
-		return running
-	params, terms = {}, []
-	for i, (name, seq) in enumerate(keyed):
-		params[f"a{i}"], params[f"s{i}"] = name, seq
-		terms.append(f"(`account` = %(a{i})s AND `account_seq` = %(s{i})s)")
-	rows = db.sql(
-		f"SELECT `account`, {db.dialect.money('`balance_after`')} AS `balance_after`"
-		f" FROM {table('Ledger Posting')} WHERE {' OR '.join(terms)}{db.dialect.locking_read}",
-		params,
-	)
-	for row in rows:
-		running[row["account"]] = from_db(row["balance_after"])
-	if len(rows) != len(keyed):
-		found = {row["account"] for row in rows}
-		lost = [name for name, _ in keyed if name not in found]
-		raise InvariantViolation(f"last posting of {', '.join(lost)} is missing from the ledger; run reconcile")
+	unread = []
+	for name, row in accounts.items():
+		if row["posting_count"] == 0:
+			continue
+		if row["last_running"] is not None and int(row["last_seq"]) == row["posting_count"]:
+			running[name] = from_db(row["last_running"])
+		else:
+			unread.append((name, row["posting_count"]))
+	if unread and not db.dialect.joined_rows_fresh_under_lock:  # read after the lock: a fresh snapshot
+		params, terms = {}, []
+		for i, (name, seq) in enumerate(unread):
+			params[f"a{i}"], params[f"s{i}"] = name, seq
+			terms.append(f"(`account` = %(a{i})s AND `account_seq` = %(s{i})s)")
+		rows = db.sql(
+			f"SELECT `account`, {db.dialect.money('`balance_after`')} AS `balance_after`"
+			f" FROM {table('Ledger Posting')} WHERE {' OR '.join(terms)}",
+			params,
+		)
+		for row in rows:
+			running[row["account"]] = from_db(row["balance_after"])
+		read = {row["account"] for row in rows}
+		unread = [(name, seq) for name, seq in unread if name not in read]
+	if unread:
+		lost = ", ".join(name for name, _ in unread)
+		raise InvariantViolation(f"last posting of {lost} is missing from the ledger; run reconcile")
 	return running
 
 
-def _move_balances(db, deltas: dict[str, Decimal], now: datetime) -> None:
-	"""One atomic increment statement for all touched accounts (rows are locked by this txn)."""
-	params = {"now": now}
+def _move_balances(db, deltas: dict[str, Decimal]) -> None:
+	"""One atomic increment statement for all touched accounts (rows are locked by this txn).
+
+	``modified`` is left alone: balance and posting count are derived columns (as Frappe's own
+	``update_modified=False`` writes), the Ledger Account controller keeps a desk save from touching
+	them, and on PostgreSQL an update that sets no indexed column can be HOT (in place, no new index
+	entries), which the hot paybill row is updated with on every payment."""
+	params = {}
 	cases = []
 	for i, (name, delta) in enumerate(deltas.items()):
 		params[f"a{i}"], params[f"d{i}"] = name, delta
@@ -303,8 +306,8 @@ def _move_balances(db, deltas: dict[str, Decimal], now: datetime) -> None:
 	increment = db.dialect.money_add("`balance`", "CASE `name` " + " ".join(cases) + " END")
 	names = ", ".join(f"%(a{i})s" for i in range(len(deltas)))
 	changed = db.execute(
-		f"UPDATE {table('Ledger Account')} SET `balance` = {increment},"
-		f" `posting_count` = `posting_count` + 1, `modified` = %(now)s WHERE `name` IN ({names})",
+		f"UPDATE {table('Ledger Account')} SET `balance` = {increment}, `posting_count` = `posting_count` + 1"
+		f" WHERE `name` IN ({names})",
 		params,
 	)
 	if changed != len(deltas):
@@ -322,8 +325,8 @@ def find_by_key(db, key: str, *, latest: bool = False) -> dict | None:
 	return rows[0] if rows else None
 
 
-def _duplicate(db, existing: dict, digest: str) -> Posted:
-	if existing["payload_hash"] != digest:
+def _duplicate(db, existing: dict, digest: str | None) -> Posted:
+	if digest is not None and existing["payload_hash"] != digest:
 		raise Conflict(
 			f"idempotency key {existing['idempotency_key']!r} was already used for transaction"
 			f" {existing['name']} with different content"

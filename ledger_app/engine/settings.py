@@ -39,7 +39,32 @@ def get_settings(db) -> dict:
 		row["field"]: row["value"]
 		for row in db.sql(f"SELECT `field`, `value` FROM {table('Singles')} WHERE `doctype` = %(dt)s", {"dt": DOCTYPE})
 	}
-	return {name: _typed(field, stored.get(name, field.get("default"))) for name, field in fields().items()}
+	return typed_values(stored, fields())
+
+
+def typed_values(stored: dict, names) -> dict:
+	"""The ``names`` fields typed from their stored text (the field's default where none is stored)."""
+	known = fields()
+	return {name: _typed(known[name], _stored_or_default(known[name], stored.get(name))) for name in names}
+
+
+def _stored_or_default(field: dict, raw):
+	return field.get("default") if raw is None else raw
+
+
+def select_values(names, prefix: str = "setting_") -> str:
+	"""Select-list items reading the ``names`` fields (one scalar subquery each, on tabSingles' index),
+	for a statement that needs them together with other rows in one round trip; read them back with
+	``typed_values({name: row[prefix + name]}, names)``."""
+	known = fields()
+	unknown = [name for name in names if name not in known]
+	if unknown:
+		raise ValueError(f"unknown Ledger Settings field(s): {unknown}")
+	return ", ".join(
+		f"(SELECT `value` FROM {table('Singles')} WHERE `doctype` = '{DOCTYPE}' AND `field` = '{name}' LIMIT 1)"
+		f" AS `{prefix}{name}`"
+		for name in names
+	)
 
 
 def update_settings(db, values: dict) -> dict:
