@@ -101,3 +101,40 @@ def test_threads_and_processes_post_exactly_once_each(db_url):
 		assert D(total) == 0
 		assert reconcile.reconcile(db)["discrepancies"] == 0
 	pool.dispose()
+
+
+def test_post_that_waited_for_a_lock_builds_on_the_posting_committed_meanwhile(db_url):
+	"""A post whose account lock waits for another writer's commit reads that writer's posting as its
+	last one (on PostgreSQL the joined posting comes back from before the wait and is read again)."""
+	pool = make_pool(db_url, size=4)
+	with pool.connection() as db:
+		open_accounts(db, ("Paybill", "Asset"), ("Driver Payable", "Liability"))
+		posting.post_journal(db, "first", [Leg("Paybill", D("1.00")), Leg("Driver Payable", D("-1.00"))])
+	outcome, errors = [], []
+
+	def second():
+		try:
+			with pool.connection() as db:
+				outcome.append(posting.post_journal(db, "waiter", [Leg("Paybill", D("5.00")), Leg("Driver Payable", D("-5.00"))]))
+		except Exception as exc:  # surfaced below
+			errors.append(exc)
+
+	with pool.connection() as holder:
+		holder.begin()
+		posting.post(holder, "Journal", "holder", [Leg("Paybill", D("10.00")), Leg("Driver Payable", D("-10.00"))])
+		waiter = threading.Thread(target=second)
+		waiter.start()
+		waiter.join(timeout=1.0)
+		assert waiter.is_alive(), "the second post should be waiting for the account locks"
+		holder.commit()
+	waiter.join(timeout=30)
+	assert not errors, errors
+	assert outcome[0].balances == {"Driver Payable": D("16.00"), "Paybill": D("16.00")}
+	with pool.connection() as db:
+		rows = db.sql(
+			f"SELECT {db.dialect.money('`balance_after`')} AS `after`, `account_seq` FROM `tabLedger Posting`"
+			" WHERE `account` = 'Paybill' ORDER BY `account_seq`"
+		)
+		assert [(D(r["after"]), int(r["account_seq"])) for r in rows] == [(D("1.00"), 1), (D("11.00"), 2), (D("16.00"), 3)]
+		assert reconcile.reconcile(db)["discrepancies"] == 0
+	pool.dispose()

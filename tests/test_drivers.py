@@ -106,6 +106,17 @@ def test_duplicate_transid_counts_once(db):
 	assert count(db, "Ledger Transaction") == 1
 
 
+def test_repeated_transid_is_the_original_payment_even_after_its_account_changed(db):
+	first = pay(db, "QD2", "80.00", "K001")
+	drivers.upsert_vehicle(db, "KTA 001", driver="D2")  # the vehicle changed drivers since
+	moved = pay(db, "QD2", "80.00", "K001")
+	unknown = pay(db, "QD2", "80.00", "NO-SUCH-ACCOUNT")  # or the repeat names no vehicle at all
+	assert (moved.kind, moved.duplicate, moved.transaction) == ("fare", True, first.transaction)
+	assert (unknown.kind, unknown.duplicate, unknown.transaction) == ("fare", True, first.transaction)
+	assert balances(db, "D1")["payable"] == D("80.00") and balances(db, "D2")["payable"] == 0
+	assert count(db, "Ledger Transaction") == 1 and count(db, "Unmatched Payment") == 0
+
+
 def test_driver_repayment_reduces_target_and_excess_goes_to_deposit(db):
 	drivers.run_daily_targets(db, date(2026, 3, 1))
 	outcome = pay(db, "QR1", "1200.00", "d1")  # the driver's own id as account

@@ -137,6 +137,8 @@ def test_server_killed_mid_confirmation_that_queues_a_payout_loses_and_doubles_n
 			pass
 	with pool.connection() as db:
 		assert payouts.list_payouts(db) == [] and drivers.driver_balances(db, "D1")["payable"] == 0
+		# the raw body was kept; its Processed outcome died with the payment's transaction
+		assert [r["status"] for r in db.sql("SELECT `status` FROM `tabCallback Log`")] == ["Received"]
 	with server_process(db_url, "--no-scheduler", "--no-worker", port=port):
 		for _ in range(2):  # Daraja resends; the second is a duplicate
 			answer = requests.post(url, params={"token": CALLBACK_TOKEN}, json=body, timeout=30)
@@ -146,6 +148,8 @@ def test_server_killed_mid_confirmation_that_queues_a_payout_loses_and_doubles_n
 		assert [(p["amount"], p["status"]) for p in queued] == [(D("120.00"), "Queued")]
 		assert drivers.driver_balances(db, "D1")["payable"] == 0
 		assert posting.balance(db, business.PAYOUTS_IN_FLIGHT) == D("120.00")
+		logs = db.sql("SELECT `status`, `error` FROM `tabCallback Log` ORDER BY `creation`")
+		assert [(r["status"], r["error"]) for r in logs] == [("Received", None), ("Processed", None), ("Processed", "duplicate")]
 		assert reconcile.reconcile(db)["discrepancies"] == 0
 	pool.dispose()
 
