@@ -27,7 +27,7 @@ def _receive(endpoint: str):
 	body = host.request_body()
 	log_name = callbacks.record(db, endpoint, body, host.request_headers(), host.remote_addr())
 	refused = callbacks.refusal(host.request_args().get("token"), host.secret("callback_token"), host.remote_addr(),
-		get_settings(db)["allowed_callback_ips"])
+		get_settings(db, ("allowed_callback_ips",))["allowed_callback_ips"])
 	if refused:
 		status, reason = refused
 		callbacks.finish(db, log_name, "Rejected", status, reason)

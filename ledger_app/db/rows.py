@@ -34,32 +34,41 @@ def insert(db, doctype: str, values: dict, *, skip_if_exists: str | None = None)
 	return insert_many(db, doctype, [values], skip_if_exists=skip_if_exists)
 
 
-def insert_many(db, doctype: str, rows: list[dict], *, skip_if_exists: str | None = None) -> int:
+def insert_many(db, doctype: str, rows: list[dict], *, common: dict | None = None,
+		skip_if_exists: str | None = None) -> int:
 	"""Insert rows with the same columns in one statement (one round trip).
 
-	For an autoincrement doctype, leave ``name`` out: it is taken from the doctype's sequence as
-	Frappe does (MariaDB/PostgreSQL), or numbered by SQLite.
+	``common`` holds columns whose value is the same in every row (standard columns, the parent,
+	the time): each is bound once, so the driver escapes or adapts it once.  For an autoincrement
+	doctype, leave ``name`` out: it is taken from the doctype's sequence as Frappe does
+	(MariaDB/PostgreSQL), or numbered by SQLite.
 	"""
 	if not rows:
 		return 0
-	columns = list(rows[0])
-	name_expr = _name_expr(doctype, db.dialect.name) if "name" not in rows[0] else None
-	params = {}
-	groups = []
+	common = common or {}
+	own = tuple(rows[0])
+	statement = _insert_sql(doctype, db.dialect, tuple(common), own, len(rows), skip_if_exists)
+	params = dict(common)
 	for i, row in enumerate(rows):
-		names = [name_expr] if name_expr else []
-		for column in columns:
-			key = f"{column}_{i}"
-			params[key] = row[column]
-			names.append(f"%({key})s")
-		groups.append("(" + ", ".join(names) + ")")
-	if name_expr:
-		columns = ["name", *columns]
+		for column in own:
+			params[f"{column}_{i}"] = row[column]
+	return db.execute(statement, params)
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(doctype: str, dialect, common: tuple, own: tuple, count: int, skip_if_exists: str | None) -> str:
+	name_expr = _name_expr(doctype, dialect.name) if "name" not in common and "name" not in own else None
+	columns = (["name"] if name_expr else []) + [*common, *own]
+	shared = [f"%({c})s" for c in common]
+	groups = []
+	for i in range(count):
+		values = ([name_expr] if name_expr else []) + shared + [f"%({c}_{i})s" for c in own]
+		groups.append("(" + ", ".join(values) + ")")
 	column_sql = ", ".join(f"`{c}`" for c in columns)
 	statement = f"INSERT INTO {table(doctype)} ({column_sql}) VALUES {', '.join(groups)}"
 	if skip_if_exists:
-		statement = db.dialect.insert_or_skip(statement, skip_if_exists)
-	return db.execute(statement, params)
+		statement = dialect.insert_or_skip(statement, skip_if_exists)
+	return statement
 
 
 @lru_cache(maxsize=64)

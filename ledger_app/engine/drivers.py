@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from ledger_app.db.rows import insert, new_name, standard_columns, table
 from ledger_app.engine import accounts, business, callbacks, clock, posting, txn_types
@@ -149,9 +150,8 @@ def normalize_phone(value) -> str:
 	return digits
 
 
-def _driver_terms_columns(db, alias: str) -> str:
+def _driver_terms_columns(d, alias: str) -> str:
 	"""The Driver columns a confirmation needs, money as exact text (see ``_typed_driver``)."""
-	d = db.dialect
 	return (f"{alias}`phone`, {alias}`status`, {d.money(f'{alias}`daily_target`')} AS `daily_target`,"
 		f" {d.money(f'{alias}`fare_pct`')} AS `fare_pct`, {alias}`target_sharing`, {alias}`instant_payout`")
 
@@ -163,7 +163,7 @@ def _typed_driver(row: dict) -> dict:
 
 def get_driver(db, driver) -> dict:
 	rows = db.sql(
-		f"SELECT `name`, `driver_name`, {_driver_terms_columns(db, '')}, `consecutive_misses`,"
+		f"SELECT `name`, `driver_name`, {_driver_terms_columns(db.dialect, '')}, `consecutive_misses`,"
 		f" `flagged`, `last_target_date` FROM {table('Driver')} WHERE `name` = %(n)s",
 		{"n": driver},
 	)
@@ -335,8 +335,11 @@ def parse_trans_time(value) -> datetime:
 	"""``YYYYMMDDHHmmss`` in the business timezone (stored naive, as every datetime here)."""
 	if value in (None, ""):
 		return clock.now()
+	text = str(value).strip()
 	try:
-		return datetime.strptime(str(value).strip(), "%Y%m%d%H%M%S")
+		if len(text) != 14 or not text.isascii() or not text.isdigit():
+			raise ValueError(text)
+		return datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]), int(text[12:]))
 	except ValueError:
 		raise C2BRejected(f"TransTime must be YYYYMMDDHHmmss, got {value!r}") from None
 
@@ -360,13 +363,7 @@ def match_account(db, bill_ref_number: str) -> Match:
 	statement (the common case: one round trip, one consistent view); only a BillRefNumber that is no
 	vehicle's is then looked up as a driver's name.
 	"""
-	paying = "COALESCE(NULLIF(v.`substitute_driver`, ''), NULLIF(v.`driver`, ''))"
-	vehicles = db.sql(
-		f"SELECT v.`name` AS `vehicle`, {paying} AS `driver`, d.`name` AS `driver_found`, {_driver_terms_columns(db, 'd.')},"
-		f" {settings_values(TERMS_SETTINGS)} FROM {table('Vehicle')} v LEFT JOIN {table('Driver')} d ON d.`name` = {paying}"
-		f" WHERE v.`account_number` = %(a)s",
-		{"a": bill_ref_number},
-	)
+	vehicles = db.sql(_match_sql(db.dialect), {"a": bill_ref_number})
 	if vehicles:
 		row = vehicles[0]
 		if not row["driver"]:
@@ -382,6 +379,16 @@ def match_account(db, bill_ref_number: str) -> Match:
 	if drivers:
 		return Match("repayment", drivers[0]["name"])
 	return Match("unmatched")
+
+
+@lru_cache(maxsize=8)
+def _match_sql(dialect) -> str:
+	paying = "COALESCE(NULLIF(v.`substitute_driver`, ''), NULLIF(v.`driver`, ''))"
+	return (
+		f"SELECT v.`name` AS `vehicle`, {paying} AS `driver`, d.`name` AS `driver_found`,"
+		f" {_driver_terms_columns(dialect, 'd.')}, {settings_values(TERMS_SETTINGS)}"
+		f" FROM {table('Vehicle')} v LEFT JOIN {table('Driver')} d ON d.`name` = {paying} WHERE v.`account_number` = %(a)s"
+	)
 
 
 def validate_c2b(db, body) -> tuple[str, str]:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from ledger_app.db.rows import insert, insert_many, new_name, standard_columns, table
 from ledger_app.engine import clock, txn_types
@@ -139,8 +140,9 @@ def post(
 	any repeat of it is the same event and returns the original without comparing content (the type
 	and party a repeat would get can differ, e.g. when a vehicle changed drivers in between).
 
-	Locks: the touched Ledger Account rows (FOR UPDATE, name order); on MariaDB and SQLite also each
-	account's last posting row, read in the same locking statement.
+	Locks: the touched Ledger Account rows (FOR UPDATE, name order); on MariaDB also each account's
+	last posting row, read in the same locking statement (PostgreSQL locks only the accounts: ``FOR
+	UPDATE OF``; SQLite's BEGIN IMMEDIATE holds the whole database).
 	"""
 	if not db.in_transaction:
 		raise RuntimeError("post() must run inside a database transaction")
@@ -215,22 +217,13 @@ def post(
 			)
 		deltas[account_name] = delta
 		balances[account_name] = after
-		rows.append(
-			{
-				**standard_columns(now, user, docstatus=1),
-				"idx": idx,
-				"parent": name,
-				"parentfield": "postings",
-				"parenttype": "Ledger Transaction",
-				"account": account_name,
-				"amount": leg.amount,
-				"balance_after": after,
-				"posting_datetime": when,
-				"account_seq": account["posting_count"] + 1,
-			}
-		)
+		rows.append({"idx": idx, "account": account_name, "amount": leg.amount, "balance_after": after,
+			"account_seq": account["posting_count"] + 1})
+	common = {**standard_columns(now, user, docstatus=1), "parent": name, "parentfield": "postings",
+		"parenttype": "Ledger Transaction", "posting_datetime": when}
+	common.pop("idx")  # per row
 	try:
-		insert_many(db, "Ledger Posting", rows)
+		insert_many(db, "Ledger Posting", rows, common=common)
 	except UniqueViolation as exc:  # two writers at one account position: never both
 		raise RetryableDatabaseError(f"concurrent posting on the same account position: {exc}") from exc
 	_move_balances(db, deltas)
@@ -239,17 +232,7 @@ def post(
 
 def _lock_accounts(db, names: list[str]) -> dict[str, dict]:
 	"""Lock the accounts (name order), fetching each one's last posting in the same statement."""
-	d = db.dialect
-	params = {f"a{i}": n for i, n in enumerate(names)}
-	placeholders = ", ".join(f"%(a{i})s" for i in range(len(names)))
-	rows = db.sql(
-		f"SELECT a.`name`, {d.money('a.`balance`')} AS `balance`, a.`posting_count`, a.`normal_side`, a.`frozen`,"
-		f" a.`allow_negative_balance`, {d.money('p.`balance_after`')} AS `last_running`, p.`account_seq` AS `last_seq`"
-		f" FROM {table('Ledger Account')} a LEFT JOIN {table('Ledger Posting')} p"
-		f" ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
-		f" WHERE a.`name` IN ({placeholders}) ORDER BY a.`name`{d.for_update_of('a')}",
-		params,
-	)
+	rows = db.sql(_lock_sql(db.dialect, len(names)), {f"a{i}": n for i, n in enumerate(names)})
 	found = {row["name"]: row for row in rows}
 	missing = [n for n in names if n not in found]
 	if missing:
@@ -258,6 +241,18 @@ def _lock_accounts(db, names: list[str]) -> dict[str, dict]:
 		row["balance"] = from_db(row["balance"])
 		row["posting_count"] = int(row["posting_count"] or 0)
 	return found
+
+
+@lru_cache(maxsize=64)
+def _lock_sql(d, count: int) -> str:
+	placeholders = ", ".join(f"%(a{i})s" for i in range(count))
+	return (
+		f"SELECT a.`name`, {d.money('a.`balance`')} AS `balance`, a.`posting_count`, a.`normal_side`, a.`frozen`,"
+		f" a.`allow_negative_balance`, {d.money('p.`balance_after`')} AS `last_running`, p.`account_seq` AS `last_seq`"
+		f" FROM {table('Ledger Account')} a LEFT JOIN {table('Ledger Posting')} p"
+		f" ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
+		f" WHERE a.`name` IN ({placeholders}) ORDER BY a.`name`{d.for_update_of('a')}"
+	)
 
 
 def _last_running_balances(db, accounts: dict[str, dict]) -> dict[str, Decimal]:
@@ -299,19 +294,21 @@ def _move_balances(db, deltas: dict[str, Decimal]) -> None:
 	them, and on PostgreSQL an update that sets no indexed column can be HOT (in place, no new index
 	entries), which the hot paybill row is updated with on every payment."""
 	params = {}
-	cases = []
 	for i, (name, delta) in enumerate(deltas.items()):
 		params[f"a{i}"], params[f"d{i}"] = name, delta
-		cases.append(f"WHEN %(a{i})s THEN %(d{i})s")
-	increment = db.dialect.money_add("`balance`", "CASE `name` " + " ".join(cases) + " END")
-	names = ", ".join(f"%(a{i})s" for i in range(len(deltas)))
-	changed = db.execute(
-		f"UPDATE {table('Ledger Account')} SET `balance` = {increment}, `posting_count` = `posting_count` + 1"
-		f" WHERE `name` IN ({names})",
-		params,
-	)
+	changed = db.execute(_move_sql(db.dialect, len(deltas)), params)
 	if changed != len(deltas):
 		raise InvariantViolation(f"expected to move {len(deltas)} balances, moved {changed}")
+
+
+@lru_cache(maxsize=64)
+def _move_sql(d, count: int) -> str:
+	cases = " ".join(f"WHEN %(a{i})s THEN %(d{i})s" for i in range(count))
+	names = ", ".join(f"%(a{i})s" for i in range(count))
+	return (
+		f"UPDATE {table('Ledger Account')} SET `balance` = {d.money_add('`balance`', f'CASE `name` {cases} END')},"
+		f" `posting_count` = `posting_count` + 1 WHERE `name` IN ({names})"
+	)
 
 
 def find_by_key(db, key: str, *, latest: bool = False) -> dict | None:

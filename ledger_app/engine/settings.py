@@ -34,12 +34,21 @@ def _typed(field: dict, raw):
 	return raw if raw is not None else ""
 
 
-def get_settings(db) -> dict:
+def get_settings(db, names=None) -> dict:
+	"""Ledger Settings typed; only the ``names`` fields when given (a request that needs one field
+	reads one row)."""
+	params, only = {"dt": DOCTYPE}, ""
+	if names is not None:
+		unknown = [name for name in names if name not in fields()]
+		if unknown:
+			raise ValueError(f"unknown Ledger Settings field(s): {unknown}")
+		params.update({f"f{i}": name for i, name in enumerate(names)})
+		only = f" AND `field` IN ({', '.join(f'%(f{i})s' for i in range(len(names)))})"
 	stored = {
 		row["field"]: row["value"]
-		for row in db.sql(f"SELECT `field`, `value` FROM {table('Singles')} WHERE `doctype` = %(dt)s", {"dt": DOCTYPE})
+		for row in db.sql(f"SELECT `field`, `value` FROM {table('Singles')} WHERE `doctype` = %(dt)s{only}", params)
 	}
-	return typed_values(stored, fields())
+	return typed_values(stored, fields() if names is None else names)
 
 
 def typed_values(stored: dict, names) -> dict:
