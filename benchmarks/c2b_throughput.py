@@ -36,8 +36,8 @@ cents from 10.00 to 999.99.  Variants:
 
 - **floor+reads**: the floor plus every other statement the service runs for a fare, i.e. the
   service's exact statement list run raw: before the transaction ``match_account`` (the vehicle, its
-  paying driver's terms and the five global terms of Ledger Settings in one statement: SELECT ..,
-  (SELECT `value` FROM `tabSingles` WHERE `doctype` = 'Ledger Settings' AND `field` = ..) x5 FROM
+  paying driver's terms and the version of Ledger Settings in one statement: SELECT .., (SELECT
+  `value` FROM `tabSingles` WHERE `doctype` = 'Ledger Settings' AND `field` = 'modified') FROM
   `tabVehicle` v LEFT JOIN `tabDriver` d ON d.`name` = COALESCE(NULLIF(v.`substitute_driver`, ''),
   NULLIF(v.`driver`, '')) WHERE v.`account_number` = a); in the transaction the header as insert-or-skip on the key (``ON
   DUPLICATE KEY UPDATE`` / ``ON CONFLICT DO NOTHING``, which is also how a repeated TransID is
@@ -419,7 +419,7 @@ class Floor:
 			d,
 			f"SELECT v.`name` AS `vehicle`, {paying} AS `driver`, d.`name` AS `driver_found`, d.`phone`, d.`status`,"
 			f" {money('d.`daily_target`')} AS `daily_target`, {money('d.`fare_pct`')} AS `fare_pct`,"
-			f" d.`target_sharing`, d.`instant_payout`, {settings.select_values(drivers.TERMS_SETTINGS)}"
+			f" d.`target_sharing`, d.`instant_payout`, {settings.version_column()}"
 			f" FROM `tabVehicle` v LEFT JOIN `tabDriver` d ON d.`name` = {paying} WHERE v.`account_number` = %s",
 		)
 		self.last = bl.raw_sql(

@@ -80,6 +80,20 @@ def test_confirmation_answers_success_and_counts_once(server):
 	assert [(r["status"], r["http_status"], r["reference"]) for r in logs] == [("Processed", 200, "QK1")] * 3
 
 
+def test_settings_changed_by_another_process_apply_to_the_servers_next_payment(db_url):
+	pool = make_pool(db_url)
+	setup_fleet(pool)
+	with server_process(db_url, "--no-scheduler", "--no-worker") as base:
+		assert post(base, CONFIRMATION, body("QV1", "100.00")).status_code == 200  # the server now holds the settings
+		with pool.connection() as db:  # this process, not the server, changes them
+			db.run_in_transaction(lambda db: settings.update_settings(db, {"global_fare_pct": "80"}))
+		assert post(base, CONFIRMATION, body("QV2", "100.00")).status_code == 200
+	with pool.connection() as db:
+		# 50.00 + 20.00 of the two fares went to the target, 50.00 + 80.00 to the driver
+		assert drivers.driver_balances(db, "D1") == {"target_outstanding": D("4930.00"), "payable": D("130.00"), "deposit": 0}
+	pool.dispose()
+
+
 @pytest.mark.parametrize("token, status", [(None, 401), ("", 401), ("wrong", 403)], ids=["missing", "empty", "wrong"])
 def test_missing_or_wrong_token_is_refused_and_only_logged(server, token, status):
 	base, pool = server

@@ -98,6 +98,15 @@ def test_substitute_driver_wins(db):
 	assert pay(db, "QS2", "50.00", "K001").driver == "D1"
 
 
+def test_a_settings_change_applies_to_the_next_payment(db):
+	drivers.run_daily_targets(db, date(2026, 3, 1))
+	assert pay(db, "QG1", "100.00", "K001").contribution == D("50.00")  # global 50 % to the driver
+	db.run_in_transaction(lambda db: settings.update_settings(db, {"global_fare_pct": "80"}))
+	assert pay(db, "QG2", "100.00", "K001").contribution == D("20.00")  # now 80 %: the company keeps 20
+	db.run_in_transaction(lambda db: settings.update_settings(db, {"target_sharing": 0}))
+	assert pay(db, "QG3", "100.00", "K001").contribution == D("0.00")
+
+
 def test_duplicate_transid_counts_once(db):
 	first = pay(db, "QD1", "80.00", "K001")
 	again = pay(db, "QD1", "80.00", "K001")

@@ -21,6 +21,7 @@ class FrappeDatabase(Database):
 
 		self._frappe = frappe
 		super().__init__(get_dialect("postgres" if frappe.db.db_type == "postgres" else "mariadb"))
+		self.scope = f"frappe:{getattr(getattr(frappe, 'local', None), 'site', None) or ''}"
 
 	def _execute(self, query, params, fetch):
 		db = self._frappe.db

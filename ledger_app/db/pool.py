@@ -110,10 +110,11 @@ class PooledDatabase(Database):
 	the busy handler (other processes still wait through the busy timeout).
 	"""
 
-	def __init__(self, dialect, connection, writer_lock=None):
+	def __init__(self, dialect, connection, writer_lock=None, scope=None):
 		super().__init__(dialect)
 		self.connection = connection
 		self._writer_lock = writer_lock
+		self.scope = scope
 
 	def _execute(self, query, params, fetch):
 		query = self.dialect.translate(query)
@@ -188,7 +189,7 @@ class ConnectionPool:
 	@contextmanager
 	def connection(self):
 		raw = self._pool.connect()
-		db = PooledDatabase(self.dialect, raw, self._writer_lock)
+		db = PooledDatabase(self.dialect, raw, self._writer_lock, scope=self.url)
 		try:
 			yield db
 		finally:

@@ -32,6 +32,9 @@ DEFAULT_ATTEMPTS = 5
 
 class Database:
 	dialect: Dialect
+	#: which database this is (its URL, or the Frappe site), for what a process keeps per database;
+	#: None keeps nothing
+	scope: str | None = None
 
 	def __init__(self, dialect: Dialect):
 		self.dialect = dialect

@@ -26,8 +26,8 @@ from ledger_app.engine import accounts, business, callbacks, clock, posting, txn
 from ledger_app.engine.errors import Conflict, NotFound, UniqueViolation, ValidationFailed
 from ledger_app.engine.faults import crash_point
 from ledger_app.engine.money import ZERO, from_db, parse_amount, round_half_up
-from ledger_app.engine.settings import get_settings, typed_values
-from ledger_app.engine.settings import select_values as settings_values
+from ledger_app.engine import settings as ledger_settings
+from ledger_app.engine.settings import get_settings
 
 log = logging.getLogger("ledger_app.drivers")
 alerts = logging.getLogger("ledger_app.alerts")
@@ -249,10 +249,6 @@ class Terms:
 	minimum_payout: Decimal = ZERO
 
 
-#: the Ledger Settings fields ``terms_for`` reads
-TERMS_SETTINGS = ("global_daily_target", "global_fare_pct", "target_sharing", "instant_payouts", "minimum_payout")
-
-
 def terms_for(driver: dict, settings: dict) -> Terms:
 	"""A driver's effective terms: their own values where set, the global settings otherwise."""
 
@@ -359,9 +355,10 @@ def match_account(db, bill_ref_number: str) -> Match:
 	"""Who a BillRefNumber pays and on what terms: a vehicle's driver (its substitute first), a driver
 	repaying, or nobody.
 
-	The vehicle, its paying driver's row and the global terms from Ledger Settings are read in one
-	statement (the common case: one round trip, one consistent view); only a BillRefNumber that is no
-	vehicle's is then looked up as a driver's name.
+	The vehicle, its paying driver's row and the version of Ledger Settings are read in one statement
+	(the common case: one round trip; the global terms come from this process's copy of the settings
+	at that version, ``settings.as_of``); only a BillRefNumber that is no vehicle's is then looked up
+	as a driver's name.
 	"""
 	vehicles = db.sql(_match_sql(db.dialect), {"a": bill_ref_number})
 	if vehicles:
@@ -370,7 +367,7 @@ def match_account(db, bill_ref_number: str) -> Match:
 			return Match("unmatched", None, row["vehicle"])
 		if row["driver_found"] is None:
 			raise NotFound(f"Driver {row['driver']!r} of vehicle {row['vehicle']!r} not found")
-		globals_ = typed_values({name: row[f"setting_{name}"] for name in TERMS_SETTINGS}, TERMS_SETTINGS)
+		globals_ = ledger_settings.as_of(db, row["settings_version"])
 		driver_row = _typed_driver({"name": row["driver_found"], "phone": row["phone"], "status": row["status"],
 			"daily_target": row["daily_target"], "fare_pct": row["fare_pct"], "target_sharing": row["target_sharing"],
 			"instant_payout": row["instant_payout"]})
@@ -386,7 +383,7 @@ def _match_sql(dialect) -> str:
 	paying = "COALESCE(NULLIF(v.`substitute_driver`, ''), NULLIF(v.`driver`, ''))"
 	return (
 		f"SELECT v.`name` AS `vehicle`, {paying} AS `driver`, d.`name` AS `driver_found`,"
-		f" {_driver_terms_columns(dialect, 'd.')}, {settings_values(TERMS_SETTINGS)}"
+		f" {_driver_terms_columns(dialect, 'd.')}, {ledger_settings.version_column()}"
 		f" FROM {table('Vehicle')} v LEFT JOIN {table('Driver')} d ON d.`name` = {paying} WHERE v.`account_number` = %(a)s"
 	)
 
