@@ -23,10 +23,10 @@ from functools import lru_cache
 
 from ledger_app.db.rows import insert, new_name, standard_columns, table
 from ledger_app.engine import accounts, business, callbacks, clock, posting, txn_types
+from ledger_app.engine import settings as ledger_settings
 from ledger_app.engine.errors import Conflict, NotFound, UniqueViolation, ValidationFailed
 from ledger_app.engine.faults import crash_point
 from ledger_app.engine.money import ZERO, from_db, parse_amount, round_half_up
-from ledger_app.engine import settings as ledger_settings
 from ledger_app.engine.settings import get_settings
 
 log = logging.getLogger("ledger_app.drivers")
@@ -148,6 +148,9 @@ def normalize_phone(value) -> str:
 	if not re.fullmatch(r"254[17]\d{8}", digits):
 		raise ValidationFailed(f"phone must be a Kenyan mobile number like 0712345678 or 254712345678, got {value!r}")
 	return digits
+
+
+_DRIVER_TERMS = ("phone", "status", "daily_target", "fare_pct", "target_sharing", "instant_payout")
 
 
 def _driver_terms_columns(d, alias: str) -> str:
@@ -368,9 +371,7 @@ def match_account(db, bill_ref_number: str) -> Match:
 		if row["driver_found"] is None:
 			raise NotFound(f"Driver {row['driver']!r} of vehicle {row['vehicle']!r} not found")
 		globals_ = ledger_settings.as_of(db, row["settings_version"])
-		driver_row = _typed_driver({"name": row["driver_found"], "phone": row["phone"], "status": row["status"],
-			"daily_target": row["daily_target"], "fare_pct": row["fare_pct"], "target_sharing": row["target_sharing"],
-			"instant_payout": row["instant_payout"]})
+		driver_row = _typed_driver({"name": row["driver_found"], **{k: row[k] for k in _DRIVER_TERMS}})
 		return Match("fare", driver_row["name"], row["vehicle"], driver_row, terms_for(driver_row, globals_))
 	drivers = db.sql(f"SELECT `name` FROM {table('Driver')} WHERE UPPER(`name`) = %(a)s", {"a": bill_ref_number})
 	if drivers:
@@ -417,8 +418,8 @@ def confirm_c2b(db, payment: C2BPayment, user: str = "Guest", *, callback_log: s
 	"""Service: record a confirmed C2B payment exactly once (the key is its TransID).
 
 	Before the write transaction, without locks: who the BillRefNumber pays and on what terms (one
-	statement, ``match_account``).  In it: the posting, whose insert-or-skip on the TransID settles repeats (also concurrent
-	ones: the second waits for the first, then returns it); the split, computed under the locks of
+	statement, ``match_account``).  In it: the posting, whose insert-or-skip on the TransID settles
+	repeats (also concurrent ones: the second waits for the first, then returns it); the split, computed under the locks of
 	the paybill, target and payable accounts; an instant payout; and, when ``callback_log`` names
 	the Callback Log row of this request, its Processed outcome, so the log says Processed exactly
 	when the payment is committed.  A repeat of a TransID changes nothing and returns the original.
