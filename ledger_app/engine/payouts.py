@@ -27,10 +27,10 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from ledger_app.db.rows import insert, standard_columns, table
-from ledger_app.engine import business, clock, posting, txn_types
+from ledger_app.engine import business, clock, posting
 from ledger_app.engine.errors import Conflict, NotFound, ValidationFailed
 from ledger_app.engine.faults import crash_point
-from ledger_app.engine.money import ZERO, from_db, parse_amount
+from ledger_app.engine.money import from_db, parse_amount
 from ledger_app.engine.txn_types import Leg, TransactionType, register
 
 log = logging.getLogger("ledger_app.payouts")

@@ -15,9 +15,8 @@ from __future__ import annotations
 from functools import lru_cache
 from types import MappingProxyType
 
-from ledger_app.engine import clock
-
 from ledger_app.db.rows import table
+from ledger_app.engine import clock
 from ledger_app.engine.errors import ValidationFailed
 from ledger_app.engine.money import from_db, parse_amount
 
