@@ -11,7 +11,7 @@ import functools
 import frappe
 
 from ledger_app.engine import clock
-from ledger_app.engine.errors import LedgerError
+from ledger_app.ledger.engine_owned import engine_errors
 
 NAME = "frappe"
 clock.set_provider(lambda: frappe.utils.now_datetime())
@@ -21,10 +21,8 @@ def whitelist(allow_guest: bool = False, methods: list[str] | None = None):
 	def decorate(function):
 		@functools.wraps(function)
 		def wrapper(*args, **kwargs):
-			try:
+			with engine_errors():
 				return function(*args, **kwargs)
-			except LedgerError as exc:
-				frappe.throw(exc.message, exc=getattr(frappe, exc.frappe_exc, frappe.ValidationError))
 
 		return frappe.whitelist(allow_guest=allow_guest, methods=methods)(wrapper)
 

@@ -26,10 +26,8 @@ class Client(Document):
 		"""Stored as the engine stores it (``drivers.normalize_phone``: 2547XXXXXXXX), the number
 		profit withdrawals are paid to."""
 		from ledger_app.engine.drivers import normalize_phone
-		from ledger_app.engine.errors import LedgerError
+		from ledger_app.ledger.engine_owned import engine_errors
 
 		if self.phone:  # a missing one is reported by Frappe's mandatory check right after
-			try:
+			with engine_errors():
 				self.phone = normalize_phone(self.phone)
-			except LedgerError as exc:
-				frappe.throw(exc.message, exc=getattr(frappe, exc.frappe_exc, frappe.ValidationError))

@@ -94,30 +94,21 @@ class ClientExchange(Document):
 			self.set(fieldname, None)
 
 	def keep_engine_fields(self):
-		"""The account links belong to the engine: a new client exchange starts without them, an
-		existing one keeps those of its row."""
-		if self.is_new():
-			saved = ENGINE_FIELDS
-		else:
-			saved = self.get_doc_before_save() or frappe.db.get_value(
-				self.doctype, self.name, list(ENGINE_FIELDS), as_dict=True, for_update=True
-			)
-		for fieldname, default in ENGINE_FIELDS.items():
-			self.set(fieldname, saved.get(fieldname) if saved is not None else default)
+		"""The account links belong to the engine."""
+		from ledger_app.ledger.engine_owned import keep_engine_fields
+
+		keep_engine_fields(self, ENGINE_FIELDS)
 
 	def after_insert(self):
 		"""The client exchange's ledger accounts, created in the same database transaction as the
 		document itself: an error rolls both back."""
 		from ledger_app.engine.clients import ensure_exchange_accounts
-		from ledger_app.engine.errors import LedgerError
 		from ledger_app.host import get_db
+		from ledger_app.ledger.engine_owned import engine_errors
 
 		db = get_db()
-		try:
-			with db.joined():
-				names = ensure_exchange_accounts(db, self.name, user=frappe.session.user)
-		except LedgerError as exc:
-			frappe.throw(exc.message, exc=getattr(frappe, exc.frappe_exc, frappe.ValidationError))
+		with engine_errors(), db.joined():
+			names = ensure_exchange_accounts(db, self.name, user=frappe.session.user)
 		# the engine linked them on the row; show the same on this document
 		self.capital_account = names["capital"]
 		self.payable_account = names["payable"]

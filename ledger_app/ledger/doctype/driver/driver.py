@@ -92,44 +92,32 @@ class Driver(Document):
 
 	def check_terms(self):
 		from ledger_app.engine.drivers import normalize_phone
-		from ledger_app.engine.errors import LedgerError
+		from ledger_app.ledger.engine_owned import engine_errors
 
 		if self.phone:  # a missing one is reported by Frappe's mandatory check right after
-			try:
+			with engine_errors():
 				self.phone = normalize_phone(self.phone)
-			except LedgerError as exc:
-				frappe.throw(exc.message, exc=getattr(frappe, exc.frappe_exc, frappe.ValidationError))
 		fare_pct = Decimal(str(self.fare_pct or 0))
 		if not Decimal(0) <= fare_pct <= Decimal(100):
 			frappe.throw(_("Fare Percentage must be between 0 and 100."))
 
 	def keep_engine_fields(self):
 		"""The miss count, the flag, the last target date and the account links belong to the
-		engine.  A new driver starts without them; an existing one keeps the values of its row as
-		locked by this save (``load_doc_before_save`` reads it ``FOR UPDATE``), even when the form
-		was loaded before the daily target job moved them."""
-		if self.is_new():
-			saved = ENGINE_FIELDS
-		else:
-			saved = self.get_doc_before_save() or frappe.db.get_value(
-				self.doctype, self.name, list(ENGINE_FIELDS), as_dict=True, for_update=True
-			)
-		for fieldname, default in ENGINE_FIELDS.items():
-			self.set(fieldname, saved.get(fieldname) if saved is not None else default)
+		engine (the daily target job moves them)."""
+		from ledger_app.ledger.engine_owned import keep_engine_fields
+
+		keep_engine_fields(self, ENGINE_FIELDS)
 
 	def after_insert(self):
 		"""The driver's three ledger accounts, created in the same database transaction as the
 		driver itself: an error rolls both back."""
 		from ledger_app.engine.drivers import ensure_driver_accounts
-		from ledger_app.engine.errors import LedgerError
 		from ledger_app.host import get_db
+		from ledger_app.ledger.engine_owned import engine_errors
 
 		db = get_db()
-		try:
-			with db.joined():
-				names = ensure_driver_accounts(db, self.name, user=frappe.session.user)
-		except LedgerError as exc:
-			frappe.throw(exc.message, exc=getattr(frappe, exc.frappe_exc, frappe.ValidationError))
+		with engine_errors(), db.joined():
+			names = ensure_driver_accounts(db, self.name, user=frappe.session.user)
 		# the engine linked them on the row; show the same on this document
 		self.target_account = names["target"]
 		self.payable_account = names["payable"]

@@ -38,16 +38,13 @@ class LedgerTransaction(Document):
 	def on_cancel(self):
 		"""Cancelling posts the reversal in the same database transaction as the cancel itself."""
 		from ledger_app.engine import posting
-		from ledger_app.engine.errors import LedgerError
 		from ledger_app.host import get_db
+		from ledger_app.ledger.engine_owned import engine_errors
 
 		self.ignore_linked_doctypes = ("Ledger Transaction",)
 		db = get_db()
-		try:
-			with db.joined():
-				posting.reverse(db, self.name, idempotency_key=f"cancel:{self.name}", user=frappe.session.user)
-		except LedgerError as exc:
-			frappe.throw(exc.message, exc=getattr(frappe, exc.frappe_exc, frappe.ValidationError))
+		with engine_errors(), db.joined():
+			posting.reverse(db, self.name, idempotency_key=f"cancel:{self.name}", user=frappe.session.user)
 
 	def on_trash(self):
 		if not self.flags.from_engine:
