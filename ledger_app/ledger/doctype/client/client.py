@@ -1,7 +1,7 @@
 # Copyright (c) 2026, ledger_app developers and contributors
 # For license information, please see license.txt
 
-import frappe
+# import frappe
 from frappe.model.document import Document
 
 
