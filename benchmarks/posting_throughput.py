@@ -507,7 +507,7 @@ def history(backend: str, prior: int, posts: int, blocks: int, keep: bool) -> di
 									floor, db, key, pair[0], pair[1], Decimal("1.00"), stats
 								)
 							bucket.append(time.perf_counter() - t)
-			plan = explain_last_posting(db, loaded[0], prior)
+			plan = explain_last_posting(db, loaded[0])
 		pool.dispose()
 		check = check_consistency(url)
 	out = {
@@ -530,7 +530,7 @@ def history(backend: str, prior: int, posts: int, blocks: int, keep: bool) -> di
 	return out
 
 
-def explain_last_posting(db, account: str, seq: int) -> str:
+def explain_last_posting(db, account: str) -> str:
 	"""The plan of the engine's last-posting read on the loaded account (for the report): the
 	locking SELECT with the joined last posting (explained without FOR UPDATE)."""
 	d = db.dialect.name

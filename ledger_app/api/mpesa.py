@@ -18,10 +18,14 @@ from ledger_app.gateways import daraja
 log = logging.getLogger("ledger_app.mpesa")
 
 
-def _receive(endpoint: str):
+_NOT_AN_OBJECT = {"ResultCode": 1, "ResultDesc": "Rejected: body is not a JSON object"}
+
+
+def _receive(endpoint: str, not_an_object: dict = _NOT_AN_OBJECT):
 	"""Log the raw callback, authenticate it and parse its JSON object.
 
-	Returns ``(db, log_name, payload, None)``, or ``(db, log_name, None, refusal_response)``.
+	Returns ``(db, log_name, payload, None)``, or ``(db, log_name, None, refusal_response)``; a body
+	that is not a JSON object is refused with 400 and ``not_an_object`` as the answer.
 	"""
 	db = host.get_db()
 	body = host.request_body()
@@ -38,18 +42,16 @@ def _receive(endpoint: str):
 	except (ValueError, UnicodeDecodeError):
 		payload = None
 	if not isinstance(payload, dict):
-		return db, log_name, None, None
+		callbacks.finish(db, log_name, "Rejected", 400, "body is not a JSON object")
+		return db, log_name, None, host.raw_json_response(not_an_object, 400)
 	return db, log_name, payload, None
 
 
 @host.whitelist(allow_guest=True, methods=["POST"])
 def c2b_validation(**kwargs):
-	db, log_name, payload, refused = _receive("c2b_validation")
+	db, log_name, payload, refused = _receive("c2b_validation", {"ResultCode": "C2B00016", "ResultDesc": "Rejected"})
 	if refused is not None:
 		return refused
-	if payload is None:
-		callbacks.finish(db, log_name, "Rejected", 400, "body is not a JSON object")
-		return host.raw_json_response({"ResultCode": "C2B00016", "ResultDesc": "Rejected"}, 400)
 	code, description = drivers.validate_c2b(db, payload)
 	callbacks.finish(db, log_name, "Processed" if code == "0" else "Rejected", 200, None if code == "0" else code,
 		reference=str(payload.get("BillRefNumber") or "") or None)
@@ -61,9 +63,6 @@ def c2b_confirmation(**kwargs):
 	db, log_name, payload, refused = _receive("c2b_confirmation")
 	if refused is not None:
 		return refused
-	if payload is None:
-		callbacks.finish(db, log_name, "Rejected", 400, "body is not a JSON object")
-		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Rejected: body is not a JSON object"}, 400)
 	try:
 		payment = drivers.parse_c2b(payload)
 		outcome = drivers.confirm_c2b(db, payment, callback_log=log_name)
@@ -85,9 +84,6 @@ def _payout_callback(endpoint: str, apply):
 	db, log_name, payload, refused = _receive(endpoint)
 	if refused is not None:
 		return refused
-	if payload is None:
-		callbacks.finish(db, log_name, "Rejected", 400, "body is not a JSON object")
-		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Rejected: body is not a JSON object"}, 400)
 	try:
 		reference, note = apply(db, payload)
 	except (ValueError, LedgerError) as exc:
