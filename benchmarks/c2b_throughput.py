@@ -35,18 +35,22 @@ cents from 10.00 to 999.99.  Variants:
   the port does, so both queue in order instead of polling SQLite's busy handler.
 
 - **floor+reads**: the floor plus every other statement the service runs for a fare, i.e. the
-  service's exact statement list run raw: before the transaction ``match_account`` (the vehicle, its
-  paying driver's terms and the version of Ledger Settings in one statement: SELECT .., (SELECT
-  `value` FROM `tabSingles` WHERE `doctype` = 'Ledger Settings' AND `field` = 'modified') FROM
-  `tabVehicle` v LEFT JOIN `tabDriver` d ON d.`name` = COALESCE(NULLIF(v.`substitute_driver`, ''),
-  NULLIF(v.`driver`, '')) WHERE v.`account_number` = a); in the transaction the header as insert-or-skip on the key (``ON
-  DUPLICATE KEY UPDATE`` / ``ON CONFLICT DO NOTHING``, which is also how a repeated TransID is
-  found), and the lock with each account's last posting LEFT JOINed in (PostgreSQL: ``FOR UPDATE
-  OF a``, and where a lock wait returned a joined posting from before the wait, the last postings
-  read again: SELECT `account`, `balance_after` FROM `tabLedger Posting` WHERE (`account` = a AND
-  `account_seq` = n) OR .. x3).  7 round trips (PostgreSQL after a lock wait 8).  floor ->
-  floor+reads is the price of the extra statements, floor+reads -> service the price of the port,
-  validation and the engine's Python.
+  service's exact statement list run raw.  The first payment to a vehicle runs ``match_account``
+  before the transaction (the vehicle, its paying driver's terms and the version of Ledger Settings
+  in one statement: SELECT .., (SELECT `value` FROM `tabSingles` WHERE `doctype` = 'Ledger
+  Settings' AND `field` = 'modified') FROM `tabVehicle` v LEFT JOIN `tabDriver` d ON d.`name` =
+  COALESCE(NULLIF(v.`substitute_driver`, ''), NULLIF(v.`driver`, '')) WHERE v.`account_number` =
+  a); later ones use the match kept from it, as the service does.  In the transaction: the header
+  as insert-or-skip on the key (``ON DUPLICATE KEY UPDATE`` / ``ON CONFLICT DO NOTHING``, which is
+  also how a repeated TransID is found), and the lock with each account's last posting LEFT JOINed
+  in and the kept match checked (``EXISTS (SELECT 1 FROM `tabVehicle` v LEFT JOIN `tabDriver` d ..
+  WHERE v.`account_number` = a AND <each column of the match> <=> <its kept value>)`` in the
+  select list; PostgreSQL: ``FOR UPDATE OF a``, and where a lock wait returned a joined posting
+  from before the wait, the last postings read again: SELECT `account`, `balance_after` FROM
+  `tabLedger Posting` WHERE (`account` = a AND `account_seq` = n) OR .. x3).  6 round trips like
+  the floor (PostgreSQL after a lock wait 7).  floor -> floor+reads is the price of the engine's
+  heavier statements, floor+reads -> service the price of the port, validation and the engine's
+  Python.
 
 - **service**: ``drivers.confirm_c2b(db, drivers.parse_c2b(body))`` with Daraja's body, each thread
   holding its own pooled connection (``ConnectionPool``) for the whole run.
@@ -94,6 +98,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -412,16 +417,13 @@ class Floor:
 		with pool.connection() as db:
 			name_expr = bl.posting_name_expr(db)
 		self.begin = "BEGIN IMMEDIATE" if self.sqlite else "BEGIN"
-		# -- the engine's reads (drivers.match_account, posting._last_running_balances), as the
-		#    engine writes them
-		paying = "COALESCE(NULLIF(v.`substitute_driver`, ''), NULLIF(v.`driver`, ''))"
-		self.vehicle_driver = bl.raw_sql(
-			d,
-			f"SELECT v.`name` AS `vehicle`, {paying} AS `driver`, d.`name` AS `driver_found`, d.`phone`, d.`status`,"
-			f" {money('d.`daily_target`')} AS `daily_target`, {money('d.`fare_pct`')} AS `fare_pct`,"
-			f" d.`target_sharing`, d.`instant_payout`, {settings.version_column()}"
-			f" FROM `tabVehicle` v LEFT JOIN `tabDriver` d ON d.`name` = {paying} WHERE v.`account_number` = %s",
-		)
+		# -- the engine's reads (drivers.match_account, its check under the locks, and
+		#    posting._last_running_balances), as the engine writes them, with positional parameters
+		self.vehicle_driver = bl.raw_sql(d, drivers._match_sql(self.dialect).replace("%(a)s", "%s"))
+		unchanged = drivers._match_unchanged_sql(self.dialect)
+		self.unchanged_params = re.findall(r"%\((\w+)\)s", unchanged)
+		unchanged = re.sub(r"%\(\w+\)s", "%s", unchanged)
+		self.kept: dict[str, tuple] = {}  # account number -> the check's parameters (drivers.kept_match)
 		self.last = bl.raw_sql(
 			d,
 			f"SELECT `account`, {money('`balance_after`')} AS `balance_after` FROM {bl.POSTING} WHERE"
@@ -447,8 +449,8 @@ class Floor:
 		self.lock_joined = bl.raw_sql(
 			d,
 			f"SELECT a.`name`, a.`balance`, a.`posting_count`, a.`normal_side`, a.`frozen`,"
-			f" a.`allow_negative_balance`, {money('p.`balance_after`')} AS `last_running`, p.`account_seq` AS `last_seq`"
-			f" FROM {bl.ACCOUNT} a LEFT JOIN {bl.POSTING} p ON p.`account` = a.`name`"
+			f" a.`allow_negative_balance`, {money('p.`balance_after`')} AS `last_running`, p.`account_seq` AS `last_seq`,"
+			f" ({unchanged}) AS `precondition_holds` FROM {bl.ACCOUNT} a LEFT JOIN {bl.POSTING} p ON p.`account` = a.`name`"
 			" AND p.`account_seq` = a.`posting_count`"
 			f" WHERE a.`name` IN (%s, %s, %s) ORDER BY a.`name`{self.dialect.for_update_of('a')}",
 		)
@@ -496,8 +498,15 @@ class Floor:
 		now = clock.now()
 		name = bl.ledger_rows.new_name()
 		locked = tuple(driver.locked)
+		check = ()
 		if mode == "floor+reads":
-			run(self.vehicle_driver, (driver.account_number,), True)
+			check = self.kept.get(driver.account_number)
+			if check is None:  # the first payment to a vehicle matches it; later ones check the kept match
+				basis = {"m_a": driver.account_number}
+				row = run(self.vehicle_driver, (driver.account_number,), True)[0]
+				for key in row.keys():
+					basis[f"m_{key}"] = row[key]
+				check = self.kept[driver.account_number] = tuple(basis[p] for p in self.unchanged_params)
 		if lock is not None:
 			if rec is not None:
 				w0, c0 = time.perf_counter(), time.thread_time()
@@ -532,8 +541,10 @@ class Floor:
 				)
 				if inserted != 1:
 					raise RuntimeError(f"TransID {trans_id} was already used")
-				rows = run(self.lock_joined if self.join_last else self.lock, locked, True)
+				rows = run(self.lock_joined if self.join_last else self.lock, check + locked, True)
 				by_name = {r["name"]: r for r in rows}
+				if self.join_last and not rows[0]["precondition_holds"]:
+					raise RuntimeError(f"the kept match of {driver.account_number} is stale")
 				if self.join_last and any(
 					r["last_seq"] is None or int(r["last_seq"]) != int(r["posting_count"]) for r in rows
 				):

@@ -80,7 +80,7 @@ def test_confirmation_answers_success_and_counts_once(server):
 	assert [(r["status"], r["http_status"], r["reference"]) for r in logs] == [("Processed", 200, "QK1")] * 3
 
 
-def test_settings_changed_by_another_process_apply_to_the_servers_next_payment(db_url):
+def test_changes_made_by_another_process_apply_to_the_servers_next_payment(db_url):
 	pool = make_pool(db_url)
 	setup_fleet(pool)
 	with server_process(db_url, "--no-scheduler", "--no-worker") as base:
@@ -88,9 +88,19 @@ def test_settings_changed_by_another_process_apply_to_the_servers_next_payment(d
 		with pool.connection() as db:  # this process, not the server, changes them
 			db.run_in_transaction(lambda db: settings.update_settings(db, {"global_fare_pct": "80"}))
 		assert post(base, CONFIRMATION, body("QV2", "100.00")).status_code == 200
+		with pool.connection() as db:  # ... and gives the vehicle to another driver
+			drivers.upsert_driver(db, "D2", "Baraka", "0722000000")
+			drivers.run_daily_targets(db, date(2026, 3, 1))
+			drivers.upsert_vehicle(db, "KTA 001", driver="D2")
+		assert post(base, CONFIRMATION, body("QV3", "100.00")).status_code == 200
+		with pool.connection() as db:  # ... and changes that driver's own terms
+			drivers.upsert_driver(db, "D2", fare_pct="70")
+		assert post(base, CONFIRMATION, body("QV4", "100.00")).status_code == 200
 	with pool.connection() as db:
-		# 50.00 + 20.00 of the two fares went to the target, 50.00 + 80.00 to the driver
+		# D1: 50.00 + 20.00 of the first two fares went to the target, 50.00 + 80.00 to the driver
 		assert drivers.driver_balances(db, "D1") == {"target_outstanding": D("4930.00"), "payable": D("130.00"), "deposit": 0}
+		# D2: 20.00 at the global 80 %, then 30.00 at its own 70 %
+		assert drivers.driver_balances(db, "D2") == {"target_outstanding": D("4950.00"), "payable": D("150.00"), "deposit": 0}
 	pool.dispose()
 
 

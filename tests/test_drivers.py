@@ -10,7 +10,7 @@ import pytest
 
 from ledger_app.engine import drivers, posting, reconcile, settings
 from ledger_app.engine.drivers import C2BPayment, parse_c2b, split_fare
-from ledger_app.engine.errors import Conflict, NotFound, ValidationFailed
+from ledger_app.engine.errors import Conflict, NotFound, StaleDecision, ValidationFailed
 from tests.support import count, make_pool
 
 D = Decimal
@@ -105,6 +105,59 @@ def test_a_settings_change_applies_to_the_next_payment(db):
 	assert pay(db, "QG2", "100.00", "K001").contribution == D("20.00")  # now 80 %: the company keeps 20
 	db.run_in_transaction(lambda db: settings.update_settings(db, {"target_sharing": 0}))
 	assert pay(db, "QG3", "100.00", "K001").contribution == D("0.00")
+
+
+def test_a_change_made_behind_the_engines_back_applies_to_the_next_payment(db):
+	"""The process keeps the match of each account it was paid to; a payment checks it under the locks,
+	column by column, so even SQL that leaves ``modified`` alone cannot make it pay on stale terms."""
+	drivers.run_daily_targets(db, date(2026, 3, 1))
+	assert pay(db, "QM1", "100.00", "K002").contribution == D("30.00")  # D2 keeps 70 %
+	db.run_in_transaction(lambda db: db.execute("UPDATE `tabDriver` SET `fare_pct` = 60 WHERE `name` = 'D2'"))
+	assert pay(db, "QM2", "100.00", "K002").contribution == D("40.00")
+	db.run_in_transaction(lambda db: db.execute("UPDATE `tabVehicle` SET `driver` = 'D3' WHERE `name` = 'KTA 002'"))
+	moved = pay(db, "QM3", "100.00", "K002")
+	assert (moved.driver, moved.contribution) == ("D3", D("0.00"))  # D3 has target sharing off
+	db.run_in_transaction(lambda db: db.execute("UPDATE `tabDriver` SET `phone` = '254733999999' WHERE `name` = 'D3'"))
+	assert pay(db, "QM4", "100.00", "K002").driver == "D3"
+	assert balances(db, "D2")["payable"] == D("130.00") and balances(db, "D3")["payable"] == D("200.00")
+	assert reconcile.reconcile(db)["discrepancies"] == 0
+
+
+def test_a_payment_in_flight_does_not_lock_its_vehicle_driver_or_settings(db, db_url):
+	"""Checking the match under the account locks reads the vehicle, driver and settings rows without
+	locking them: staff can edit them while payments are being recorded."""
+	import threading
+
+	if db_url.startswith("sqlite"):
+		pytest.skip("SQLite has one writer at a time: any open write transaction holds the whole database")
+	match = drivers.match_account(db, "K001")
+	edits, errors = [], []
+
+	def edit():
+		try:
+			with make_pool(db_url).connection() as staff:
+				staff.run_in_transaction(lambda s: s.execute("UPDATE `tabVehicle` SET `substitute_driver` = 'D2' WHERE `name` = 'KTA 001'"))
+				staff.run_in_transaction(lambda s: s.execute("UPDATE `tabDriver` SET `fare_pct` = 55 WHERE `name` = 'D1'"))
+				staff.run_in_transaction(lambda s: settings.update_settings(s, {"global_fare_pct": "60"}))
+				edits.append("done")
+		except Exception as exc:  # surfaced below
+			errors.append(exc)
+
+	db.begin()
+	posting.post(db, "Journal", "in-flight", [posting.Leg(drivers.PAYBILL_ACCOUNT, D("1.00")),
+		posting.Leg("Driver Payable - D1", D("-1.00"))], precondition=drivers.match_unchanged(db, match))
+	staff = threading.Thread(target=edit)
+	staff.start()
+	staff.join(timeout=10)
+	finished_while_open = not staff.is_alive()
+	db.commit()
+	staff.join(timeout=60)
+	assert not errors, errors
+	assert finished_while_open and edits == ["done"]
+	with pytest.raises(StaleDecision):  # and the match made before the edits no longer holds
+		db.run_in_transaction(lambda db: posting.post(db, "Journal", "stale", [posting.Leg(drivers.PAYBILL_ACCOUNT,
+			D("1.00")), posting.Leg("Driver Payable - D1", D("-1.00"))], precondition=drivers.match_unchanged(db, match)))
+	assert posting.find_by_key(db, "stale") is None
 
 
 def test_duplicate_transid_counts_once(db):

@@ -47,6 +47,10 @@ class Dialect:
 	def translate(self, query: str) -> str:
 		return query
 
+	def same(self, a: str, b: str) -> str:
+		"""SQL that is true when ``a`` equals ``b``, NULL counting as equal to NULL."""
+		return f"{a} <=> {b}"
+
 	def money(self, expr: str) -> str:
 		"""``expr`` as text, so money never passes through a float on any driver."""
 		return f"CAST({expr} AS CHAR)"
@@ -100,6 +104,9 @@ class Postgres(Dialect):
 	def translate(self, query):
 		return _pg_translate(query)
 
+	def same(self, a, b):
+		return f"{a} IS NOT DISTINCT FROM {b}"
+
 	def money(self, expr):
 		return f"CAST({expr} AS TEXT)"
 
@@ -125,6 +132,9 @@ class SQLite(Dialect):
 
 	def translate(self, query):
 		return _sqlite_translate(query)
+
+	def same(self, a, b):
+		return f"{a} IS {b}"
 
 	def money(self, expr):
 		return f"CAST({expr} AS TEXT)"

@@ -24,7 +24,7 @@ from functools import lru_cache
 from ledger_app.db.rows import insert, new_name, standard_columns, table
 from ledger_app.engine import accounts, business, callbacks, clock, posting, txn_types
 from ledger_app.engine import settings as ledger_settings
-from ledger_app.engine.errors import Conflict, NotFound, UniqueViolation, ValidationFailed
+from ledger_app.engine.errors import Conflict, NotFound, StaleDecision, UniqueViolation, ValidationFailed
 from ledger_app.engine.faults import crash_point
 from ledger_app.engine.money import ZERO, from_db, parse_amount, round_half_up
 from ledger_app.engine.settings import get_settings
@@ -153,10 +153,14 @@ def normalize_phone(value) -> str:
 _DRIVER_TERMS = ("phone", "status", "daily_target", "fare_pct", "target_sharing", "instant_payout")
 
 
-def _driver_terms_columns(d, alias: str) -> str:
-	"""The Driver columns a confirmation needs, money as exact text (see ``_typed_driver``)."""
-	return (f"{alias}`phone`, {alias}`status`, {d.money(f'{alias}`daily_target`')} AS `daily_target`,"
-		f" {d.money(f'{alias}`fare_pct`')} AS `fare_pct`, {alias}`target_sharing`, {alias}`instant_payout`")
+def _driver_terms(d, alias: str) -> list[tuple[str, str]]:
+	"""(name, SQL expression) of the Driver columns a confirmation needs, money as exact text (see
+	``_typed_driver``)."""
+	return [(k, d.money(f"{alias}`{k}`") if k in ("daily_target", "fare_pct") else f"{alias}`{k}`") for k in _DRIVER_TERMS]
+
+
+def _select_list(columns: list[tuple[str, str]]) -> str:
+	return ", ".join(f"{expr} AS `{name}`" for name, expr in columns)
 
 
 def _typed_driver(row: dict) -> dict:
@@ -166,7 +170,7 @@ def _typed_driver(row: dict) -> dict:
 
 def get_driver(db, driver) -> dict:
 	rows = db.sql(
-		f"SELECT `name`, `driver_name`, {_driver_terms_columns(db.dialect, '')}, `consecutive_misses`,"
+		f"SELECT `name`, `driver_name`, {_select_list(_driver_terms(db.dialect, ''))}, `consecutive_misses`,"
 		f" `flagged`, `last_target_date` FROM {table('Driver')} WHERE `name` = %(n)s",
 		{"n": driver},
 	)
@@ -352,6 +356,16 @@ class Match:
 	driver_row: dict | None = None
 	#: for a fare: the driver's effective terms
 	terms: Terms | None = None
+	#: for a fare: the BillRefNumber and the values of ``_match_columns`` it was made from
+	basis: dict | None = None
+
+
+#: per database (``Database.scope``): BillRefNumber -> the fare Match last made for it
+_kept_matches: dict[str, dict[str, Match]] = {}
+#: the kept matches of one database are dropped all at once beyond this many BillRefNumbers
+KEPT_MATCHES_MAX = 100_000
+#: a payment whose match went stale under the locks is decided again this many times at most
+MATCH_ATTEMPTS = 3
 
 
 def match_account(db, bill_ref_number: str) -> Match:
@@ -359,9 +373,9 @@ def match_account(db, bill_ref_number: str) -> Match:
 	repaying, or nobody.
 
 	The vehicle, its paying driver's row and the version of Ledger Settings are read in one statement
-	(the common case: one round trip; the global terms come from this process's copy of the settings
-	at that version, ``settings.as_of``); only a BillRefNumber that is no vehicle's is then looked up
-	as a driver's name.
+	(the global terms come from this process's copy of the settings at that version,
+	``settings.as_of``); only a BillRefNumber that is no vehicle's is then looked up as a driver's
+	name.  A fare's match is kept for the next payment to the same BillRefNumber (``kept_match``).
 	"""
 	vehicles = db.sql(_match_sql(db.dialect), {"a": bill_ref_number})
 	if vehicles:
@@ -372,21 +386,55 @@ def match_account(db, bill_ref_number: str) -> Match:
 			raise NotFound(f"Driver {row['driver']!r} of vehicle {row['vehicle']!r} not found")
 		globals_ = ledger_settings.as_of(db, row["settings_version"])
 		driver_row = _typed_driver({"name": row["driver_found"], **{k: row[k] for k in _DRIVER_TERMS}})
-		return Match("fare", driver_row["name"], row["vehicle"], driver_row, terms_for(driver_row, globals_))
+		match = Match("fare", driver_row["name"], row["vehicle"], driver_row, terms_for(driver_row, globals_),
+			{"a": bill_ref_number, **row})
+		if db.scope is not None:
+			kept = _kept_matches.setdefault(db.scope, {})
+			if len(kept) >= KEPT_MATCHES_MAX:
+				kept.clear()
+			kept[bill_ref_number] = match
+		return match
 	drivers = db.sql(f"SELECT `name` FROM {table('Driver')} WHERE UPPER(`name`) = %(a)s", {"a": bill_ref_number})
 	if drivers:
 		return Match("repayment", drivers[0]["name"])
 	return Match("unmatched")
 
 
+def kept_match(db, bill_ref_number: str) -> Match | None:
+	"""The fare Match this process last made for ``bill_ref_number`` on this database, if any.  It
+	may be out of date: a payment made with it checks it under the locks (``match_unchanged``)."""
+	return _kept_matches.get(db.scope, {}).get(bill_ref_number) if db.scope is not None else None
+
+
+def match_unchanged(db, match: Match) -> posting.Precondition:
+	"""The fare ``match`` as a precondition of its posting: the BillRefNumber's vehicle, paying
+	driver, that driver's terms and the settings version are still exactly what the match was made
+	from (every column of the match statement compared, NULL-safe)."""
+	params = {f"m_{key}": value for key, value in match.basis.items()}
+	return posting.Precondition(_match_unchanged_sql(db.dialect), params,
+		f"vehicle {match.vehicle!r}, its driver or the settings changed while the payment was being recorded")
+
+
+#: a vehicle's paying driver: its substitute when one is set, its driver otherwise
+_PAYING = "COALESCE(NULLIF(v.`substitute_driver`, ''), NULLIF(v.`driver`, ''))"
+_MATCH_FROM = f" FROM {table('Vehicle')} v LEFT JOIN {table('Driver')} d ON d.`name` = {_PAYING} WHERE v.`account_number` = "
+
+
+def _match_columns(d) -> list[tuple[str, str]]:
+	"""(name, SQL expression) of what a fare's match is made of."""
+	return [("vehicle", "v.`name`"), ("driver", _PAYING), ("driver_found", "d.`name`"), *_driver_terms(d, "d."),
+		("settings_version", ledger_settings.version_sql())]
+
+
 @lru_cache(maxsize=8)
-def _match_sql(dialect) -> str:
-	paying = "COALESCE(NULLIF(v.`substitute_driver`, ''), NULLIF(v.`driver`, ''))"
-	return (
-		f"SELECT v.`name` AS `vehicle`, {paying} AS `driver`, d.`name` AS `driver_found`,"
-		f" {_driver_terms_columns(dialect, 'd.')}, {ledger_settings.version_column()}"
-		f" FROM {table('Vehicle')} v LEFT JOIN {table('Driver')} d ON d.`name` = {paying} WHERE v.`account_number` = %(a)s"
-	)
+def _match_sql(d) -> str:
+	return f"SELECT {_select_list(_match_columns(d))}{_MATCH_FROM}%(a)s"
+
+
+@lru_cache(maxsize=8)
+def _match_unchanged_sql(d) -> str:
+	same = " AND ".join(d.same(expr, f"%(m_{name})s") for name, expr in _match_columns(d))
+	return f"EXISTS (SELECT 1{_MATCH_FROM}%(m_a)s AND {same})"
 
 
 def validate_c2b(db, body) -> tuple[str, str]:
@@ -417,33 +465,42 @@ class Confirmation:
 def confirm_c2b(db, payment: C2BPayment, user: str = "Guest", *, callback_log: str | None = None) -> Confirmation:
 	"""Service: record a confirmed C2B payment exactly once (the key is its TransID).
 
-	Before the write transaction, without locks: who the BillRefNumber pays and on what terms (one
-	statement, ``match_account``).  In it: the posting, whose insert-or-skip on the TransID settles
-	repeats (also concurrent ones: the second waits for the first, then returns it); the split, computed under the locks of
-	the paybill, target and payable accounts; an instant payout; and, when ``callback_log`` names
-	the Callback Log row of this request, its Processed outcome, so the log says Processed exactly
-	when the payment is committed.  A repeat of a TransID changes nothing and returns the original.
-	Unknown accounts go to suspense as an Unmatched Payment.
+	Before the write transaction, without locks: who the BillRefNumber pays and on what terms
+	(``match_account``: one statement; none when this process kept a fare's match for it).  In it:
+	the posting, whose insert-or-skip on the TransID settles repeats (also concurrent ones: the
+	second waits for the first, then returns it); a fare's match checked unchanged and its split
+	computed, both under the locks of the paybill, target and payable accounts (a stale match rolls
+	the transaction back and the payment is matched again); an instant payout; and, when
+	``callback_log`` names the Callback Log row of this request, its Processed outcome, so the log
+	says Processed exactly when the payment is committed.  A repeat of a TransID changes nothing and
+	returns the original.  Unknown accounts go to suspense as an Unmatched Payment.
 	"""
-	match = match_account(db, payment.bill_ref_number)
+	match = kept_match(db, payment.bill_ref_number)
+	for _ in range(MATCH_ATTEMPTS):
+		if match is None:
+			match = match_account(db, payment.bill_ref_number)
+		try:
+			return db.run_in_transaction(lambda db: _confirm(db, payment, match, user, callback_log))
+		except StaleDecision as exc:
+			stale, match = exc, None
+	raise stale
+
+
+def _confirm(db, payment, match, user, callback_log) -> Confirmation:
 	names = driver_accounts(match.driver) if match.driver else None
-
-	def unit(db):
-		if match.kind == "fare":
-			confirmation = _post_fare(db, payment, match.driver, names, match.terms, user)
-			if match.terms.instant_payout and not confirmation.duplicate:
-				confirmation = _instant_payout(db, confirmation, payment, match.driver_row, match.terms, user)
-		elif match.kind == "repayment":
-			confirmation = _post_repayment(db, payment, match.driver, names, user)
-		else:
-			confirmation = _post_unmatched(db, payment, user)
-		if callback_log is not None:
-			callbacks.mark(db, callback_log, "Processed", 200, "duplicate" if confirmation.duplicate else None,
-				reference=payment.trans_id)
-		crash_point("before_confirmation_commit")
-		return confirmation
-
-	return db.run_in_transaction(unit)
+	if match.kind == "fare":
+		confirmation = _post_fare(db, payment, match.driver, names, match.terms, user, match_unchanged(db, match))
+		if match.terms.instant_payout and not confirmation.duplicate:
+			confirmation = _instant_payout(db, confirmation, payment, match.driver_row, match.terms, user)
+	elif match.kind == "repayment":
+		confirmation = _post_repayment(db, payment, match.driver, names, user)
+	else:
+		confirmation = _post_unmatched(db, payment, user)
+	if callback_log is not None:
+		callbacks.mark(db, callback_log, "Processed", 200, "duplicate" if confirmation.duplicate else None,
+			reference=payment.trans_id)
+	crash_point("before_confirmation_commit")
+	return confirmation
 
 
 class _FareSplit:
@@ -463,10 +520,11 @@ class _FareSplit:
 			"driver_share": self.split.driver_share})
 
 
-def _post_fare(db, payment, driver, names, terms, user) -> Confirmation:
+def _post_fare(db, payment, driver, names, terms, user, precondition) -> Confirmation:
 	fare = _FareSplit(txn_types.C2B_PAYMENT, PAYBILL_ACCOUNT, names, payment.amount, terms)
 	posted = posting.post(db, txn_types.C2B_PAYMENT.name, payment.trans_id, build=fare, lock=fare.lock,
 		fingerprint=payment.fingerprint(), key_is_identity=True, posting_datetime=payment.trans_time,
+		precondition=precondition,
 		party_type="Driver", party=driver, user=user, remarks=f"C2B {payment.trans_id} account {payment.bill_ref_number}")
 	if posted.duplicate:
 		return _repeat(posted)

@@ -47,6 +47,11 @@ class Conflict(LedgerError):
 	frappe_exc = "DuplicateEntryError"
 
 
+class StaleDecision(Conflict):
+	"""Something decided before a write's transaction (which driver a vehicle's payment goes to, on
+	what terms) no longer held under its locks; nothing was written, and deciding again is safe."""
+
+
 class AuthenticationFailed(LedgerError):
 	http_status = 401
 	frappe_exc = "AuthenticationError"

@@ -9,7 +9,9 @@ cached balances, inside the caller's database transaction:
    key reused for different content is a Conflict).  A concurrent writer of the same key is waited
    for by the database, so races settle there;
 3. lock the touched ``tabLedger Account`` rows ``FOR UPDATE`` in name order (one global order, so
-   posts cannot deadlock on each other), reading balance and ``posting_count`` from the locked rows;
+   posts cannot deadlock on each other), reading balance and ``posting_count`` from the locked rows,
+   and, when the flow decided something before its transaction (a ``Precondition``: which driver a
+   vehicle pays, on what terms), whether that still holds, in the same statement;
 4. read each account's last posting by its exact key ``(account, account_seq = posting_count)``,
    joined into the locking select (one round trip) — on PostgreSQL, a lock that had to wait for
    another writer's commit can come back with the joined posting from before the wait (missing, or
@@ -42,6 +44,7 @@ from ledger_app.engine.errors import (
 	InvariantViolation,
 	NotFound,
 	RetryableDatabaseError,
+	StaleDecision,
 	UnbalancedTransaction,
 	UniqueViolation,
 	ValidationFailed,
@@ -64,6 +67,20 @@ class Posted:
 	legs: list[Leg]
 	#: balance after this transaction on each account's normal side (only for a fresh post)
 	balances: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Precondition:
+	"""What a flow decided before its transaction and needs to still hold under the locks.
+
+	``sql`` is a boolean SQL expression reading only other tables than the locked ones (parameters
+	in ``params``, named apart from the lock's ``a0``, ``a1``..), evaluated inside the locking
+	statement: no extra round trip, and it takes no locks itself.  False raises
+	``StaleDecision(message)``; the caller's transaction then rolls back and may decide again."""
+
+	sql: str
+	params: dict
+	message: str
 
 
 def validate_key(value) -> str:
@@ -130,6 +147,7 @@ def post(
 	reversal_of: str | None = None,
 	user: str = "Administrator",
 	key_is_identity: bool = False,
+	precondition: Precondition | None = None,
 ) -> Posted:
 	"""Post one transaction inside the caller's open transaction (see the module docstring).
 
@@ -139,6 +157,7 @@ def post(
 	``key_is_identity``: the key is an outside system's own id for the event (M-Pesa's TransID), so
 	any repeat of it is the same event and returns the original without comparing content (the type
 	and party a repeat would get can differ, e.g. when a vehicle changed drivers in between).
+	``precondition``: checked in the locking statement (a repeat returns before it, unchecked).
 
 	Locks: the touched Ledger Account rows (FOR UPDATE, name order); on MariaDB also each account's
 	last posting row, read in the same locking statement (PostgreSQL locks only the accounts: ``FOR
@@ -186,7 +205,7 @@ def post(
 		return _duplicate(db, existing, None if key_is_identity else digest)
 
 	names = sorted({leg.account for leg in legs} if legs is not None else set(lock))
-	accounts = _lock_accounts(db, names)
+	accounts = _lock_accounts(db, names, precondition)
 	running = _last_running_balances(db, accounts)
 	for account_name in names:
 		cached, last = accounts[account_name]["balance"], running[account_name]
@@ -230,13 +249,19 @@ def post(
 	return Posted(name, False, transaction_type, key, when, legs, balances)
 
 
-def _lock_accounts(db, names: list[str]) -> dict[str, dict]:
-	"""Lock the accounts (name order), fetching each one's last posting in the same statement."""
-	rows = db.sql(_lock_sql(db.dialect, len(names)), {f"a{i}": n for i, n in enumerate(names)})
+def _lock_accounts(db, names: list[str], precondition: Precondition | None = None) -> dict[str, dict]:
+	"""Lock the accounts (name order), fetching each one's last posting in the same statement, and
+	check the precondition there too."""
+	params = {f"a{i}": n for i, n in enumerate(names)}
+	if precondition is not None:
+		params.update(precondition.params)
+	rows = db.sql(_lock_sql(db.dialect, len(names), precondition.sql if precondition else None), params)
 	found = {row["name"]: row for row in rows}
 	missing = [n for n in names if n not in found]
 	if missing:
 		raise NotFound(f"Ledger Account {', '.join(repr(m) for m in missing)} not found")
+	if precondition is not None and not rows[0]["precondition_holds"]:
+		raise StaleDecision(precondition.message)
 	for row in rows:
 		row["balance"] = from_db(row["balance"])
 		row["posting_count"] = int(row["posting_count"] or 0)
@@ -244,11 +269,12 @@ def _lock_accounts(db, names: list[str]) -> dict[str, dict]:
 
 
 @lru_cache(maxsize=64)
-def _lock_sql(d, count: int) -> str:
+def _lock_sql(d, count: int, precondition_sql: str | None = None) -> str:
 	placeholders = ", ".join(f"%(a{i})s" for i in range(count))
+	check = f", ({precondition_sql}) AS `precondition_holds`" if precondition_sql else ""
 	return (
 		f"SELECT a.`name`, {d.money('a.`balance`')} AS `balance`, a.`posting_count`, a.`normal_side`, a.`frozen`,"
-		f" a.`allow_negative_balance`, {d.money('p.`balance_after`')} AS `last_running`, p.`account_seq` AS `last_seq`"
+		f" a.`allow_negative_balance`, {d.money('p.`balance_after`')} AS `last_running`, p.`account_seq` AS `last_seq`{check}"
 		f" FROM {table('Ledger Account')} a LEFT JOIN {table('Ledger Posting')} p"
 		f" ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
 		f" WHERE a.`name` IN ({placeholders}) ORDER BY a.`name`{d.for_update_of('a')}"

@@ -6,7 +6,7 @@ here (Frappe keeps them encrypted in ``__Auth``; the standalone host takes secre
 
 Every save of Ledger Settings writes its ``modified`` row (Frappe's ``Document.save`` of a single
 does, and so does ``update_settings``), so that row is the settings' version: a hot path reads it in
-one of its own statements (``version_column``) and takes the settings from this process's copy at
+one of its own statements (``version_sql``) and takes the settings from this process's copy at
 that version (``as_of``), reading them again only after a change.
 """
 
@@ -75,10 +75,9 @@ def _stored_or_default(field: dict, raw):
 _kept: dict[str, tuple[str, MappingProxyType]] = {}
 
 
-def version_column() -> str:
-	"""A select-list item, ``settings_version``: the version of Ledger Settings (``as_of``)."""
-	return (f"(SELECT `value` FROM {table('Singles')} WHERE `doctype` = '{DOCTYPE}' AND `field` = 'modified' LIMIT 1)"
-		" AS `settings_version`")
+def version_sql() -> str:
+	"""An SQL expression: the version of Ledger Settings (``as_of``)."""
+	return f"(SELECT `value` FROM {table('Singles')} WHERE `doctype` = '{DOCTYPE}' AND `field` = 'modified' LIMIT 1)"
 
 
 def as_of(db, version) -> MappingProxyType:
