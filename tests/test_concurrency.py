@@ -8,8 +8,11 @@ import random
 import threading
 from decimal import Decimal
 
+import pytest
+
 from ledger_app.db.pool import ConnectionPool
 from ledger_app.engine import posting, reconcile
+from ledger_app.engine.errors import InvariantViolation
 from ledger_app.engine.txn_types import Leg
 from tests.support import count, make_pool, open_accounts
 
@@ -137,4 +140,45 @@ def test_post_that_waited_for_a_lock_builds_on_the_posting_committed_meanwhile(d
 		)
 		assert [(D(r["after"]), int(r["account_seq"])) for r in rows] == [(D("1.00"), 1), (D("11.00"), 2), (D("16.00"), 3)]
 		assert reconcile.reconcile(db)["discrepancies"] == 0
+	pool.dispose()
+
+
+@pytest.mark.parametrize("posted", [True, False], ids=["posted-to", "locked-only"])
+def test_a_cache_that_drifted_while_a_post_waited_for_its_lock_is_refused(db_url, posted):
+	"""The cache check holds after a lock wait too: on an account the waiting post writes to (on
+	PostgreSQL checked with the insert of its postings) and on one it only locked and read (on
+	PostgreSQL read again by key)."""
+	pool = make_pool(db_url, size=4)
+	with pool.connection() as db:
+		open_accounts(db, ("Paybill", "Asset"), ("Driver Payable", "Liability"), ("Target", "Asset"))
+		posting.post_journal(db, "first", [Leg("Paybill", D("1.00")), Leg("Driver Payable", D("-1.00"))])
+		posting.post_journal(db, "first-target", [Leg("Target", D("1.00")), Leg("Driver Payable", D("-1.00"))])
+	drifted = "Paybill" if posted else "Target"
+	outcome, errors = [], []
+
+	def second():
+		try:
+			with pool.connection() as db:
+				outcome.append(db.run_in_transaction(lambda db: posting.post(db, "Journal", "waiter", lock=["Paybill",
+					"Driver Payable", "Target"], build=lambda balances: [Leg("Paybill", D("5.00")), Leg("Driver Payable",
+					D("-5.00"))])))
+		except Exception as exc:  # surfaced below
+			errors.append(exc)
+
+	with pool.connection() as holder:
+		holder.begin()
+		posting.post(holder, "Journal", "holder", [Leg(drifted, D("10.00")), Leg("Driver Payable", D("-10.00"))])
+		holder.execute(f"UPDATE `tabLedger Account` SET `balance` = {holder.dialect.money_add('`balance`', '%(d)s')}"
+			" WHERE `name` = %(n)s", {"d": D("0.01") if holder.dialect.name != "sqlite" else "0.01", "n": drifted})
+		waiter = threading.Thread(target=second)
+		waiter.start()
+		waiter.join(timeout=1.0)
+		assert waiter.is_alive(), "the second post should be waiting for the account locks"
+		holder.commit()
+	waiter.join(timeout=30)
+	assert not outcome
+	assert len(errors) == 1 and isinstance(errors[0], InvariantViolation), errors
+	assert f"cached balance of {drifted} is 11.01 but its ledger running balance is 11.00" in str(errors[0])
+	with pool.connection() as db:
+		assert posting.find_by_key(db, "waiter") is None
 	pool.dispose()

@@ -35,16 +35,19 @@ def insert(db, doctype: str, values: dict, *, skip_if_exists: str | None = None)
 
 
 def insert_many(db, doctype: str, rows: list[dict], *, common: dict | None = None,
-		skip_if_exists: str | None = None) -> int:
-	"""Insert rows with the same columns in one statement (one round trip).
+		skip_if_exists: str | None = None, returning: str | None = None):
+	"""Insert rows with the same columns in one statement (one round trip); the number inserted.
 
 	``common`` holds columns whose value is the same in every row (standard columns, the parent,
 	the time): each is bound once, so the driver escapes or adapts it once.  For an autoincrement
 	doctype, leave ``name`` out: it is taken from the doctype's sequence as Frappe does
-	(MariaDB/PostgreSQL), or numbered by SQLite.
+	(MariaDB/PostgreSQL), or numbered by SQLite.  ``returning`` (a select list, where the dialect
+	``supports_returning``): the inserted rows' values of it instead of the count.
 	"""
 	if not rows:
-		return 0
+		return [] if returning else 0
+	if returning and not db.dialect.supports_returning:
+		raise ValueError(f"{db.dialect.name} has no INSERT .. RETURNING")
 	common = common or {}
 	own = tuple(rows[0])
 	statement = _insert_sql(doctype, db.dialect, tuple(common), own, len(rows), skip_if_exists)
@@ -52,6 +55,8 @@ def insert_many(db, doctype: str, rows: list[dict], *, common: dict | None = Non
 	for i, row in enumerate(rows):
 		for column in own:
 			params[f"{column}_{i}"] = row[column]
+	if returning:
+		return db.sql(f"{statement} RETURNING {returning}", params)
 	return db.execute(statement, params)
 
 

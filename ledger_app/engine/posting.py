@@ -13,11 +13,13 @@ cached balances, inside the caller's database transaction:
    and, when the flow decided something before its transaction (a ``Precondition``: which driver a
    vehicle pays, on what terms), whether that still holds, in the same statement;
 4. read each account's last posting by its exact key ``(account, account_seq = posting_count)``,
-   joined into the locking select (one round trip) — on PostgreSQL, a lock that had to wait for
-   another writer's commit can come back with the joined posting from before the wait (missing, or
-   not at the locked ``posting_count``); those are read again by exact key in a statement of their
-   own — and check the invariants in O(1) of the account's history: cached balance == last running
-   balance, not frozen, not below zero unless allowed;
+   joined into the locking select (one round trip), and check the invariants in O(1) of the
+   account's history: cached balance == last running balance, not frozen, not below zero unless
+   allowed.  On PostgreSQL a lock that had to wait for another writer's commit can come back with
+   the joined posting from before the wait (missing, or not at the locked ``posting_count``); such
+   an account is checked against its last posting as returned by the insert of the new postings
+   (``RETURNING``: that statement's snapshot is taken after the locks), or, when it gets no posting,
+   as read again by exact key.  Either way before the caches move;
 5. insert the postings (running balance and ``account_seq`` on each) in one statement and move the
    caches with one atomic increment statement (``balance = balance + delta``).
 
@@ -206,26 +208,23 @@ def post(
 
 	names = sorted({leg.account for leg in legs} if legs is not None else set(lock))
 	accounts = _lock_accounts(db, names, precondition)
-	running = _last_running_balances(db, accounts)
-	for account_name in names:
-		cached, last = accounts[account_name]["balance"], running[account_name]
-		if cached != last:
-			raise InvariantViolation(
-				f"cached balance of {account_name} is {cached} but its ledger running balance is {last};"
-				" run reconcile before posting to it"
-			)
+	stale = _check_joined_last_postings(db, accounts)
 	if build is not None:
-		legs = validate_legs(build(dict(running)))
+		legs = validate_legs(build({account_name: accounts[account_name]["balance"] for account_name in names}))
 		strays = sorted({leg.account for leg in legs} - set(names))
 		if strays:
 			raise ValueError(f"legs built under lock touch unlocked accounts: {strays}")
 
 	rows, deltas, balances = [], {}, {}
 	by_account = {leg.account: leg for leg in legs}
+	stale_posted = [account_name for account_name in stale if account_name in by_account]
+	stale_unposted = [account_name for account_name in stale if account_name not in by_account]
+	if stale_unposted:
+		_check_running(accounts, _read_last_postings(db, accounts, stale_unposted))
 	for idx, account_name in enumerate(sorted(by_account), start=1):
 		account = accounts[account_name]
 		leg = by_account[account_name]
-		last = running[account_name]
+		last = account["balance"]  # == the last running balance: checked above, or with the insert below
 		if account["frozen"]:
 			raise InvariantViolation(f"account {account_name} is frozen")
 		delta = leg.amount * side_sign(account["normal_side"])
@@ -242,9 +241,13 @@ def post(
 		"parenttype": "Ledger Transaction", "posting_datetime": when}
 	common.pop("idx")  # per row
 	try:
-		insert_many(db, "Ledger Posting", rows, common=common)
+		inserted = insert_many(db, "Ledger Posting", rows, common=common,
+			returning=_previous_running_sql(db.dialect) if stale_posted else None)
 	except UniqueViolation as exc:  # two writers at one account position: never both
 		raise RetryableDatabaseError(f"concurrent posting on the same account position: {exc}") from exc
+	if stale_posted:
+		returned = {row["account"]: row["previous_running"] for row in inserted}
+		_check_running(accounts, {account_name: returned[account_name] for account_name in stale_posted})
 	_move_balances(db, deltas)
 	return Posted(name, False, transaction_type, key, when, legs, balances)
 
@@ -281,35 +284,62 @@ def _lock_sql(d, count: int, precondition_sql: str | None = None) -> str:
 	)
 
 
-def _last_running_balances(db, accounts: dict[str, dict]) -> dict[str, Decimal]:
-	"""The running balance on each account's last posting, by exact key (O(1) in history)."""
-	running = {name: ZERO for name in accounts}
-	unread = []
+def _check_joined_last_postings(db, accounts: dict[str, dict]) -> list[str]:
+	"""Check each locked account against its last posting as joined into the locking select; the
+	names whose joined posting is from before a lock wait (PostgreSQL only), to be checked later."""
+	fresh, stale = {}, []
 	for name, row in accounts.items():
-		if row["posting_count"] == 0:
-			continue
-		if row["last_running"] is not None and int(row["last_seq"]) == row["posting_count"]:
-			running[name] = from_db(row["last_running"])
+		if row["posting_count"] == 0 or (row["last_seq"] is not None and int(row["last_seq"]) == row["posting_count"]):
+			fresh[name] = row["last_running"]
+		elif db.dialect.joined_rows_fresh_under_lock:
+			fresh[name] = None  # not there: the ledger lost it
 		else:
-			unread.append((name, row["posting_count"]))
-	if unread and not db.dialect.joined_rows_fresh_under_lock:  # read after the lock: a fresh snapshot
-		params, terms = {}, []
-		for i, (name, seq) in enumerate(unread):
-			params[f"a{i}"], params[f"s{i}"] = name, seq
-			terms.append(f"(`account` = %(a{i})s AND `account_seq` = %(s{i})s)")
-		rows = db.sql(
-			f"SELECT `account`, {db.dialect.money('`balance_after`')} AS `balance_after`"
-			f" FROM {table('Ledger Posting')} WHERE {' OR '.join(terms)}",
-			params,
-		)
-		for row in rows:
-			running[row["account"]] = from_db(row["balance_after"])
-		read = {row["account"] for row in rows}
-		unread = [(name, seq) for name, seq in unread if name not in read]
-	if unread:
-		lost = ", ".join(name for name, _ in unread)
-		raise InvariantViolation(f"last posting of {lost} is missing from the ledger; run reconcile")
-	return running
+			stale.append(name)
+	_check_running(accounts, fresh)
+	return stale
+
+
+def _check_running(accounts: dict[str, dict], last_running: dict) -> None:
+	"""Each named account's cached balance equals the running balance on its last posting (given as
+	read, text or None when there is none): the ledger's invariant, O(1) in the account's history."""
+	for name, raw in last_running.items():
+		row = accounts[name]
+		if row["posting_count"] == 0:
+			last = ZERO
+		elif raw is None:
+			raise InvariantViolation(f"last posting of {name} is missing from the ledger; run reconcile")
+		else:
+			last = from_db(raw)
+		if row["balance"] != last:
+			raise InvariantViolation(
+				f"cached balance of {name} is {row['balance']} but its ledger running balance is {last};"
+				" run reconcile before posting to it"
+			)
+
+
+def _read_last_postings(db, accounts: dict[str, dict], names: list[str]) -> dict:
+	"""The running balance on each named account's last posting, read by exact key in a statement of
+	its own (a fresh snapshot, after the lock)."""
+	params, terms = {}, []
+	for i, name in enumerate(names):
+		params[f"a{i}"], params[f"s{i}"] = name, accounts[name]["posting_count"]
+		terms.append(f"(`account` = %(a{i})s AND `account_seq` = %(s{i})s)")
+	rows = db.sql(
+		f"SELECT `account`, {db.dialect.money('`balance_after`')} AS `balance_after`"
+		f" FROM {table('Ledger Posting')} WHERE {' OR '.join(terms)}",
+		params,
+	)
+	found = {row["account"]: row["balance_after"] for row in rows}
+	return {name: found.get(name) for name in names}
+
+
+@lru_cache(maxsize=8)
+def _previous_running_sql(d) -> str:
+	"""RETURNING list of the postings insert: each inserted posting's account and the running balance
+	on the posting before it (the statement's snapshot is taken after the locks: it is current)."""
+	posting = table("Ledger Posting")
+	return (f"`account`, (SELECT {d.money('p.`balance_after`')} FROM {posting} p WHERE p.`account` = {posting}.`account`"
+		f" AND p.`account_seq` = {posting}.`account_seq` - 1) AS `previous_running`")
 
 
 def _move_balances(db, deltas: dict[str, Decimal]) -> None:
