@@ -106,31 +106,43 @@ def test_threads_and_processes_post_exactly_once_each(db_url):
 	pool.dispose()
 
 
-def test_post_that_waited_for_a_lock_builds_on_the_posting_committed_meanwhile(db_url):
-	"""A post whose account lock waits for another writer's commit reads that writer's posting as its
-	last one (on PostgreSQL the joined posting comes back from before the wait and is read again)."""
-	pool = make_pool(db_url, size=4)
-	with pool.connection() as db:
-		open_accounts(db, ("Paybill", "Asset"), ("Driver Payable", "Liability"))
-		posting.post_journal(db, "first", [Leg("Paybill", D("1.00")), Leg("Driver Payable", D("-1.00"))])
+def _post_while_locked(pool, hold, post) -> tuple[list, list]:
+	"""``post(db)`` on a connection of its own while another holds, uncommitted, what ``hold(holder)``
+	wrote; the holder commits once the post is seen waiting.  (outcomes, errors) of the post."""
 	outcome, errors = [], []
 
 	def second():
 		try:
 			with pool.connection() as db:
-				outcome.append(posting.post_journal(db, "waiter", [Leg("Paybill", D("5.00")), Leg("Driver Payable", D("-5.00"))]))
-		except Exception as exc:  # surfaced below
+				outcome.append(post(db))
+		except Exception as exc:  # surfaced by the caller
 			errors.append(exc)
 
 	with pool.connection() as holder:
 		holder.begin()
-		posting.post(holder, "Journal", "holder", [Leg("Paybill", D("10.00")), Leg("Driver Payable", D("-10.00"))])
+		hold(holder)
 		waiter = threading.Thread(target=second)
 		waiter.start()
 		waiter.join(timeout=1.0)
 		assert waiter.is_alive(), "the second post should be waiting for the account locks"
 		holder.commit()
 	waiter.join(timeout=30)
+	return outcome, errors
+
+
+def test_post_that_waited_for_a_lock_builds_on_the_posting_committed_meanwhile(db_url):
+	"""A post whose account lock waits for another writer's commit builds on that writer's posting (on
+	PostgreSQL the joined posting comes back from before the wait; the insert of the new postings
+	returns the one committed meanwhile, and the cache is checked against it)."""
+	pool = make_pool(db_url, size=4)
+	with pool.connection() as db:
+		open_accounts(db, ("Paybill", "Asset"), ("Driver Payable", "Liability"))
+		posting.post_journal(db, "first", [Leg("Paybill", D("1.00")), Leg("Driver Payable", D("-1.00"))])
+	outcome, errors = _post_while_locked(
+		pool,
+		lambda holder: posting.post(holder, "Journal", "holder", [Leg("Paybill", D("10.00")), Leg("Driver Payable", D("-10.00"))]),
+		lambda db: posting.post_journal(db, "waiter", [Leg("Paybill", D("5.00")), Leg("Driver Payable", D("-5.00"))]),
+	)
 	assert not errors, errors
 	assert outcome[0].balances == {"Driver Payable": D("16.00"), "Paybill": D("16.00")}
 	with pool.connection() as db:
@@ -154,28 +166,15 @@ def test_a_cache_that_drifted_while_a_post_waited_for_its_lock_is_refused(db_url
 		posting.post_journal(db, "first", [Leg("Paybill", D("1.00")), Leg("Driver Payable", D("-1.00"))])
 		posting.post_journal(db, "first-target", [Leg("Target", D("1.00")), Leg("Driver Payable", D("-1.00"))])
 	drifted = "Paybill" if posted else "Target"
-	outcome, errors = [], []
 
-	def second():
-		try:
-			with pool.connection() as db:
-				outcome.append(db.run_in_transaction(lambda db: posting.post(db, "Journal", "waiter", lock=["Paybill",
-					"Driver Payable", "Target"], build=lambda balances: [Leg("Paybill", D("5.00")), Leg("Driver Payable",
-					D("-5.00"))])))
-		except Exception as exc:  # surfaced below
-			errors.append(exc)
-
-	with pool.connection() as holder:
-		holder.begin()
+	def hold(holder):
 		posting.post(holder, "Journal", "holder", [Leg(drifted, D("10.00")), Leg("Driver Payable", D("-10.00"))])
 		holder.execute(f"UPDATE `tabLedger Account` SET `balance` = {holder.dialect.money_add('`balance`', '%(d)s')}"
 			" WHERE `name` = %(n)s", {"d": D("0.01") if holder.dialect.name != "sqlite" else "0.01", "n": drifted})
-		waiter = threading.Thread(target=second)
-		waiter.start()
-		waiter.join(timeout=1.0)
-		assert waiter.is_alive(), "the second post should be waiting for the account locks"
-		holder.commit()
-	waiter.join(timeout=30)
+
+	outcome, errors = _post_while_locked(pool, hold, lambda db: db.run_in_transaction(lambda db: posting.post(db, "Journal",
+		"waiter", lock=["Paybill", "Driver Payable", "Target"], build=lambda balances: [Leg("Paybill", D("5.00")),
+		Leg("Driver Payable", D("-5.00"))])))
 	assert not outcome
 	assert len(errors) == 1 and isinstance(errors[0], InvariantViolation), errors
 	assert f"cached balance of {drifted} is 11.01 but its ledger running balance is 11.00" in str(errors[0])
