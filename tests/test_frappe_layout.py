@@ -1776,27 +1776,35 @@ def test_partial_unique_allows_one_row_per_key_where_the_condition_holds(db_url)
 		pool.dispose()
 
 
-def _ensure_schema_in_a_process(url, barrier):
-	pool = ConnectionPool(url, size=1, overflow=0)
+def _ensure_schema_in_a_process(url, barrier, failures):
 	try:
-		with pool.connection() as db:
-			barrier.wait(timeout=60)
-			schema.ensure_schema(db)
-	finally:
-		pool.dispose()
+		pool = ConnectionPool(url, size=1, overflow=0)
+		try:
+			with pool.connection() as db:
+				barrier.wait(timeout=60)
+				schema.ensure_schema(db)
+		finally:
+			pool.dispose()
+	except BaseException as exc:
+		barrier.abort()  # the others stop waiting for this one
+		failures.put(f"{type(exc).__name__}: {exc}")
+		raise
 
 
 def test_processes_racing_ensure_schema_leave_one_correct_schema(db_url):
 	context = multiprocessing.get_context("spawn")
-	barrier = context.Barrier(3)
+	barrier, failures = context.Barrier(3), context.Queue()
 	processes = [
-		context.Process(target=_ensure_schema_in_a_process, args=(db_url, barrier)) for _ in range(3)
+		context.Process(target=_ensure_schema_in_a_process, args=(db_url, barrier, failures)) for _ in range(3)
 	]
 	for process in processes:
 		process.start()
 	for process in processes:
 		process.join(timeout=120)
-	assert [p.exitcode for p in processes] == [0, 0, 0]
+	reported = []
+	while not failures.empty():
+		reported.append(failures.get())
+	assert [p.exitcode for p in processes] == [0, 0, 0], reported
 
 	pool = ConnectionPool(db_url)
 	try:
