@@ -48,9 +48,9 @@ cents from 10.00 to 999.99.  Variants:
   select list; PostgreSQL: ``FOR UPDATE OF a``, and where a lock wait returned a joined posting
   from before the wait, the postings insert returns the running balance of each account's
   posting before it: ``RETURNING `account`, (SELECT `balance_after` FROM `tabLedger Posting` p
-  WHERE p.`account` = .. AND p.`account_seq` = .. - 1)``).  6 round trips, like the floor.  floor -> floor+reads is the price of the engine's
-  heavier statements, floor+reads -> service the price of the port, validation and the engine's
-  Python.
+  WHERE p.`account` = .. AND p.`account_seq` = .. - 1)``).  6 round trips, like the floor.
+  floor -> floor+reads is the price of the engine's heavier statements, floor+reads -> service the
+  price of the port, validation and the engine's Python.
 
 - **service**: ``drivers.confirm_c2b(db, drivers.parse_c2b(body))`` with Daraja's body, each thread
   holding its own pooled connection (``ConnectionPool``) for the whole run.
