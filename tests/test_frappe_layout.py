@@ -175,6 +175,7 @@ CONTRACT = {
 		"submitted_at": "Datetime",
 		"conversation_id": "Data",
 		"gateway_receipt": "Data",
+		"status_query_id": "Data",
 		"result_code": "Data",
 		"result_desc": "Small Text",
 		"last_error": "Small Text",

@@ -162,6 +162,33 @@ def test_scenarios_that_end_paid_pay_exactly_once(db_url, outcome):
 		assert_books_clean(host)
 
 
+def test_a_failed_status_result_is_matched_to_its_payout_by_the_querys_conversation_id(db_url):
+	"""A failed Transaction Status result names only the status query (its own OriginatorConversationID
+	and ConversationID, no parameters); the payout it is about is found by the query's ConversationID
+	kept on the payout, and treated as not found there: sent again with the same id, which the gateway
+	refuses as a duplicate, so the next status query settles it. Paid once."""
+	with payout_host(db_url) as host:
+		fund_driver(host, amount="300.00")
+		scenario(host, "timeout")  # accepted and paid, but only a queue timeout comes back: Unknown
+		response = requests.post(f"{host.gateway_url}/simulator/scenario", json={"status": ["fail:2001"]}, timeout=10)
+		assert response.status_code == 200, response.text
+		payout = staff(host, "request_payout", party_type="Driver", party="D1", idempotency_key="p-status-fail")
+		wait_for(lambda: payout_status(host, payout["name"]) == "Paid", timeout=45, what="Paid")
+		ocid = payout["originator_conversation_id"]
+		sent = [r["body"].get("OriginatorConversationID") for r in
+			requests.get(f"{host.gateway_url}/simulator/requests", timeout=10).json()]
+		assert sent == [ocid, ocid]  # sent again after the failed status result, refused as a duplicate
+		assert [p["OriginatorConversationID"] for p in paid_by_gateway(host)] == [ocid]
+		with host.pool.connection() as db:
+			logs = db.sql("SELECT `status`, `reference`, `error` FROM `tabCallback Log`"
+				" WHERE `endpoint` = 'transaction_status_result' ORDER BY `creation`")
+			final = payouts.get_payout(db, payout["name"])
+		assert logs[0]["status"] == "Processed" and logs[0]["reference"] == ocid, logs
+		assert final["status_query_id"] and final["result_desc"] == "Completed (Transaction Status)"
+		assert balances(host) == (D("0.00"), D("0.00"), D("-300.00"))
+		assert_books_clean(host)
+
+
 @pytest.mark.parametrize("code", ["2001", "1", "SFC_IC0003"])
 def test_failed_payout_returns_the_money_and_a_staff_retry_pays_once(db_url, code):
 	with payout_host(db_url) as host:

@@ -125,7 +125,7 @@ def b2c_timeout(**kwargs):
 def transaction_status_result(**kwargs):
 	def apply(db, payload):
 		status = daraja.parse_status_result(payload)
-		ocid = status["originator_conversation_id"]
+		ocid = payouts.payout_for_status(db, status["originator_conversation_id"], status["conversation_id"])
 		if str(status.get("result_code")) == "0" and status.get("transaction_status") == "Completed" and status.get("receipt"):
 			outcome = payouts.record_result(db, ocid, "0", "Completed (Transaction Status)", receipt=status["receipt"])
 		elif str(status.get("result_code")) == "0" and status.get("transaction_status") in ("Failed", "Declined", "Cancelled"):

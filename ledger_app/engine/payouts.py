@@ -13,8 +13,10 @@ and ``Payout Failed`` (in flight -> back to payable).
 - A payout Submitted without a gateway acknowledgement is retried with the same id after a backoff
   (Daraja refuses a repeat with 500.002.1001, which is turned into a Transaction Status query); a
   crash at any point therefore leads to a retry or a status query, never a second payment.
-- Result, timeout and status callbacks are matched by OriginatorConversationID under the row lock;
-  a settled payout ignores repeats.  Unknown is resolved only by the gateway's word.
+- Result, timeout and status callbacks are matched by OriginatorConversationID under the row lock
+  (a failed status result, which names only the query, by the query's ConversationID kept on the
+  payout: ``payout_for_status``); a settled payout ignores repeats.  Unknown is resolved only by the
+  gateway's word.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ PAYOUT_FAILED = register(TransactionType(
 
 _COLUMNS = ("`name`, `party_type`, `party`, {amount} AS `amount`, `purpose`, `phone`, `originator_conversation_id`,"
 	" `idempotency_key`, `status`, `gateway`, `attempts`, `next_attempt_at`, `submitted_at`, `conversation_id`,"
-	" `gateway_receipt`, `result_code`, `result_desc`, `last_error`, `queue_transaction`, `settle_transaction`, `retry_of`")
+	" `gateway_receipt`, `status_query_id`, `result_code`, `result_desc`, `last_error`, `queue_transaction`,"
+	" `settle_transaction`, `retry_of`")
 
 
 def _select(db) -> str:
@@ -454,7 +457,7 @@ def dispatch(db, gateway, urls: CallbackUrls, worker: str = "worker", limit: int
 			crash_point("after_gateway_accepted")
 		status = record_submission(db, ocid, outcome, used)
 		if outcome.status == "duplicate":
-			_ask_status(gateway, {**payout, "gateway": used}, urls)
+			_ask_status(db, gateway, {**payout, "gateway": used}, urls)
 		log.info("payout %s -> %s (%s)", ocid, outcome.status, status)
 	return len(claimed)
 
@@ -463,19 +466,36 @@ def sweep(db, gateway, urls: CallbackUrls) -> int:
 	"""Ask Transaction Status for every payout whose outcome is unknown; returns how many were asked."""
 	due = due_for_status(db)
 	for payout in due:
-		_ask_status(gateway, payout, urls)
+		_ask_status(db, gateway, payout, urls)
 	return len(due)
 
 
-def _ask_status(router, payout, urls) -> None:
-	"""Transaction Status on the gateway the payout went to (the answer comes by callback)."""
+def _ask_status(db, router, payout, urls) -> None:
+	"""Transaction Status on the gateway the payout went to (the answer comes by callback).  The
+	query's own ConversationID is kept on the payout: a failed status result carries only the
+	query's ids, and is matched to the payout by it (``payout_for_status``)."""
 	if not payout.get("gateway"):
 		return  # never reached a gateway: it is simply sent again
 	try:
-		router.query_status(payout["gateway"], payout["originator_conversation_id"], urls.status_result,
+		outcome = router.query_status(payout["gateway"], payout["originator_conversation_id"], urls.status_result,
 			urls.status_timeout, transaction_id=payout.get("gateway_receipt"))
 	except Exception:  # the sweeper asks again at the next interval
 		log.exception("payout %s: status query failed", payout["originator_conversation_id"])
+		return
+	if outcome.status == "accepted" and outcome.conversation_id:
+		db.run_in_transaction(lambda db: _set(db, payout["name"], status_query_id=outcome.conversation_id))
+
+
+def payout_for_status(db, originator_conversation_id: str, conversation_id: str | None) -> str:
+	"""The OriginatorConversationID of the payout a Transaction Status result is about: the payout
+	whose last status query was given ``conversation_id`` (a failed result names only the query),
+	else ``originator_conversation_id`` as the result gives it."""
+	if conversation_id:
+		rows = db.sql(f"SELECT `originator_conversation_id` FROM {table('Payout')} WHERE `status_query_id` = %(c)s",
+			{"c": conversation_id})
+		if rows:
+			return rows[0]["originator_conversation_id"]
+	return originator_conversation_id
 
 
 @dataclass(frozen=True)

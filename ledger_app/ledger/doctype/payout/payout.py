@@ -34,6 +34,7 @@ class Payout(Document):
 		retry_of: DF.Link | None
 		settle_transaction: DF.Link | None
 		status: DF.Literal["Queued", "Submitted", "Unknown", "Paid", "Failed"]
+		status_query_id: DF.Data | None
 		submitted_at: DF.Datetime | None
 	# end: auto-generated types
 
