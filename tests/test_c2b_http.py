@@ -14,6 +14,8 @@ import requests
 
 from ledger_app.engine import drivers, posting, reconcile, settings
 from ledger_app.engine.money import round_half_up
+from ledger_app.gateways.callback_urls import callback_urls
+from ledger_app.gateways.simulator import FORBIDDEN_URL_WORDS
 from tests.support import CALLBACK_TOKEN, count, make_pool, running_server, server_process
 
 D = Decimal
@@ -102,6 +104,27 @@ def test_changes_made_by_another_process_apply_to_the_servers_next_payment(db_ur
 		# D2: 20.00 at the global 80 %, then 30.00 at its own 70 %
 		assert drivers.driver_balances(db, "D2") == {"target_outstanding": D("4950.00"), "payable": D("150.00"), "deposit": 0}
 	pool.dispose()
+
+
+def test_the_callback_paths_to_register_with_daraja_are_ones_it_accepts_and_answer_the_same(server):
+	"""Live Daraja refuses callback URLs containing "mpesa" (and a few other words), the dotted method
+	path included: the URLs to register and the ones payouts send name ledger_app.api.daraja, whose
+	methods answer exactly as ledger_app.api.mpesa's."""
+	base, pool = server
+	urls = callback_urls("https://ledger.example.com", CALLBACK_TOKEN)
+	c2b = [f"https://ledger.example.com/api/method/ledger_app.api.daraja.{m}" for m in ("c2b_validation", "c2b_confirmation")]
+	for url in [urls.result, urls.timeout, urls.status_result, urls.status_timeout, *c2b]:
+		assert not any(word in url.lower() for word in FORBIDDEN_URL_WORDS), url
+	validated = post(base, "/api/method/ledger_app.api.daraja.c2b_validation", body("QDA1", "100.00"))
+	assert (validated.status_code, validated.json()) == (200, {"ResultCode": "0", "ResultDesc": "Accepted"})
+	confirmed = post(base, "/api/method/ledger_app.api.daraja.c2b_confirmation", body("QDA1", "100.00"))
+	again = post(base, CONFIRMATION, body("QDA1", "100.00"))  # the same payment through the other path
+	assert [r.json() for r in (confirmed, again)] == [{"ResultCode": 0, "ResultDesc": "Success"}] * 2
+	assert post(base, "/api/method/ledger_app.api.daraja.c2b_confirmation", body("QDA2"), token="wrong").status_code == 403
+	with pool.connection() as db:
+		assert drivers.driver_balances(db, "D1") == {"target_outstanding": D("4950.00"), "payable": D("50.00"), "deposit": 0}
+		logs = db.sql("SELECT `endpoint`, `status` FROM `tabCallback Log` WHERE `reference` = 'QDA1' ORDER BY `creation`")
+	assert [(r["endpoint"], r["status"]) for r in logs] == [("c2b_confirmation", "Processed")] * 2
 
 
 @pytest.mark.parametrize("token, status", [(None, 401), ("", 401), ("wrong", 403)], ids=["missing", "empty", "wrong"])
