@@ -151,12 +151,13 @@ def normalize_phone(value) -> str:
 
 
 _DRIVER_TERMS = ("phone", "status", "daily_target", "fare_pct", "target_sharing", "instant_payout")
+#: the money among them: selected as exact text, typed by ``_typed_driver``
+_MONEY_TERMS = ("daily_target", "fare_pct")
 
 
 def _driver_terms(d, alias: str) -> list[tuple[str, str]]:
-	"""(name, SQL expression) of the Driver columns a confirmation needs, money as exact text (see
-	``_typed_driver``)."""
-	return [(k, d.money(f"{alias}`{k}`") if k in ("daily_target", "fare_pct") else f"{alias}`{k}`") for k in _DRIVER_TERMS]
+	"""(name, SQL expression) of the Driver columns a confirmation needs, money as exact text."""
+	return [(k, d.money(f"{alias}`{k}`") if k in _MONEY_TERMS else f"{alias}`{k}`") for k in _DRIVER_TERMS]
 
 
 def _select_list(columns: list[tuple[str, str]]) -> str:
@@ -164,7 +165,8 @@ def _select_list(columns: list[tuple[str, str]]) -> str:
 
 
 def _typed_driver(row: dict) -> dict:
-	row["daily_target"], row["fare_pct"] = from_db(row["daily_target"]), from_db(row["fare_pct"])
+	for key in _MONEY_TERMS:
+		row[key] = from_db(row[key])
 	return row
 
 
@@ -356,7 +358,8 @@ class Match:
 	driver_row: dict | None = None
 	#: for a fare: the driver's effective terms
 	terms: Terms | None = None
-	#: for a fare: the BillRefNumber and the values of ``_match_columns`` it was made from
+	#: for a fare: the parameters of its check (``match_unchanged``): the BillRefNumber and the
+	#: values of ``_match_columns`` it was made from
 	basis: dict | None = None
 
 
@@ -386,8 +389,8 @@ def match_account(db, bill_ref_number: str) -> Match:
 			raise NotFound(f"Driver {row['driver']!r} of vehicle {row['vehicle']!r} not found")
 		globals_ = ledger_settings.as_of(db, row["settings_version"])
 		driver_row = _typed_driver({"name": row["driver_found"], **{k: row[k] for k in _DRIVER_TERMS}})
-		match = Match("fare", driver_row["name"], row["vehicle"], driver_row, terms_for(driver_row, globals_),
-			{"a": bill_ref_number, **row})
+		basis = {"m_a": bill_ref_number, **{f"m_{key}": value for key, value in row.items()}}
+		match = Match("fare", driver_row["name"], row["vehicle"], driver_row, terms_for(driver_row, globals_), basis)
 		if db.scope is not None:
 			kept = _kept_matches.setdefault(db.scope, {})
 			if len(kept) >= KEPT_MATCHES_MAX:
@@ -410,8 +413,7 @@ def match_unchanged(db, match: Match) -> posting.Precondition:
 	"""The fare ``match`` as a precondition of its posting: the BillRefNumber's vehicle, paying
 	driver, that driver's terms and the settings version are still exactly what the match was made
 	from (every column of the match statement compared, NULL-safe)."""
-	params = {f"m_{key}": value for key, value in match.basis.items()}
-	return posting.Precondition(_match_unchanged_sql(db.dialect), params,
+	return posting.Precondition(_match_unchanged_sql(db.dialect), match.basis,
 		f"vehicle {match.vehicle!r}, its driver or the settings changed while the payment was being recorded")
 
 
@@ -480,7 +482,7 @@ def confirm_c2b(db, payment: C2BPayment, user: str = "Guest", *, callback_log: s
 		if match is None:
 			match = match_account(db, payment.bill_ref_number)
 		try:
-			return db.run_in_transaction(lambda db: _confirm(db, payment, match, user, callback_log))
+			return db.run_in_transaction(lambda db, match=match: _confirm(db, payment, match, user, callback_log))
 		except StaleDecision as exc:
 			stale, match = exc, None
 	raise stale
