@@ -121,6 +121,7 @@ from ledger_app.db.pool import ConnectionPool, PooledDatabase
 from ledger_app.engine import callbacks, clock, drivers, posting, reconcile, settings
 from ledger_app.engine.errors import LedgerError, RetryableDatabaseError
 from ledger_app.engine.settings import get_settings
+from tests.support import free_port, ledger_app_command
 
 CENT = Decimal("0.01")
 DAILY_TARGET = "100000000.00"
@@ -502,7 +503,7 @@ class Floor:
 			if check is None:  # the first payment to a vehicle matches it; later ones check the kept match
 				basis = {"m_a": driver.account_number}
 				row = run(self.vehicle_driver, (driver.account_number,), True)[0]
-				for key in row.keys():
+				for key in row.keys():  # noqa: SIM118 - a sqlite3.Row iterates its values
 					basis[f"m_{key}"] = row[key]
 				check = self.kept[driver.account_number] = tuple(basis[p] for p in self.unchanged_params)
 		if lock is not None:
@@ -593,24 +594,6 @@ class Floor:
 
 
 # --- the HTTP server --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-	import socket
-
-	with socket.socket() as s:
-		s.bind(("127.0.0.1", 0))
-		return s.getsockname()[1]
-
-
-def ledger_app_command() -> list[str]:
-	import shutil
-
-	script = Path(sys.executable).parent / "ledger-app"
-	if script.exists():
-		return [str(script)]
-	found = shutil.which("ledger-app")
-	return [found] if found else [sys.executable, "-m", "ledger_app.standalone.cli"]
 
 
 @contextmanager
@@ -765,27 +748,27 @@ def prime(ctx: dict, variants, clients: int = 4) -> None:
 	see that steady state instead of each process's first payment to each vehicle."""
 	vehicles = [ctx["fleet"]["hot"], *ctx["fleet"]["spread"]]
 	tag = uuid.uuid4().hex[:8].upper()
+
+	def run(variant: str, i: int, chunk: list, errors: list[str]) -> None:
+		session = HttpClient(ctx["base"]) if variant.startswith("http") else None
+		try:
+			with ctx["pools"][variant].connection() as db:
+				for n, driver in enumerate(chunk):
+					amount = Decimal("10.00")
+					confirm_one(ctx, variant, db, session, f"W{CODES[variant]}{tag}{i:02d}N{n}", amount, driver, None,
+						{"retries": 0})
+					ctx["books"].add(amount, variant)
+		except Exception as exc:  # noqa: BLE001 - reported below
+			errors.append(f"{type(exc).__name__}: {exc}"[:300])
+		finally:
+			if session is not None:
+				session.close()
+
 	for variant in variants:
 		if variant == "http-ping":
 			continue
 		errors: list[str] = []
-
-		def run(i: int, chunk: list) -> None:
-			session = HttpClient(ctx["base"]) if variant.startswith("http") else None
-			try:
-				with ctx["pools"][variant].connection() as db:
-					for n, driver in enumerate(chunk):
-						amount = Decimal("10.00")
-						confirm_one(ctx, variant, db, session, f"W{CODES[variant]}{tag}{i:02d}N{n}", amount, driver, None,
-							{"retries": 0})
-						ctx["books"].add(amount, variant)
-			except Exception as exc:  # noqa: BLE001 - reported below
-				errors.append(f"{type(exc).__name__}: {exc}"[:300])
-			finally:
-				if session is not None:
-					session.close()
-
-		workers = [threading.Thread(target=run, args=(i, vehicles[i::clients])) for i in range(clients)]
+		workers = [threading.Thread(target=run, args=(variant, i, vehicles[i::clients], errors)) for i in range(clients)]
 		for w in workers:
 			w.start()
 		for w in workers:
@@ -987,29 +970,16 @@ def check_books(url: str, books: Books, fleet: dict) -> dict:
 	pool = ConnectionPool(url, size=1, overflow=0)
 	try:
 		with pool.connection() as db:
-			money = db.dialect.money
-			paybill = Decimal(
-				db.sql(
-					f"SELECT {money('`balance`')} AS b FROM {bl.ACCOUNT} WHERE `name` = %(n)s",
-					{"n": drivers.PAYBILL_ACCOUNT},
-				)[0]["b"]
-			)
-			paybill_postings = Decimal(
-				db.sql(
-					f"SELECT {db.dialect.money_sum('`amount`')} AS s FROM {bl.POSTING}"
-					f" WHERE `account` = %(n)s",
-					{"n": drivers.PAYBILL_ACCOUNT},
-				)[0]["s"]
-			)
-			txns = int(
-				db.sql(
-					f"SELECT COUNT(*) AS n FROM {bl.TRANSACTION} WHERE `transaction_type` = 'C2B Payment'"
-				)[0]["n"]
-			)
-			unmatched = int(db.sql("SELECT COUNT(*) AS n FROM `tabUnmatched Payment`")[0]["n"])
-			logs = int(
-				db.sql("SELECT COUNT(*) AS n FROM `tabCallback Log` WHERE `status` = 'Processed'")[0]["n"]
-			)
+			def scalar(query: str, params: dict | None = None):
+				return db.sql(query, params or {})[0]["v"]
+
+			paybill = Decimal(scalar(f"SELECT {db.dialect.money('`balance`')} AS v FROM {bl.ACCOUNT} WHERE `name` = %(n)s",
+				{"n": drivers.PAYBILL_ACCOUNT}))
+			paybill_postings = Decimal(scalar(f"SELECT {db.dialect.money_sum('`amount`')} AS v FROM {bl.POSTING}"
+				" WHERE `account` = %(n)s", {"n": drivers.PAYBILL_ACCOUNT}))
+			txns = int(scalar(f"SELECT COUNT(*) AS v FROM {bl.TRANSACTION} WHERE `transaction_type` = 'C2B Payment'"))
+			unmatched = int(scalar("SELECT COUNT(*) AS v FROM `tabUnmatched Payment`"))
+			logs = int(scalar("SELECT COUNT(*) AS v FROM `tabCallback Log` WHERE `status` = 'Processed'"))
 			report = drivers.balances_report(db)
 			target = Decimal(DAILY_TARGET)
 			payable = sum((r["payable"] for r in report), Decimal("0.00"))
