@@ -18,14 +18,18 @@ from ledger_app.engine.errors import RetryableDatabaseError
 class FrappeDatabase(Database):
 	def __init__(self):
 		import frappe
+		from frappe.database.utils import EmptyQueryValues
 
 		self._frappe = frappe
+		self._no_values = EmptyQueryValues
 		super().__init__(get_dialect("postgres" if frappe.db.db_type == "postgres" else "mariadb"))
 		self.scope = f"frappe:{getattr(getattr(frappe, 'local', None), 'site', None) or ''}"
 
 	def _execute(self, query, params, fetch):
 		db = self._frappe.db
-		result = db.sql(self.dialect.translate(query), params or None, as_dict=True)
+		# Frappe's own "no values" marker: anything else (None included) is wrapped into a tuple and
+		# formatted into the query, which fails on a statement without placeholders
+		result = db.sql(self.dialect.translate(query), params or self._no_values, as_dict=True)
 		if fetch:
 			return [dict(row) for row in result] if result else []
 		return db._cursor.rowcount
