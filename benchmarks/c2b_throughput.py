@@ -38,12 +38,12 @@ cents from 10.00 to 999.99.  Variants:
   service's exact statement list run raw.  The first payment to a vehicle runs ``match_account``
   before the transaction (the vehicle, its paying driver's terms and the version of Ledger Settings
   in one statement: SELECT .., (SELECT `value` FROM `tabSingles` WHERE `doctype` = 'Ledger
-  Settings' AND `field` = 'modified') FROM `tabVehicle` v LEFT JOIN `tabDriver` d ON d.`name` =
+  Settings' AND `field` = 'modified') FROM `tabFleet Vehicle` v LEFT JOIN `tabFleet Driver` d ON d.`name` =
   COALESCE(NULLIF(v.`substitute_driver`, ''), NULLIF(v.`driver`, '')) WHERE v.`account_number` =
   a); later ones use the match kept from it, as the service does.  In the transaction: the header
   as insert-or-skip on the key (``ON DUPLICATE KEY UPDATE`` / ``ON CONFLICT DO NOTHING``, which is
   also how a repeated TransID is found), and the lock with each account's last posting LEFT JOINed
-  in and the kept match checked (``EXISTS (SELECT 1 FROM `tabVehicle` v LEFT JOIN `tabDriver` d ..
+  in and the kept match checked (``EXISTS (SELECT 1 FROM `tabFleet Vehicle` v LEFT JOIN `tabFleet Driver` d ..
   WHERE v.`account_number` = a AND <each column of the match> <=> <its kept value>)`` in the
   select list; PostgreSQL: ``FOR UPDATE OF a``, and where a lock wait returned a joined posting
   from before the wait, the postings insert returns the running balance of each account's
@@ -261,8 +261,8 @@ def _kind(query: str) -> str:
 			return "INSERT header"
 		return "find_by_key"
 	if "Vehicle" in q:
-		return "match_account (Vehicle)"
-	if "tabDriver" in q:
+		return "match_account (Fleet Vehicle)"
+	if "tabFleet Driver" in q:
 		return "get_driver"
 	if "Singles" in q:
 		return "get_settings"
@@ -533,7 +533,7 @@ class Floor:
 						trans_id,
 						f"C2B {trans_id} account {driver.account_number}",
 						None,
-						"Driver",
+						"Fleet Driver",
 						driver.name,
 						bl.FIXED_HASH,
 					),

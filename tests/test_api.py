@@ -179,7 +179,7 @@ def test_balance_as_of_and_unknown_account(server):
 		("ledger_app.api.ledger.get_balance", {}, 417),
 		("ledger_app.api.ledger.create_account", {"root_type": "Asset"}, 417),
 		("ledger_app.api.ledger.create_account", {"account": "A\x00B", "root_type": "Asset"}, 417),
-		("ledger_app.api.ledger.create_account", {"account": "Y", "root_type": "Asset", "party_type": "Driver"}, 417),
+		("ledger_app.api.ledger.create_account", {"account": "Y", "root_type": "Asset", "party_type": "Fleet Driver"}, 417),
 	],
 	ids=["reverse-no-transaction", "reverse-unknown", "reverse-no-key-unknown", "reconcile-bad-fix", "balance-no-account",
 		"account-no-name", "account-control-chars", "account-half-party"],

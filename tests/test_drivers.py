@@ -65,7 +65,7 @@ def balances(db, driver):
 
 def test_new_driver_gets_its_three_accounts(db):
 	assert balances(db, "D1") == {"target_outstanding": 0, "payable": 0, "deposit": 0}
-	row = db.sql("SELECT `target_account`, `payable_account`, `deposit_account` FROM `tabDriver` WHERE `name` = 'D1'")[0]
+	row = db.sql("SELECT `target_account`, `payable_account`, `deposit_account` FROM `tabFleet Driver` WHERE `name` = 'D1'")[0]
 	assert row == {"target_account": "Target Outstanding - D1", "payable_account": "Driver Payable - D1",
 		"deposit_account": "Driver Deposit - D1"}
 
@@ -112,12 +112,12 @@ def test_a_change_made_behind_the_engines_back_applies_to_the_next_payment(db):
 	column by column, so even SQL that leaves ``modified`` alone cannot make it pay on stale terms."""
 	drivers.run_daily_targets(db, date(2026, 3, 1))
 	assert pay(db, "QM1", "100.00", "K002").contribution == D("30.00")  # D2 keeps 70 %
-	db.run_in_transaction(lambda db: db.execute("UPDATE `tabDriver` SET `fare_pct` = 60 WHERE `name` = 'D2'"))
+	db.run_in_transaction(lambda db: db.execute("UPDATE `tabFleet Driver` SET `fare_pct` = 60 WHERE `name` = 'D2'"))
 	assert pay(db, "QM2", "100.00", "K002").contribution == D("40.00")
-	db.run_in_transaction(lambda db: db.execute("UPDATE `tabVehicle` SET `driver` = 'D3' WHERE `name` = 'KTA 002'"))
+	db.run_in_transaction(lambda db: db.execute("UPDATE `tabFleet Vehicle` SET `driver` = 'D3' WHERE `name` = 'KTA 002'"))
 	moved = pay(db, "QM3", "100.00", "K002")
 	assert (moved.driver, moved.contribution) == ("D3", D("0.00"))  # D3 has target sharing off
-	db.run_in_transaction(lambda db: db.execute("UPDATE `tabDriver` SET `phone` = '254733999999' WHERE `name` = 'D3'"))
+	db.run_in_transaction(lambda db: db.execute("UPDATE `tabFleet Driver` SET `phone` = '254733999999' WHERE `name` = 'D3'"))
 	assert pay(db, "QM4", "100.00", "K002").driver == "D3"
 	assert balances(db, "D2")["payable"] == D("130.00") and balances(db, "D3")["payable"] == D("200.00")
 	assert reconcile.reconcile(db)["discrepancies"] == 0
@@ -136,8 +136,8 @@ def test_a_payment_in_flight_does_not_lock_its_vehicle_driver_or_settings(db, db
 	def edit():
 		try:
 			with make_pool(db_url).connection() as staff:
-				staff.run_in_transaction(lambda s: s.execute("UPDATE `tabVehicle` SET `substitute_driver` = 'D2' WHERE `name` = 'KTA 001'"))
-				staff.run_in_transaction(lambda s: s.execute("UPDATE `tabDriver` SET `fare_pct` = 55 WHERE `name` = 'D1'"))
+				staff.run_in_transaction(lambda s: s.execute("UPDATE `tabFleet Vehicle` SET `substitute_driver` = 'D2' WHERE `name` = 'KTA 001'"))
+				staff.run_in_transaction(lambda s: s.execute("UPDATE `tabFleet Driver` SET `fare_pct` = 55 WHERE `name` = 'D1'"))
 				staff.run_in_transaction(lambda s: settings.update_settings(s, {"global_fare_pct": "60"}))
 				edits.append("done")
 		except Exception as exc:  # surfaced below
@@ -269,7 +269,7 @@ def test_suspended_drivers_are_not_charged(db):
 def test_bad_driver_input_is_refused(db, kwargs, message):
 	with pytest.raises(ValidationFailed, match=message):
 		drivers.upsert_driver(db, **kwargs)
-	assert count(db, "Driver") == 3
+	assert count(db, "Fleet Driver") == 3
 
 
 def test_account_number_belongs_to_one_vehicle(db):

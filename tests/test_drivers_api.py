@@ -66,11 +66,11 @@ def test_drivers_api_end_to_end(server):
 def test_bad_input_is_refused_with_frappes_status(server, method, payload, status):
 	base, pool = server
 	with pool.connection() as db:
-		before = db.sql("SELECT (SELECT COUNT(*) FROM `tabDriver`) AS d, (SELECT COUNT(*) FROM `tabLedger Transaction`) AS t")
+		before = db.sql("SELECT (SELECT COUNT(*) FROM `tabFleet Driver`) AS d, (SELECT COUNT(*) FROM `tabLedger Transaction`) AS t")
 	response = call(base, method, payload)
 	assert response.status_code == status, response.text
 	with pool.connection() as db:
-		assert db.sql("SELECT (SELECT COUNT(*) FROM `tabDriver`) AS d, (SELECT COUNT(*) FROM `tabLedger Transaction`) AS t") == before
+		assert db.sql("SELECT (SELECT COUNT(*) FROM `tabFleet Driver`) AS d, (SELECT COUNT(*) FROM `tabLedger Transaction`) AS t") == before
 
 
 def test_staff_api_needs_the_token(server):

@@ -119,7 +119,7 @@ CONTRACT = {
 		"daraja_initiator": "Data",
 		"daraja_security_credential": "Password",
 	},
-	"Driver": {
+	"Fleet Driver": {
 		"driver_id": "Data",
 		"driver_name": "Data",
 		"phone": "Data",
@@ -139,7 +139,7 @@ CONTRACT = {
 		"payable": "Currency",
 		"deposit": "Currency",
 	},
-	"Vehicle": {
+	"Fleet Vehicle": {
 		"vehicle_id": "Data",
 		"account_number": "Data",
 		"driver": "Link",
@@ -279,7 +279,7 @@ CONTRACT = {
 # DBTable.get_columns_from_docfields) and takes their value from a controller property of the same
 # name (frappe/model/base_document.py, BaseDocument.get_valid_dict).
 VIRTUAL_FIELDS = {
-	"Driver": {"target_outstanding", "payable", "deposit"},
+	"Fleet Driver": {"target_outstanding", "payable", "deposit"},
 	"Client Exchange": {
 		"capital",
 		"active_loss",
@@ -321,6 +321,36 @@ def value_fields(meta):
 
 def test_the_app_has_exactly_the_contracted_doctypes():
 	assert set(DOCTYPES) == set(CONTRACT)
+
+
+# DocType names are global in a site: ours must not take one of Frappe, ERPNext, HRMS or Payments v15
+# (installing over one replaces it, and every migrate flips it back). The list of theirs is kept
+# beside the vendored Frappe source; names of doctypes the spec plans are reserved here now.
+TAKEN_DOCTYPE_NAMES = APP.parent.parent / "shared" / "research" / "frappe-doctype-names.tsv"
+PLANNED_DOCTYPES = {"Phone Payment Request"}  # SPEC §9: M-Pesa Express (STK push) payment requests
+
+
+def taken_doctype_names() -> dict[str, str]:
+	import csv
+	import os
+
+	if not TAKEN_DOCTYPE_NAMES.is_file():
+		if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+			pytest.fail(f"{TAKEN_DOCTYPE_NAMES} is missing", pytrace=False)
+		pytest.skip(f"{TAKEN_DOCTYPE_NAMES} is missing")
+	taken = {}
+	for path in sorted(TAKEN_DOCTYPE_NAMES.parent.glob("frappe-doctype-names*.tsv")):
+		with path.open(newline="") as file:
+			for row in csv.DictReader(file, delimiter="\t"):
+				taken[row["doctype_name"].casefold()] = f"{row['app']} ({row['module']})"
+	assert len(taken) > 900, "the list of taken doctype names looks truncated"
+	return taken
+
+
+def test_no_doctype_name_is_taken_by_frappe_erpnext_hrms_or_payments():
+	taken = taken_doctype_names()
+	clashes = {name: taken[name.casefold()] for name in sorted(set(DOCTYPES) | PLANNED_DOCTYPES) if name.casefold() in taken}
+	assert clashes == {}
 
 
 @pytest.mark.parametrize("name", META_IDS)
@@ -540,7 +570,7 @@ def test_desk_permissions_for_drivers_vehicles_and_unmatched_payments():
 	def perm(doctype, role):
 		return next((p for p in DOCTYPES[doctype]["permissions"] if p["role"] == role), {})
 
-	for doctype in ("Driver", "Vehicle"):
+	for doctype in ("Fleet Driver", "Fleet Vehicle"):
 		manager, user = perm(doctype, "Ledger Manager"), perm(doctype, "Ledger User")
 		assert (
 			manager.get("create") and manager.get("write") and manager.get("read") and manager.get("report")
@@ -549,7 +579,7 @@ def test_desk_permissions_for_drivers_vehicles_and_unmatched_payments():
 		assert user.get("read") and user.get("report")
 		assert not any(user.get(k) for k in ("create", "write", "delete", "import")), (doctype, user)
 	# a driver is never deleted (its accounts and transactions name it): status Exited ends it
-	assert not any(p.get("delete") for p in DOCTYPES["Driver"]["permissions"])
+	assert not any(p.get("delete") for p in DOCTYPES["Fleet Driver"]["permissions"])
 	# the engine records unmatched payments and moves them on; desk only reads them
 	unmatched = DOCTYPES["Unmatched Payment"]
 	assert unmatched.get("in_create")
@@ -561,10 +591,10 @@ def test_desk_permissions_for_drivers_vehicles_and_unmatched_payments():
 
 
 def test_drivers_and_vehicles_follow_the_spec():
-	assert DOCTYPES["Driver"]["autoname"] == "field:driver_id"
-	assert DOCTYPES["Vehicle"]["autoname"] == "field:vehicle_id"
+	assert DOCTYPES["Fleet Driver"]["autoname"] == "field:driver_id"
+	assert DOCTYPES["Fleet Vehicle"]["autoname"] == "field:vehicle_id"
 	assert DOCTYPES["Unmatched Payment"]["autoname"] == "hash"
-	driver = {f["fieldname"]: f for f in DOCTYPES["Driver"]["fields"]}
+	driver = {f["fieldname"]: f for f in DOCTYPES["Fleet Driver"]["fields"]}
 	assert driver["status"]["options"].split("\n") == ["Active", "Suspended", "Exited"]
 	assert driver["status"]["default"] == "Active"
 	assert driver["status"].get("in_list_view") and driver["status"].get("in_standard_filter")
@@ -577,9 +607,9 @@ def test_drivers_and_vehicles_follow_the_spec():
 		assert driver[fieldname]["options"] == "Ledger Account" and driver[fieldname].get("read_only")
 	for fieldname in ("consecutive_misses", "flagged", "last_target_date"):
 		assert driver[fieldname].get("read_only")
-	vehicle = {f["fieldname"]: f for f in DOCTYPES["Vehicle"]["fields"]}
+	vehicle = {f["fieldname"]: f for f in DOCTYPES["Fleet Vehicle"]["fields"]}
 	assert vehicle["account_number"].get("unique") and vehicle["account_number"].get("reqd")
-	assert vehicle["driver"]["options"] == vehicle["substitute_driver"]["options"] == "Driver"
+	assert vehicle["driver"]["options"] == vehicle["substitute_driver"]["options"] == "Fleet Driver"
 	unmatched = {f["fieldname"]: f for f in DOCTYPES["Unmatched Payment"]["fields"]}
 	assert unmatched["status"]["options"].split("\n") == ["Open", "Assigned", "Refund Requested", "Refunded"]
 	assert unmatched["status"]["default"] == "Open" and unmatched["status"].get("search_index")
@@ -625,10 +655,10 @@ def test_driver_controller_keeps_every_engine_field():
 	# every stored read-only Driver field is written by the engine only; validate restores them all
 	stored_read_only = {
 		f["fieldname"]
-		for f in value_fields(DOCTYPES["Driver"])
+		for f in value_fields(DOCTYPES["Fleet Driver"])
 		if f.get("read_only") and not f.get("is_virtual")
 	}
-	assert set(module_constant(controller_path("Driver"), "ENGINE_FIELDS")) == stored_read_only
+	assert set(module_constant(controller_path("Fleet Driver"), "ENGINE_FIELDS")) == stored_read_only
 
 
 @pytest.mark.parametrize("name", META_IDS)
@@ -702,9 +732,9 @@ def test_doctype_scripts_are_named_as_frappe_loads_them(name):
 
 
 def test_list_indicators_for_drivers_and_unmatched_payments():
-	for name in ("Driver", "Unmatched Payment"):
+	for name in ("Fleet Driver", "Unmatched Payment"):
 		assert (controller_path(name).parent / f"{scrub(name)}_list.js").is_file()
-	driver = (controller_path("Driver").parent / "driver_list.js").read_text()
+	driver = (controller_path("Fleet Driver").parent / "fleet_driver_list.js").read_text()
 	assert "flagged" in driver and '"red"' in driver
 
 
@@ -822,14 +852,14 @@ def report_columns(path: Path) -> list[dict]:
 
 def test_driver_balances_report_columns_and_imports():
 	report = REPORTS["Driver Balances"]
-	assert report["ref_doctype"] == "Driver" and report["report_type"] == "Script Report"
+	assert report["ref_doctype"] == "Fleet Driver" and report["report_type"] == "Script Report"
 	assert {r["role"] for r in report["roles"]} == {"Ledger Manager", "Ledger User"}
 	source = report_folder("Driver Balances") / "driver_balances.py"
 	columns = report_columns(source)
 	assert [c["fieldname"] for c in columns] == DRIVER_BALANCE_COLUMNS
 	types_ = {c["fieldname"]: c["fieldtype"] for c in columns}
 	assert {types_[f] for f in ("target_outstanding", "payable", "deposit")} == {"Currency"}
-	assert types_["driver"] == "Link" and columns[0]["options"] == "Driver"
+	assert types_["driver"] == "Link" and columns[0]["options"] == "Fleet Driver"
 	assert types_["consecutive_misses"] == "Int" and types_["flagged"] == "Check"
 	# only frappe at import time: the engine and the host are imported inside execute()
 	for node in ast.parse(source.read_text()).body:
@@ -972,8 +1002,8 @@ def test_ledger_workspace_reaches_every_desk_doctype_and_report():
 	assert {name for name, meta in DOCTYPES.items() if not meta.get("istable")} | set(REPORTS) <= linked
 	shortcuts = {s["link_to"] for s in workspace["shortcuts"]}
 	assert {
-		"Driver",
-		"Vehicle",
+		"Fleet Driver",
+		"Fleet Vehicle",
 		"Unmatched Payment",
 		"Driver Balances",
 		"Client Exchange Position",
@@ -1279,10 +1309,10 @@ def test_driver_balances_are_properties_reading_the_ledger_exactly(tmp_path, mon
 			drivers.record_missed_payment(db, "QREPAY0001", "150.55", "D1")  # a repayment beyond the target
 			monkeypatch.setattr(host, "get_db", lambda: db)
 			stand_in_frappe(monkeypatch)
-			module = load_controller("Driver")
+			module = load_controller("Fleet Driver")
 
 			# a desk save sends the virtual values back; the property still answers from the ledger
-			doc = module.Driver({"name": "D1", "driver_id": "D1", "payable": 999.0, "deposit": None})
+			doc = module.FleetDriver({"name": "D1", "driver_id": "D1", "payable": 999.0, "deposit": None})
 			values = (doc.target_outstanding, doc.payable, doc.deposit)
 			assert values == (Decimal("0.00"), Decimal("100.10"), Decimal("150.55"))
 			assert all(type(value) is Decimal for value in values)
@@ -1291,7 +1321,7 @@ def test_driver_balances_are_properties_reading_the_ledger_exactly(tmp_path, mon
 				"payable": doc.payable,
 				"deposit": doc.deposit,
 			} == drivers.driver_balances(db, "D1")
-			new = module.Driver({"__islocal": 1, "name": "D9"})  # not saved yet: no accounts, no query
+			new = module.FleetDriver({"__islocal": 1, "name": "D9"})  # not saved yet: no accounts, no query
 			assert (new.target_outstanding, new.payable, new.deposit) == (Decimal("0.00"),) * 3
 	finally:
 		pool.dispose()
@@ -1308,7 +1338,7 @@ def test_driver_after_insert_creates_the_accounts_inside_the_callers_transaction
 			schema.ensure_schema(db)
 			monkeypatch.setattr(host, "get_db", lambda: db)
 			stand_in_frappe(monkeypatch)
-			module = load_controller("Driver")
+			module = load_controller("Fleet Driver")
 
 			def accounts():
 				return {
@@ -1318,7 +1348,7 @@ def test_driver_after_insert_creates_the_accounts_inside_the_callers_transaction
 			db.begin()  # Frappe's request transaction: the Driver row is inserted, then after_insert runs
 			insert(
 				db,
-				"Driver",
+				"Fleet Driver",
 				{
 					"name": "D7",
 					**standard_columns(clock.now(), "staff@example.com"),
@@ -1328,11 +1358,11 @@ def test_driver_after_insert_creates_the_accounts_inside_the_callers_transaction
 					"status": "Active",
 				},
 			)
-			doc = module.Driver({"name": "D7", "driver_id": "D7"})
+			doc = module.FleetDriver({"name": "D7", "driver_id": "D7"})
 			doc.after_insert()
 			names = ("Target Outstanding - D7", "Driver Payable - D7", "Driver Deposit - D7")
 			assert (doc.target_account, doc.payable_account, doc.deposit_account) == names
-			row = db.sql("SELECT `target_account`, `payable_account`, `deposit_account` FROM `tabDriver`")[0]
+			row = db.sql("SELECT `target_account`, `payable_account`, `deposit_account` FROM `tabFleet Driver`")[0]
 			assert tuple(row.values()) == names
 			created = accounts()
 			assert set(names) <= set(created)
@@ -1355,7 +1385,7 @@ def test_driver_validate_keeps_engine_fields_and_checks_terms(monkeypatch):
 		"deposit_account": "Driver Deposit - D1",
 	}
 	stand_in_frappe(monkeypatch, stored_row=dict(stored))
-	module = load_controller("Driver")
+	module = load_controller("Fleet Driver")
 	assert set(module.ENGINE_FIELDS) == set(stored)
 	edited = {
 		"consecutive_misses": 0,
@@ -1365,20 +1395,20 @@ def test_driver_validate_keeps_engine_fields_and_checks_terms(monkeypatch):
 		"payable_account": None,
 		"deposit_account": None,
 	}
-	before = module.Driver({"name": "D1", **stored})
-	doc = module.Driver(
+	before = module.FleetDriver({"name": "D1", **stored})
+	doc = module.FleetDriver(
 		{"name": "D1", "phone": "0712 345 678", "fare_pct": 60.0, "payable": 12.5, **edited}, before=before
 	)
 	doc.validate()
 	assert {k: doc.get(k) for k in stored} == stored
 	assert doc.phone == "254712345678"  # as the engine's upsert_driver stores it
-	assert set(module.BALANCE_FIELDS) == VIRTUAL_FIELDS["Driver"]
+	assert set(module.BALANCE_FIELDS) == VIRTUAL_FIELDS["Fleet Driver"]
 	assert doc.get("payable") is None  # the value the form sent back is dropped (the property answers)
 	# a save that did not load the row before (no doc_before_save) reads it, locked
-	doc = module.Driver({"name": "D1", "phone": "254712345678", **edited})
+	doc = module.FleetDriver({"name": "D1", "phone": "254712345678", **edited})
 	doc.validate()
 	assert {k: doc.get(k) for k in stored} == stored
-	new = module.Driver({"__islocal": 1, "phone": "0712345678", **stored})
+	new = module.FleetDriver({"__islocal": 1, "phone": "0712345678", **stored})
 	new.validate()
 	assert {k: new.get(k) for k in stored} == module.ENGINE_FIELDS
 	for bad in (
@@ -1387,15 +1417,15 @@ def test_driver_validate_keeps_engine_fields_and_checks_terms(monkeypatch):
 		{"phone": "0712345678", "fare_pct": -1},
 	):
 		with pytest.raises(Thrown):
-			module.Driver({"__islocal": 1, **bad}).validate()
+			module.FleetDriver({"__islocal": 1, **bad}).validate()
 
 
 def test_vehicle_account_numbers_are_stored_as_c2b_matching_reads_them(monkeypatch):
 	from ledger_app.engine.drivers import normalize_account
 
 	stand_in_frappe(monkeypatch)
-	module = load_controller("Vehicle")
-	doc = module.Vehicle({"__islocal": 1, "vehicle_id": "KDA 001", "account_number": "  kda001 "})
+	module = load_controller("Fleet Vehicle")
+	doc = module.FleetVehicle({"__islocal": 1, "vehicle_id": "KDA 001", "account_number": "  kda001 "})
 	doc.validate()
 	assert doc.account_number == "KDA001" == normalize_account(" kda001")
 
@@ -1603,12 +1633,12 @@ def test_autoincrement_names_come_from_frappes_sequence():
 @pytest.mark.parametrize("dialect", constraints.DIALECTS)
 def test_virtual_fields_get_no_column_and_no_index(dialect):
 	# frappe/database/schema.py, DBTable.get_columns_from_docfields: "if field.get('is_virtual'): continue"
-	meta = DOCTYPES["Driver"]
+	meta = DOCTYPES["Fleet Driver"]
 	columns = {name for name, _ in schema.table_columns(meta, dialect)}
-	assert not columns & VIRTUAL_FIELDS["Driver"]
+	assert not columns & VIRTUAL_FIELDS["Fleet Driver"]
 	assert {"driver_id", "daily_target", "target_account", "consecutive_misses"} <= columns
 	create = "\n".join(schema.create_table_sql(meta, dialect))
-	for fieldname in VIRTUAL_FIELDS["Driver"]:
+	for fieldname in VIRTUAL_FIELDS["Fleet Driver"]:
 		assert f"`{fieldname}`" not in create, fieldname
 	# whatever flags a virtual field carries, it gets neither a column nor an index
 	probe = json.loads(json.dumps(meta))
@@ -1617,7 +1647,7 @@ def test_virtual_fields_get_no_column_and_no_index(dialect):
 		{
 			"fieldname": "probe_ref",
 			"fieldtype": "Link",
-			"options": "Driver",
+			"options": "Fleet Driver",
 			"is_virtual": 1,
 			"search_index": 1,
 		},
@@ -1824,12 +1854,12 @@ def test_virtual_fields_have_no_column_on_the_database(db_url):
 	try:
 		with pool.connection() as db:
 			schema.ensure_schema(db)
-			columns = catalog.columns(db, "tabDriver")
+			columns = catalog.columns(db, "tabFleet Driver")
 			assert {"driver_id", "payable_account", "deposit_account", "last_target_date"} <= columns
-			assert not columns & VIRTUAL_FIELDS["Driver"]
+			assert not columns & VIRTUAL_FIELDS["Fleet Driver"]
 			schema.ensure_schema(db)  # an upgrade run never adds them either
-			assert not catalog.columns(db, "tabDriver") & VIRTUAL_FIELDS["Driver"]
-			for table in ("tabVehicle", "tabUnmatched Payment"):
+			assert not catalog.columns(db, "tabFleet Driver") & VIRTUAL_FIELDS["Fleet Driver"]
+			for table in ("tabFleet Vehicle", "tabUnmatched Payment"):
 				assert catalog.table_exists(db, table)
 	finally:
 		pool.dispose()

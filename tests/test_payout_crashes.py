@@ -75,7 +75,7 @@ def test_payouts_survive_sigkill_at_every_step_and_pay_exactly_once(db_url):
 				"TransAmount": str(PAYOUT_AMOUNT * PAYOUTS_PER_DRIVER), "BillRefNumber": f"A{driver}",
 				"TransTime": "20260301100000"}))
 			for n in range(PAYOUTS_PER_DRIVER):
-				db.run_in_transaction(lambda db, d=driver, n=n: payouts.queue_payout(db, party_type="Driver", party=d,
+				db.run_in_transaction(lambda db, d=driver, n=n: payouts.queue_payout(db, party_type="Fleet Driver", party=d,
 					phone="254712345678", idempotency_key=f"crash:{d}:{n}", amount=PAYOUT_AMOUNT))
 	simulator, sim_thread = sim.serve("127.0.0.1", 0)
 	gateway = f"http://127.0.0.1:{simulator.effective_port}"
@@ -169,7 +169,7 @@ def test_two_worker_processes_never_claim_the_same_payout(db_url, backend):
 			drivers.confirm_c2b(db, drivers.parse_c2b({"TransactionType": "Pay Bill", "TransID": f"QW{driver}",
 				"TransAmount": "200.00", "BillRefNumber": f"A{driver}", "TransTime": "20260301100000"}))
 			for n in range(10):
-				db.run_in_transaction(lambda db, d=driver, n=n: payouts.queue_payout(db, party_type="Driver", party=d,
+				db.run_in_transaction(lambda db, d=driver, n=n: payouts.queue_payout(db, party_type="Fleet Driver", party=d,
 					phone="254712345678", idempotency_key=f"two:{d}:{n}", amount=D("20")))
 	simulator, sim_thread = sim.serve("127.0.0.1", 0)
 	gateway = f"http://127.0.0.1:{simulator.effective_port}"

@@ -125,9 +125,9 @@ def assert_books_clean(host):
 def test_requested_payout_is_paid_once_and_moves_the_money(db_url):
 	with payout_host(db_url) as host:
 		fund_driver(host, amount="500.40")
-		payout = staff(host, "request_payout", party_type="Driver", party="D1", idempotency_key="pay-1")
+		payout = staff(host, "request_payout", party_type="Fleet Driver", party="D1", idempotency_key="pay-1")
 		assert (payout["amount"], payout["status"]) == ("500.00", "Queued")  # whole units; 0.40 stays payable
-		again = staff(host, "request_payout", party_type="Driver", party="D1", idempotency_key="pay-1")
+		again = staff(host, "request_payout", party_type="Fleet Driver", party="D1", idempotency_key="pay-1")
 		assert again["name"] == payout["name"] and again["duplicate"] is True
 		wait_for(lambda: payout_status(host, payout["name"]) == "Paid", what="Paid")
 		paid = paid_by_gateway(host)
@@ -145,7 +145,7 @@ def test_scenarios_that_end_paid_pay_exactly_once(db_url, outcome):
 	with payout_host(db_url) as host:
 		fund_driver(host, amount="300.00")
 		scenario(host, outcome)
-		payout = staff(host, "request_payout", party_type="Driver", party="D1", idempotency_key=f"p-{outcome}")
+		payout = staff(host, "request_payout", party_type="Fleet Driver", party="D1", idempotency_key=f"p-{outcome}")
 		wait_for(lambda: payout_status(host, payout["name"]) == "Paid", timeout=45, what=f"Paid after {outcome}")
 		time.sleep(0.5)  # let any late duplicate callback arrive
 		assert [p["OriginatorConversationID"] for p in paid_by_gateway(host)] == [payout["originator_conversation_id"]]
@@ -172,7 +172,7 @@ def test_a_failed_status_result_is_matched_to_its_payout_by_the_querys_conversat
 		scenario(host, "timeout")  # accepted and paid, but only a queue timeout comes back: Unknown
 		response = requests.post(f"{host.gateway_url}/simulator/scenario", json={"status": ["fail:2001"]}, timeout=10)
 		assert response.status_code == 200, response.text
-		payout = staff(host, "request_payout", party_type="Driver", party="D1", idempotency_key="p-status-fail")
+		payout = staff(host, "request_payout", party_type="Fleet Driver", party="D1", idempotency_key="p-status-fail")
 		wait_for(lambda: payout_status(host, payout["name"]) == "Paid", timeout=45, what="Paid")
 		ocid = payout["originator_conversation_id"]
 		sent = [r["body"].get("OriginatorConversationID") for r in
@@ -194,7 +194,7 @@ def test_failed_payout_returns_the_money_and_a_staff_retry_pays_once(db_url, cod
 	with payout_host(db_url) as host:
 		fund_driver(host, amount="200.00")
 		scenario(host, f"fail:{code}")
-		payout = staff(host, "request_payout", party_type="Driver", party="D1", idempotency_key="p-fail")
+		payout = staff(host, "request_payout", party_type="Fleet Driver", party="D1", idempotency_key="p-fail")
 		wait_for(lambda: payout_status(host, payout["name"]) == "Failed", what="Failed")
 		assert balances(host) == (D("200.00"), D("0.00"), D("0.00"))
 		assert staff(host, "get_payout", payout=payout["name"])["result_code"] == code
@@ -214,7 +214,7 @@ def test_gateway_down_keeps_payouts_queued_opens_the_circuit_alerts_then_pays_on
 		for driver in ("D1", "D2", "D3"):
 			fund_driver(host, driver, "150.00")
 		scenario(host, default="http_500")
-		names = [staff(host, "request_payout", party_type="Driver", party=d, idempotency_key=f"down-{d}")["name"]
+		names = [staff(host, "request_payout", party_type="Fleet Driver", party=d, idempotency_key=f"down-{d}")["name"]
 			for d in ("D1", "D2", "D3")]
 		wait_for(lambda: host.router.states()["daraja"] == "open", what="circuit open")
 		assert any("circuit open" in r.getMessage() for r in caplog.records)
@@ -249,12 +249,12 @@ def test_small_shares_accumulate_until_the_instant_payout_minimum(db_url):
 
 
 @pytest.mark.parametrize("payload, status", [
-	({"party_type": "Driver", "party": "D1", "idempotency_key": "x", "amount": "5"}, 417),
-	({"party_type": "Driver", "party": "D1", "idempotency_key": "x", "amount": "10.50"}, 417),
-	({"party_type": "Driver", "party": "D1", "idempotency_key": "x", "amount": "900"}, 417),
+	({"party_type": "Fleet Driver", "party": "D1", "idempotency_key": "x", "amount": "5"}, 417),
+	({"party_type": "Fleet Driver", "party": "D1", "idempotency_key": "x", "amount": "10.50"}, 417),
+	({"party_type": "Fleet Driver", "party": "D1", "idempotency_key": "x", "amount": "900"}, 417),
 	({"party_type": "Client", "party": "D1", "idempotency_key": "x"}, 417),
-	({"party_type": "Driver", "party": "ghost", "idempotency_key": "x"}, 404),
-	({"party_type": "Driver", "party": "D1"}, 417),
+	({"party_type": "Fleet Driver", "party": "ghost", "idempotency_key": "x"}, 404),
+	({"party_type": "Fleet Driver", "party": "D1"}, 417),
 ], ids=["below-minimum", "cents", "more-than-payable", "unsupported-party", "unknown-driver", "no-key"])
 def test_bad_payout_requests_are_refused_and_write_nothing(db_url, payload, status):
 	with payout_host(db_url) as host:

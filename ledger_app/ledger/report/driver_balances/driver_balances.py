@@ -16,7 +16,7 @@ def execute(filters=None):
 
 def get_columns():
 	return [
-		{"fieldname": "driver", "label": _("Driver"), "fieldtype": "Link", "options": "Driver", "width": 140},
+		{"fieldname": "driver", "label": _("Driver"), "fieldtype": "Link", "options": "Fleet Driver", "width": 140},
 		{"fieldname": "driver_name", "label": _("Driver Name"), "fieldtype": "Data", "width": 180},
 		{"fieldname": "status", "label": _("Status"), "fieldtype": "Data", "width": 100},
 		{

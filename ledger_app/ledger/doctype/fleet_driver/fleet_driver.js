@@ -1,7 +1,7 @@
 // Copyright (c) 2025, ledger_app developers and contributors
 // For license information, please see license.txt
 
-frappe.ui.form.on("Driver", {
+frappe.ui.form.on("Fleet Driver", {
 	refresh(frm) {
 		if (frm.is_new()) {
 			frm.set_intro(

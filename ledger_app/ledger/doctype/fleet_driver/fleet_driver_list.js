@@ -1,7 +1,7 @@
 // Copyright (c) 2025, ledger_app developers and contributors
 // For license information, please see license.txt
 
-frappe.listview_settings["Driver"] = {
+frappe.listview_settings["Fleet Driver"] = {
 	add_fields: ["status", "flagged"],
 	get_indicator(doc) {
 		if (doc.flagged) {

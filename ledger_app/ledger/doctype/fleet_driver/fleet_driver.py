@@ -21,7 +21,7 @@ ENGINE_FIELDS = {
 BALANCE_FIELDS = ("target_outstanding", "payable", "deposit")
 
 
-class Driver(Document):
+class FleetDriver(Document):
 	# begin: auto-generated types
 	# This code is auto-generated. Do not modify anything in this block.
 
