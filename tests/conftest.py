@@ -238,3 +238,59 @@ def connect_db():
 	for conn in reversed(opened):
 		with contextlib.suppress(Exception):  # a connection the test already broke or closed
 			conn.close()
+
+
+# --- hosts: the standalone host on each backend, and the real Frappe site ---------------------------
+
+HOSTS = (*BACKENDS, "frappe")
+
+
+@pytest.fixture(scope="session")
+def frappe_site():
+	"""The site ./scripts/test created, served by gunicorn with a frappe worker (tests/frappe_site.py)
+	for the whole session; skips (fails in CI) when there is no bench."""
+	from tests.frappe_site import FrappeSite, bench_env
+
+	found = bench_env()
+	if found is None:
+		message = "no Frappe bench (LEDGER_TEST_FRAPPE_BENCH is not set); run ./scripts/test"
+		if in_ci():
+			pytest.fail(f"{message} (CI=true: the bench is required)", pytrace=False)
+		pytest.skip(message)
+	site = FrappeSite(*found)
+	try:
+		site.start()
+		yield site
+	finally:
+		site.stop()
+
+
+@pytest.fixture(params=HOSTS, ids=HOSTS)
+def host_kind(request) -> str:
+	"""Parametrises a test over the standalone host on SQLite, MariaDB, PostgreSQL and the Frappe site."""
+	return request.param
+
+
+@pytest.fixture
+def served(host_kind, make_db_url, request):
+	"""``served(**config) -> (base URL, pool)``: the test's host serving a database in its initial
+	state, with a pool on that database for setting up and checking; cleaned up after the test."""
+	from tests.support import make_pool, running_server
+
+	opened = contextlib.ExitStack()
+
+	def serve(**config):
+		if host_kind == "frappe":
+			from ledger_app.db.pool import ConnectionPool
+
+			site = request.getfixturevalue("frappe_site")
+			site.reset()
+			pool = ConnectionPool(site.db_url)
+			opened.callback(pool.dispose)
+			return site.base, pool
+		pool = make_pool(make_db_url(host_kind))
+		opened.callback(pool.dispose)
+		return opened.enter_context(running_server(pool, **config)), pool
+
+	with opened:
+		yield serve

@@ -81,6 +81,15 @@ def call(base: str, method: str, payload=None, *, headers=AUTH, http="POST", **k
 
 
 CALLBACK_TOKEN = "cb-secret-token"
+# over both hosts' body limits: the standalone host's 1 MiB and Frappe's max_file_size (25 MB default)
+OVERSIZED_BODY = b"{" + b" " * (26 * 1024 * 1024) + b"}"
+
+
+def error_text(response: requests.Response) -> str:
+	"""The error message of a Frappe-style error answer: the standalone host sends it as ``exception``,
+	Frappe as ``_server_messages`` (and ``exception`` for most kinds)."""
+	body = response.json()
+	return f"{body.get('exception', '')} {body.get('_server_messages', '')}"
 
 
 def ledger_app_command() -> list[str]:

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import call, count, make_pool, running_server
+from tests.support import call, count
 
 
 @pytest.fixture
-def server(db_url):
-	pool = make_pool(db_url)
-	with running_server(pool) as base:
-		ok(call(base, "ledger_app.api.clients.upsert_client", {"client": "C1", "client_name": "Wanjiku", "phone": "0722000001"}))
-		ok(call(base, "ledger_app.api.clients.upsert_client_exchange", {"client_exchange": "C1-BIN", "client": "C1",
-			"exchange": "Binance", "my_share_pct": "1", "company_share_pct": "9"}))
-		yield base, pool
-	pool.dispose()
+def server(served):
+	base, pool = served()
+	ok(call(base, "ledger_app.api.clients.upsert_client", {"client": "C1", "client_name": "Wanjiku", "phone": "0722000001"}))
+	ok(call(base, "ledger_app.api.clients.upsert_client_exchange", {"client_exchange": "C1-BIN", "client": "C1",
+		"exchange": "Binance", "my_share_pct": "1", "company_share_pct": "9"}))
+	return base, pool
 
 
 def ok(response):

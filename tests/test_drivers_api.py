@@ -6,15 +6,12 @@ import subprocess
 
 import pytest
 
-from tests.support import call, free_port, ledger_app_command, make_pool, running_server
+from tests.support import call, free_port, ledger_app_command
 
 
 @pytest.fixture
-def server(db_url):
-	pool = make_pool(db_url)
-	with running_server(pool) as base:
-		yield base, pool
-	pool.dispose()
+def server(served):
+	return served()
 
 
 def ok(response):

@@ -66,8 +66,8 @@ class LedgerApp:
 
 	def call_method(self, request: Request, path: str) -> Response:
 		entry = _resolve(path)
-		if entry is None:
-			return _error(404, "DoesNotExistError", f"Method {path} not found or not whitelisted")
+		if isinstance(entry, Response):
+			return entry
 		if request.method not in entry.methods:
 			return _error(403, "PermissionError", f"Not permitted: {path} does not accept {request.method}")
 		user = "Guest"
@@ -121,14 +121,21 @@ class LedgerApp:
 
 
 def _resolve(path: str):
-	if not path.startswith("ledger_app.api.") or not all(part.isidentifier() for part in path.split(".")):
-		return None
-	module_path = path.rpartition(".")[0]
+	"""The whitelisted function at ``path``, or Frappe's answer when there is none: 417 for a name
+	that does not resolve (no other app is installed here), 403 for one that is not whitelisted
+	(nothing of this app outside ledger_app.api is)."""
+	if not path.startswith("ledger_app.") or not all(part.isidentifier() for part in path.split(".")):
+		return _error(417, "ValidationError", f"Failed to get method for command {path}")
+	if not path.startswith("ledger_app.api."):
+		return _error(403, "PermissionError", f"Function {path} is not whitelisted.")
+	module_path, _, name = path.rpartition(".")
 	try:
-		importlib.import_module(module_path)
+		module = importlib.import_module(module_path)
 	except ImportError:
-		return None
-	return standalone_host.REGISTRY.get(path)
+		module = None
+	if not hasattr(module, name):
+		return _error(417, "ValidationError", f"Failed to get method for command {path}")
+	return standalone_host.REGISTRY.get(path) or _error(403, "PermissionError", f"Function {path} is not whitelisted.")
 
 
 def _arguments(request: Request) -> dict:

@@ -1,0 +1,174 @@
+"""The Frappe host for the HTTP tests: the real v15 site ``./scripts/test`` creates
+(``scripts/lib/bench.sh``), served by gunicorn with ``frappe.app:application`` as production serves
+it, and a ``frappe worker`` process running the queued jobs (payout dispatch after a commit).
+
+The site's staff token and callback token are set to the ones the standalone tests use
+(``tests.support.AUTH`` / ``CALLBACK_TOKEN``), so a test talks to both hosts the same way. Every
+test starts from the site as installed, like a fresh standalone database: ``reset()`` empties every
+table of the Ledger module (the engine creates its business accounts when first needed), puts Ledger
+Settings back to its defaults with only the callback token set, and empties Frappe's Redis cache (a
+document cached by one test must not answer the next).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from contextlib import suppress
+from pathlib import Path
+
+import requests
+
+from tests.support import API_KEY, API_SECRET, CALLBACK_TOKEN, free_port
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+GUNICORN_WORKERS = 3  # a 2-core machine: bench's production default would be 2 * cores + 1 = 5
+
+
+def bench_env() -> tuple[Path, str] | None:
+	bench, site = os.environ.get("LEDGER_TEST_FRAPPE_BENCH"), os.environ.get("LEDGER_TEST_FRAPPE_SITE")
+	return (Path(bench), site) if bench and site else None
+
+
+class FrappeSite:
+	"""One served site: ``base`` (its URL), ``db_url`` (its MariaDB database), ``reset()``."""
+
+	def __init__(self, bench: Path, site: str):
+		self.bench, self.site = bench, site
+		self.sites = bench / "sites"
+		self.port = free_port()
+		self.base = f"http://{site}:{self.port}"
+		self.processes: list[subprocess.Popen] = []
+		self._secrets: list[dict] = []
+		self.db_url = self._db_url()
+
+	# -- processes ------------------------------------------------------------------------------
+
+	def _env(self) -> dict:
+		return {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+
+	def frappe(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+		"""``bench --site SITE <args>``, as bench runs it."""
+		return subprocess.run([str(self.bench / "env/bin/python"), "-m", "frappe.utils.bench_helper", "frappe",
+			"--site", self.site, *args], cwd=self.sites, env=self._env(), capture_output=True, text=True,
+			timeout=timeout)
+
+	def _spawn(self, name: str, *args: str) -> subprocess.Popen:
+		log = open(self.bench / "logs" / f"test-{name}.log", "ab")
+		process = subprocess.Popen(args, cwd=self.sites, env=self._env(), stdout=log, stderr=subprocess.STDOUT,
+			start_new_session=True)
+		self.processes.append(process)
+		return process
+
+	def start(self) -> None:
+		# the gateway builds its callback URLs from host_name outside a request (the worker's jobs)
+		done = self.frappe("set-config", "host_name", self.base)
+		assert done.returncode == 0, done.stderr
+		self._spawn("gunicorn", str(self.bench / "env/bin/gunicorn"), "-b", f"127.0.0.1:{self.port}",
+			"-w", str(GUNICORN_WORKERS), "-t", "120", "--preload", "frappe.app:application")
+		self._spawn("worker", str(self.bench / "env/bin/python"), "-m", "frappe.utils.bench_helper", "frappe",
+			"worker", "--queue", "short,default,long")
+		self._wait_until_serving()
+		self._configure()
+		self._secrets = self._read_secrets()
+
+	def stop(self) -> None:
+		for process in self.processes:
+			with suppress(ProcessLookupError):
+				os.killpg(process.pid, signal.SIGTERM)
+		for process in self.processes:
+			try:
+				process.wait(timeout=20)
+			except subprocess.TimeoutExpired:
+				with suppress(ProcessLookupError):
+					os.killpg(process.pid, signal.SIGKILL)
+				process.wait()
+		self.processes.clear()
+
+	def _wait_until_serving(self, timeout: float = 120) -> None:
+		deadline = time.monotonic() + timeout
+		while True:
+			for process in self.processes:
+				if process.poll() is not None:
+					raise RuntimeError(f"{process.args[0]} exited: see {self.bench / 'logs'}")
+			with suppress(requests.RequestException):
+				if requests.get(f"{self.base}/api/method/ping", timeout=5).status_code == 200:
+					return
+			if time.monotonic() > deadline:
+				raise RuntimeError(f"the site did not answer in {timeout:.0f} s: see {self.bench / 'logs'}")
+			time.sleep(0.2)
+
+	def _configure(self) -> None:
+		"""Administrator's API token and the callback token: the ones the standalone tests use."""
+		session = requests.Session()
+		login = session.post(f"{self.base}/api/method/login", timeout=30,
+			data={"usr": "Administrator", "pwd": os.environ.get("LEDGER_TEST_FRAPPE_ADMIN_PASSWORD", "admin")})
+		assert login.status_code == 200, login.text
+		for doctype, name, values in (
+			("User", "Administrator", {"api_key": API_KEY, "api_secret": API_SECRET}),
+			("Ledger Settings", "Ledger Settings", {"callback_token": CALLBACK_TOKEN}),
+		):
+			answer = session.post(f"{self.base}/api/method/frappe.client.set_value", timeout=30,
+				json={"doctype": doctype, "name": name, "fieldname": values})
+			assert answer.status_code == 200, answer.text
+
+	# -- the site's database --------------------------------------------------------------------
+
+	def _db_url(self) -> str:
+		common = json.loads((self.sites / "common_site_config.json").read_text())
+		config = {**common, **json.loads((self.sites / self.site / "site_config.json").read_text())}
+		user = config.get("db_user") or config["db_name"]
+		return (f"mariadb://{user}:{config['db_password']}@{config.get('db_host', '127.0.0.1')}:"
+			f"{config.get('db_port', 3306)}/{config['db_name']}")
+
+	def _connect(self):
+		import pymysql
+
+		from tests.conftest import connect
+
+		conn = connect(self.db_url)
+		conn.cursorclass = pymysql.cursors.DictCursor
+		return conn
+
+	def _tables(self, cur) -> list[str]:
+		cur.execute("SELECT `name` FROM `tabDocType` WHERE `module` = 'Ledger' AND `issingle` = 0 ORDER BY `name`")
+		return [f"tab{row['name']}" for row in cur.fetchall()]
+
+	def _read_secrets(self) -> list[dict]:
+		"""The callback token as Frappe stored it (encrypted with the site's key)."""
+		conn = self._connect()
+		try:
+			with conn.cursor() as cur:
+				cur.execute("SELECT * FROM `__Auth` WHERE `doctype` = 'Ledger Settings' AND `fieldname` = 'callback_token'")
+				return cur.fetchall()
+		finally:
+			conn.close()
+
+	def reset(self) -> None:
+		"""Empty Ledger tables, default Ledger Settings with the callback token, an empty cache."""
+		conn = self._connect()
+		try:
+			with conn.cursor() as cur:
+				cur.execute("SET SESSION lock_wait_timeout = 30")
+				for table in self._tables(cur):
+					cur.execute(f"DELETE FROM `{table}`")
+				cur.execute("DELETE FROM `tabSingles` WHERE `doctype` = 'Ledger Settings'")
+				cur.execute("DELETE FROM `__Auth` WHERE `doctype` = 'Ledger Settings'")
+				for row in self._secrets:
+					columns = ", ".join(f"`{column}`" for column in row)
+					cur.execute(f"INSERT INTO `__Auth` ({columns}) VALUES ({', '.join(['%s'] * len(row))})",
+						tuple(row.values()))
+		finally:
+			conn.close()
+		self._flush_cache()
+
+	def _flush_cache(self) -> None:
+		common = json.loads((self.sites / "common_site_config.json").read_text())
+		host, port = common["redis_cache"].removeprefix("redis://").split(":")
+		with socket.create_connection((host, int(port)), timeout=10) as redis:
+			redis.sendall(b"*1\r\n$8\r\nFLUSHALL\r\n")
+			assert redis.recv(64).startswith(b"+OK"), "redis FLUSHALL failed"
