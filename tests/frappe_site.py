@@ -6,8 +6,9 @@ The site's staff token and callback token are set to the ones the standalone tes
 (``tests.support.AUTH`` / ``CALLBACK_TOKEN``), so a test talks to both hosts the same way. Every
 test starts from the site as installed, like a fresh standalone database: ``reset()`` empties every
 table of the Ledger module (the engine creates its business accounts when first needed), puts Ledger
-Settings back to its defaults with only the callback token set, and empties Frappe's Redis cache (a
-document cached by one test must not answer the next).
+Settings back to their defaults with only the callback token set (as saved through Frappe when the
+site was first served), and empties Frappe's Redis cache (a document cached by one test must not
+answer the next).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class FrappeSite:
 		self.port = free_port()
 		self.base = f"http://{site}:{self.port}"
 		self.processes: list[subprocess.Popen] = []
-		self._secrets: list[dict] = []
+		self._settings: dict[str, list[dict]] = {"tabSingles": [], "__Auth": []}
 		self.db_url = self._db_url()
 
 	# -- processes ------------------------------------------------------------------------------
@@ -73,8 +74,9 @@ class FrappeSite:
 		self._spawn("worker", str(self.bench / "env/bin/python"), "-m", "frappe.utils.bench_helper", "frappe",
 			"worker", "--queue", "short,default,long")
 		self._wait_until_serving()
-		self._configure()
-		self._secrets = self._read_secrets()
+		self.reset()  # Ledger Settings at their defaults (the in-app tests may have changed them)...
+		self._configure()  # ... saved through Frappe with the callback token
+		self._settings = self._read_settings()
 
 	def stop(self) -> None:
 		for process in self.processes:
@@ -138,18 +140,22 @@ class FrappeSite:
 		cur.execute("SELECT `name` FROM `tabDocType` WHERE `module` = 'Ledger' AND `issingle` = 0 ORDER BY `name`")
 		return [f"tab{row['name']}" for row in cur.fetchall()]
 
-	def _read_secrets(self) -> list[dict]:
-		"""The callback token as Frappe stored it (encrypted with the site's key)."""
+	def _read_settings(self) -> dict[str, list[dict]]:
+		"""Ledger Settings as Frappe stored them: every field's row (a single with some rows stored
+		gets no defaults for the others) and the callback token, encrypted with the site's key."""
 		conn = self._connect()
 		try:
 			with conn.cursor() as cur:
-				cur.execute("SELECT * FROM `__Auth` WHERE `doctype` = 'Ledger Settings' AND `fieldname` = 'callback_token'")
-				return cur.fetchall()
+				cur.execute("SELECT * FROM `tabSingles` WHERE `doctype` = 'Ledger Settings'")
+				stored = {"tabSingles": cur.fetchall()}
+				cur.execute("SELECT * FROM `__Auth` WHERE `doctype` = 'Ledger Settings'")
+				stored["__Auth"] = cur.fetchall()
+				return stored
 		finally:
 			conn.close()
 
 	def reset(self) -> None:
-		"""Empty Ledger tables, default Ledger Settings with the callback token, an empty cache."""
+		"""Empty Ledger tables, Ledger Settings as first configured, an empty cache."""
 		conn = self._connect()
 		try:
 			with conn.cursor() as cur:
@@ -158,10 +164,11 @@ class FrappeSite:
 					cur.execute(f"DELETE FROM `{table}`")
 				cur.execute("DELETE FROM `tabSingles` WHERE `doctype` = 'Ledger Settings'")
 				cur.execute("DELETE FROM `__Auth` WHERE `doctype` = 'Ledger Settings'")
-				for row in self._secrets:
-					columns = ", ".join(f"`{column}`" for column in row)
-					cur.execute(f"INSERT INTO `__Auth` ({columns}) VALUES ({', '.join(['%s'] * len(row))})",
-						tuple(row.values()))
+				for table, rows in self._settings.items():
+					for row in rows:
+						columns = ", ".join(f"`{column}`" for column in row)
+						cur.execute(f"INSERT INTO `{table}` ({columns}) VALUES ({', '.join(['%s'] * len(row))})",
+							tuple(row.values()))
 		finally:
 			conn.close()
 		self._flush_cache()

@@ -205,28 +205,27 @@ def test_unknown_account_confirmation_lands_in_suspense(server):
 		assert [r["trans_id"] for r in drivers.list_unmatched(db)] == ["QUN1"]
 
 
-def test_32_clients_2000_confirmations_for_one_driver_exact_to_the_cent(db_url):
-	pool = make_pool(db_url)
+def test_32_clients_2000_confirmations_for_one_driver_exact_to_the_cent(served):
+	base, pool = served(process=True)
 	target = D("5000.00")
 	setup_fleet(pool, daily_target=str(target))
 	rng = random.Random(11)
 	unique = [(f"QC{i:06d}", D(rng.randint(1000, 50000)) / 100) for i in range(1800)]
 	work = unique + [unique[rng.randrange(len(unique))] for _ in range(200)]  # 10 % repeats
 	rng.shuffle(work)
-	with server_process(db_url, "--no-scheduler", "--threads", "16") as base:
-		session_per_thread = {}
+	session_per_thread = {}
 
-		def send(item):
-			import threading
+	def send(item):
+		import threading
 
-			session = session_per_thread.setdefault(threading.get_ident(), requests.Session())
-			trans_id, amount = item
-			response = session.post(base + CONFIRMATION, params={"token": CALLBACK_TOKEN},
-				json=body(trans_id, str(amount)), timeout=120)
-			return response.status_code, response.json()
+		session = session_per_thread.setdefault(threading.get_ident(), requests.Session())
+		trans_id, amount = item
+		response = session.post(base + CONFIRMATION, params={"token": CALLBACK_TOKEN},
+			json=body(trans_id, str(amount)), timeout=120)
+		return response.status_code, response.json()
 
-		with ThreadPoolExecutor(max_workers=32) as clients:
-			answers = list(clients.map(send, work))
+	with ThreadPoolExecutor(max_workers=32) as clients:
+		answers = list(clients.map(send, work))
 	assert all(answer == (200, {"ResultCode": 0, "ResultDesc": "Success"}) for answer in answers)
 	paid = sum((amount for _, amount in unique), D(0))
 	cuts = sum((round_half_up(amount * 50 / 100) for _, amount in unique), D(0))
@@ -238,7 +237,6 @@ def test_32_clients_2000_confirmations_for_one_driver_exact_to_the_cent(db_url):
 		counted = db.sql("SELECT COUNT(*) AS n FROM `tabLedger Transaction` WHERE `transaction_type` = 'C2B Payment'")[0]["n"]
 		assert int(counted) == len(unique)
 		assert reconcile.reconcile(db)["discrepancies"] == 0
-	pool.dispose()
 
 
 def test_control_characters_are_refused_or_stripped(server):

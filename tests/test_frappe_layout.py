@@ -296,6 +296,7 @@ SETTINGS_DEFAULTS = {
 	"minimum_payout": "10",
 	"business_timezone": "Africa/Nairobi",
 	"miss_threshold": "3",
+	"deadlock_retries": "5",  # a new site's first desk save passes validate (at least 1)
 }
 APP_ROLES = {"System Manager", "Ledger Manager", "Ledger User"}
 
