@@ -51,7 +51,13 @@ def request_args() -> dict:
 
 
 def remote_addr() -> str | None:
-	return frappe.request.remote_addr if getattr(frappe, "request", None) else None
+	"""The client's address as Frappe itself takes it (``frappe.local.request_ip``: the first
+	X-Forwarded-For entry, else the socket peer).  Behind bench's nginx, which overwrites
+	X-Forwarded-For with the address it was called from, that is the caller, not the proxy; a web
+	server reachable without that proxy trusts whatever X-Forwarded-For a caller sends."""
+	if not getattr(frappe, "request", None):
+		return None
+	return getattr(frappe.local, "request_ip", None)
 
 
 def enqueue_after_commit(function, **kwargs) -> None:

@@ -1,0 +1,150 @@
+"""Defects of the Frappe host, each shown on the real site it runs on:
+
+1. the callback allow-list judges the caller's address as Frappe takes it (X-Forwarded-For), not the
+   proxy's;
+
+The HTTP tests run against the site served by gunicorn in a process of its own (as bench serves it);
+what they need in Ledger Settings is committed for that process to see, and put back afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+
+import frappe
+import requests
+from frappe.tests.utils import FrappeTestCase
+from frappe.utils.password import get_decrypted_password
+
+
+TOKEN = "h1-callback-token-5e1f"
+PASSWORD_FIELDS = ("callback_token", "daraja_consumer_secret", "daraja_security_credential")
+BREAKER_KEY = "ledger_app:breaker:daraja"
+
+
+def marker() -> str:
+	return uuid.uuid4().hex[:12].upper()
+
+
+def free_port() -> int:
+	with socket.socket() as s:
+		s.bind(("127.0.0.1", 0))
+		return s.getsockname()[1]
+
+
+@contextmanager
+def ledger_settings(**values):
+	"""Ledger Settings with ``values``, committed (other processes see them), put back afterwards."""
+	doc = frappe.get_single("Ledger Settings")
+	before = {}
+	for field in values:
+		before[field] = (get_decrypted_password("Ledger Settings", "Ledger Settings", field, raise_exception=False)
+			if field in PASSWORD_FIELDS else doc.get(field)) or ""
+	doc.update(values)
+	doc.save(ignore_permissions=True)
+	frappe.db.commit()
+	try:
+		yield
+	finally:
+		doc = frappe.get_single("Ledger Settings")
+		doc.update(before)
+		doc.save(ignore_permissions=True)
+		frappe.db.commit()
+
+
+def fresh_snapshot() -> None:
+	"""See what other processes committed (the test's transaction is REPEATABLE READ)."""
+	frappe.db.commit()
+
+
+def log_rows(fragment: str) -> list[dict]:
+	fresh_snapshot()
+	return frappe.db.sql(
+		"SELECT `name`, `endpoint`, `status`, `http_status`, `error`, `body`, `remote_addr` FROM `tabCallback Log`"
+		" WHERE `body` LIKE %(f)s ORDER BY `creation`", {"f": f"%{fragment}%"}, as_dict=True)
+
+
+def delete_logs(fragment: str) -> None:
+	frappe.db.sql("DELETE FROM `tabCallback Log` WHERE `body` LIKE %(f)s", {"f": f"%{fragment}%"})
+	frappe.db.commit()
+
+
+class ServedSite:
+	"""This site served by gunicorn (two workers) in a process of its own, on a free loopback port."""
+
+	def __init__(self):
+		self.site = frappe.local.site
+		self.port = free_port()
+		self.base = f"http://127.0.0.1:{self.port}"
+		self.output = tempfile.TemporaryFile("w+")
+		self.process = subprocess.Popen(
+			[sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", "2", "-t", "120",
+				"frappe.app:application"],
+			cwd=os.path.abspath(frappe.local.sites_path), stdout=self.output, stderr=subprocess.STDOUT)
+		deadline = time.monotonic() + 60
+		while True:
+			try:
+				if requests.get(f"{self.base}/api/method/ping", headers=self.headers(), timeout=5).ok:
+					break
+			except requests.ConnectionError:
+				pass
+			if self.process.poll() is not None or time.monotonic() > deadline:
+				self.output.seek(0)
+				said = self.output.read()
+				self.stop()
+				raise RuntimeError(f"gunicorn did not serve the site:\n{said}")
+			time.sleep(0.2)
+
+	def headers(self, **extra) -> dict:
+		return {"X-Frappe-Site-Name": self.site, **extra}
+
+	def post(self, method: str, data: bytes, token: str | None = TOKEN, **headers) -> requests.Response:
+		return requests.post(f"{self.base}/api/method/{method}", params={"token": token} if token else None, data=data,
+			headers=self.headers(**{"Content-Type": "application/json", **headers}), timeout=60)
+
+	def stop(self) -> None:
+		self.process.terminate()
+		try:
+			self.process.wait(timeout=30)
+		except subprocess.TimeoutExpired:
+			self.process.kill()
+			self.process.wait()
+		self.output.close()
+
+
+class ServedSiteTestCase(FrappeTestCase):
+	served: ServedSite
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.served = ServedSite()
+		cls.addClassCleanup(cls.served.stop)
+
+
+# --- 1. the allow-list sees the caller, not the proxy --------------------------------------------
+
+
+class TestCallerAddress(ServedSiteTestCase):
+	def test_allow_list_judges_the_forwarded_address(self):
+		mark = marker()
+		self.addCleanup(delete_logs, mark)
+		body = json.dumps({"TransactionType": "Pay Bill", "TransAmount": "100.00", "BillRefNumber": f"NOPE{mark}",
+			"BusinessShortCode": "600000"}).encode()
+		with ledger_settings(callback_token=TOKEN, allowed_callback_ips="203.0.113.7"):
+			allowed = self.served.post("ledger_app.api.daraja.c2b_validation", body, **{"X-Forwarded-For": "203.0.113.7"})
+			refused = self.served.post("ledger_app.api.daraja.c2b_validation", body, **{"X-Forwarded-For": "198.51.100.9"})
+		# the validation ran: the account is unknown, which is Daraja's C2B00012, not a refusal
+		self.assertEqual((allowed.status_code, allowed.json()), (200, {"ResultCode": "C2B00012", "ResultDesc": "Rejected"}))
+		self.assertEqual((refused.status_code, refused.json()), (403,
+			{"ResultCode": 1, "ResultDesc": "Rejected: source address 198.51.100.9 is not in the allow-list"}))
+		rows = log_rows(mark)
+		self.assertEqual([row.remote_addr for row in rows], ["203.0.113.7", "198.51.100.9"])
