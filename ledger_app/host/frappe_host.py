@@ -85,14 +85,17 @@ def secret(fieldname: str) -> str | None:
 
 
 def payout_gateway():
-	"""The gateways configured in Ledger Settings, behind their circuit breakers (one per process)."""
+	"""The gateways configured in Ledger Settings, behind their circuit breakers (one per process),
+	or None while no Daraja base URL is set."""
+	settings = frappe.get_cached_doc("Ledger Settings")
+	if not (settings.get("daraja_base_url") or "").strip():
+		return None
 	gateway = getattr(frappe.local, "ledger_app_gateway", None)
 	if gateway is None:
 		from ledger_app.gateways.setup import router_from_settings
 
-		settings = frappe.get_cached_doc("Ledger Settings")
 		gateway = frappe.local.ledger_app_gateway = router_from_settings(
-			base_url=settings.get("daraja_base_url"), consumer_key=settings.get("daraja_consumer_key"),
+			base_url=settings.get("daraja_base_url").strip(), consumer_key=settings.get("daraja_consumer_key"),
 			consumer_secret=secret("daraja_consumer_secret"), shortcode=settings.get("daraja_shortcode"),
 			initiator=settings.get("daraja_initiator"), security_credential=secret("daraja_security_credential"),
 			on_open=lambda name: log_error("Payout gateway circuit open", f"gateway {name} is failing; payouts wait"))

@@ -2,6 +2,7 @@
 
 1. the callback allow-list judges the caller's address as Frappe takes it (X-Forwarded-For), not the
    proxy's;
+2. the payout jobs are a quiet no-op on a site without a gateway, run as the scheduler runs them;
 
 The HTTP tests run against the site served by gunicorn in a process of its own (as bench serves it);
 what they need in Ledger Settings is committed for that process to see, and put back afterwards.
@@ -24,6 +25,8 @@ import requests
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils.password import get_decrypted_password
 
+from ledger_app import host
+from ledger_app.engine import drivers, payouts
 
 TOKEN = "h1-callback-token-5e1f"
 PASSWORD_FIELDS = ("callback_token", "daraja_consumer_secret", "daraja_security_credential")
@@ -58,6 +61,12 @@ def ledger_settings(**values):
 		doc.update(before)
 		doc.save(ignore_permissions=True)
 		frappe.db.commit()
+
+
+def forget_gateway() -> None:
+	"""What Frappe does to ``frappe.local`` at the end of every request and job."""
+	if hasattr(frappe.local, "ledger_app_gateway"):
+		del frappe.local.ledger_app_gateway
 
 
 def fresh_snapshot() -> None:
@@ -148,3 +157,42 @@ class TestCallerAddress(ServedSiteTestCase):
 			{"ResultCode": 1, "ResultDesc": "Rejected: source address 198.51.100.9 is not in the allow-list"}))
 		rows = log_rows(mark)
 		self.assertEqual([row.remote_addr for row in rows], ["203.0.113.7", "198.51.100.9"])
+
+
+# --- 2. payout jobs without a gateway -------------------------------------------------------------
+
+
+class TestPayoutJobsWithoutGateway(FrappeTestCase):
+	def test_scheduled_payout_jobs_are_a_quiet_no_op_until_a_gateway_is_configured(self):
+		from frappe.core.doctype.scheduled_job_type.scheduled_job_type import run_scheduled_job
+
+		mark = marker()
+		with ledger_settings(daraja_base_url="", instant_payouts=0):
+			forget_gateway()
+			db = host.get_db()
+			driver = f"HD-{mark}"
+			drivers.upsert_driver(db, driver, f"Driver {mark}", "0712345678", target_sharing="Disable")
+			drivers.upsert_vehicle(db, f"HV-{mark}", f"HA{mark}", driver=driver)
+			drivers.confirm_c2b(db, drivers.parse_c2b({"TransactionType": "Pay Bill", "TransID": f"QH{mark}",
+				"TransAmount": "500.00", "BillRefNumber": f"HA{mark}", "TransTime": "20260301100000"}))
+			payout = payouts.request_payout(db, "Fleet Driver", driver, f"h1-no-gateway-{mark}")
+			self.addCleanup(payouts.record_result, db, payout["originator_conversation_id"], "2001", "test over")
+			self.assertEqual(payout["status"], "Queued")
+
+			errors_before = frappe.db.count("Error Log")
+			for method in ("ledger_app.jobs.dispatch_payouts", "ledger_app.jobs.sweep_payouts"):
+				job = frappe.get_doc("Scheduled Job Type", {"method": method})
+				self.assertEqual(job.frequency, "All")  # every tick of the scheduler
+				create_log = job.create_log
+				job.db_set("create_log", 1)  # what an "All" job does is logged only when asked
+				frappe.db.commit()
+				try:
+					run_scheduled_job(method)  # how the worker runs a scheduled job
+				finally:
+					frappe.db.set_value("Scheduled Job Type", job.name, "create_log", create_log)
+					frappe.db.commit()
+				last = frappe.get_all("Scheduled Job Log", filters={"scheduled_job_type": job.name},
+					fields=["status", "details"], order_by="creation desc", limit=1)[0]
+				self.assertEqual(last.status, "Complete", last.details)
+			self.assertEqual(frappe.db.count("Error Log"), errors_before)
+			self.assertEqual(payouts.get_payout(db, payout["name"])["status"], "Queued")
