@@ -85,20 +85,24 @@ def secret(fieldname: str) -> str | None:
 
 
 def payout_gateway():
-	"""The gateways configured in Ledger Settings, behind their circuit breakers (one per process),
-	or None while no Daraja base URL is set."""
+	"""The gateway configured in Ledger Settings behind its circuit breaker, or None while no Daraja
+	base URL is set.  The breaker's state is in Frappe's Redis cache, per site: it outlives the
+	request or job and is shared by every web worker, background worker and scheduler of the bench."""
 	settings = frappe.get_cached_doc("Ledger Settings")
 	if not (settings.get("daraja_base_url") or "").strip():
 		return None
 	gateway = getattr(frappe.local, "ledger_app_gateway", None)
 	if gateway is None:
+		from ledger_app.gateways.breaker_store import RedisStore
 		from ledger_app.gateways.setup import router_from_settings
 
+		store = RedisStore(frappe.cache, key=lambda name: frappe.cache.make_key(f"ledger_app:breaker:{name}"))
 		gateway = frappe.local.ledger_app_gateway = router_from_settings(
 			base_url=settings.get("daraja_base_url").strip(), consumer_key=settings.get("daraja_consumer_key"),
 			consumer_secret=secret("daraja_consumer_secret"), shortcode=settings.get("daraja_shortcode"),
 			initiator=settings.get("daraja_initiator"), security_credential=secret("daraja_security_credential"),
-			on_open=lambda name: log_error("Payout gateway circuit open", f"gateway {name} is failing; payouts wait"))
+			on_open=lambda name: log_error("Payout gateway circuit open", f"gateway {name} is failing; payouts wait"),
+			store=store)
 	return gateway
 
 

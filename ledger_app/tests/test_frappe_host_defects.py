@@ -3,6 +3,7 @@
 1. the callback allow-list judges the caller's address as Frappe takes it (X-Forwarded-For), not the
    proxy's;
 2. the payout jobs are a quiet no-op on a site without a gateway, run as the scheduler runs them;
+3. the circuit breaker's state outlives a request or job and is shared between processes;
 
 The HTTP tests run against the site served by gunicorn in a process of its own (as bench serves it);
 what they need in Ledger Settings is committed for that process to see, and put back afterwards.
@@ -16,9 +17,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import uuid
 from contextlib import contextmanager
+from decimal import Decimal
 
 import frappe
 import requests
@@ -196,3 +199,66 @@ class TestPayoutJobsWithoutGateway(FrappeTestCase):
 				self.assertEqual(last.status, "Complete", last.details)
 			self.assertEqual(frappe.db.count("Error Log"), errors_before)
 			self.assertEqual(payouts.get_payout(db, payout["name"])["status"], "Queued")
+
+
+# --- 3. the breaker outlives requests and is shared by processes ---------------------------------
+
+
+def run_in_another_process(code: str) -> str:
+	"""``code`` in a new Python process, inside this site as a job sees it (init, connect, destroy)."""
+	script = "\n".join([
+		"import frappe",
+		f"frappe.init(site={frappe.local.site!r}, sites_path={os.path.abspath(frappe.local.sites_path)!r})",
+		"frappe.connect()",
+		"try:",
+		textwrap.indent(textwrap.dedent(code).strip("\n"), "\t"),
+		"\tfrappe.db.commit()",
+		"finally:",
+		"\tfrappe.destroy()",
+	])
+	done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+		cwd=os.path.abspath(frappe.local.sites_path))
+	if done.returncode != 0:
+		raise AssertionError(f"the other process failed:\n{done.stdout}\n{done.stderr}")
+	return done.stdout
+
+
+FAIL_ONCE = """
+	from decimal import Decimal
+	from ledger_app import host
+	from ledger_app.gateways.base import PayoutRequest
+	gateway = host.payout_gateway()
+	for i in range({n}):
+		request = PayoutRequest("LAH1BREAKER{{}}".format(i), Decimal(100), "254712345678", "test", "http://x/r", "http://x/t")
+		print(gateway.submit_b2c(request).status)
+	print(gateway.states()["daraja"])
+"""
+
+
+class TestSharedBreaker(FrappeTestCase):
+	def setUp(self):
+		frappe.cache.delete(frappe.cache.make_key(BREAKER_KEY))
+		self.addCleanup(frappe.cache.delete, frappe.cache.make_key(BREAKER_KEY))
+		forget_gateway()
+		self.addCleanup(forget_gateway)
+
+	def test_failures_in_one_process_and_job_open_the_breaker_for_the_next(self):
+		from ledger_app.gateways.base import PayoutRequest
+
+		dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: every call is an unknown outcome
+		with ledger_settings(daraja_base_url=dead, daraja_consumer_key="k", daraja_consumer_secret="s",
+				daraja_shortcode="600000", daraja_initiator="api", daraja_security_credential="c"):
+			# 3 of the 5 failures that open it, in a process that then ends
+			self.assertEqual(run_in_another_process(FAIL_ONCE.format(n=3)).split(), ["unknown"] * 3 + ["closed"])
+			# this process (a new request: nothing in frappe.local) carries on counting, and opens it
+			gateway = host.payout_gateway()
+			self.assertEqual(gateway.get("daraja").failures, 3)
+			for i in range(2):
+				request = PayoutRequest(f"LAH1HERE{i}", Decimal(100), "254712345678", "test", "http://x/r", "http://x/t")
+				self.assertEqual(gateway.submit_b2c(request).status, "unknown")
+			self.assertEqual(gateway.states(), {"daraja": "open"})
+			forget_gateway()
+			# the next job, in yet another process, finds it open and calls nothing
+			self.assertEqual(run_in_another_process(FAIL_ONCE.format(n=1)).split(), ["unavailable", "open"])
+			forget_gateway()
+			self.assertEqual(host.payout_gateway().states(), {"daraja": "open"})
