@@ -16,6 +16,13 @@ after_install = "ledger_app.setup.install.after_install"
 # (apply_all is idempotent: it only adds what is missing)
 after_migrate = ["ledger_app.patches.v0_1.apply_constraints.execute"]
 
+# Requests
+# --------
+
+# a gateway callback whose body Frappe cannot parse never reaches its method; this hook logs it and
+# answers it as the method would (ledger_app/host/frappe_callbacks.py)
+after_request = ["ledger_app.host.frappe_callbacks.answer_refused_callback"]
+
 # Document Events
 # ---------------
 # none yet: doctype controllers stay thin and call the engine themselves

@@ -4,6 +4,7 @@
    proxy's;
 2. the payout jobs are a quiet no-op on a site without a gateway, run as the scheduler runs them;
 3. the circuit breaker's state outlives a request or job and is shared between processes;
+4. a callback whose body Frappe cannot parse is logged and answered like any malformed callback;
 
 The HTTP tests run against the site served by gunicorn in a process of its own (as bench serves it);
 what they need in Ledger Settings is committed for that process to see, and put back afterwards.
@@ -262,3 +263,52 @@ class TestSharedBreaker(FrappeTestCase):
 			self.assertEqual(run_in_another_process(FAIL_ONCE.format(n=1)).split(), ["unavailable", "open"])
 			forget_gateway()
 			self.assertEqual(host.payout_gateway().states(), {"daraja": "open"})
+
+
+# --- 4. a body Frappe cannot parse ------------------------------------------------------------------
+
+
+NOT_AN_OBJECT = {"ResultCode": 1, "ResultDesc": "Rejected: body is not a JSON object"}
+
+
+class TestUnparseableCallbackBodies(ServedSiteTestCase):
+	def check(self, method: str, data: bytes, expected_status: int, expected_answer: dict, mark: str,
+			token: str | None = TOKEN, log_status: str = "Rejected", error: str = "body is not a JSON object"):
+		response = self.served.post(method, data, token=token)
+		self.assertEqual((response.status_code, response.json()), (expected_status, expected_answer), response.text)
+		rows = log_rows(mark)
+		self.assertEqual(len(rows), 1, rows)
+		self.assertEqual((rows[0].endpoint, rows[0].status, rows[0].http_status, rows[0].error, rows[0].body),
+			(method.rpartition(".")[2], log_status, expected_status, error, data.decode()))
+
+	def test_unparseable_bodies_are_logged_and_answered_like_the_standalone_host(self):
+		with ledger_settings(callback_token=TOKEN, allowed_callback_ips=""):
+			for method in ("ledger_app.api.mpesa.c2b_confirmation", "ledger_app.api.daraja.c2b_confirmation",
+					"ledger_app.api.daraja.b2c_result", "ledger_app.api.daraja.transaction_status_result"):
+				with self.subTest(method=method, body="not JSON"):
+					mark = marker()
+					self.addCleanup(delete_logs, mark)
+					self.check(method, f'{{"TransID": "{mark}", oops'.encode(), 400, NOT_AN_OBJECT, mark)
+			for data in ('"{mark}"', '["{mark}"]'):  # a JSON scalar (Frappe refuses it too) and a list
+				with self.subTest(body=data):
+					mark = marker()
+					self.addCleanup(delete_logs, mark)
+					self.check("ledger_app.api.daraja.c2b_confirmation", data.format(mark=mark).encode(), 400,
+						NOT_AN_OBJECT, mark)
+			with self.subTest(method="c2b_validation"):
+				mark = marker()
+				self.addCleanup(delete_logs, mark)
+				self.check("ledger_app.api.daraja.c2b_validation", f"{{{mark}".encode(), 400,
+					{"ResultCode": "C2B00016", "ResultDesc": "Rejected"}, mark)
+			with self.subTest(token="wrong"):  # the token is still checked first
+				mark = marker()
+				self.addCleanup(delete_logs, mark)
+				self.check("ledger_app.api.daraja.c2b_confirmation", f"{{{mark}".encode(), 403,
+					{"ResultCode": 1, "ResultDesc": "Rejected: wrong callback token"}, mark, token="wrong",
+					error="wrong callback token")
+
+	def test_other_methods_keep_frappes_answer(self):
+		response = requests.post(f"{self.served.base}/api/method/frappe.auth.get_logged_user", data=b"{oops",
+			headers=self.served.headers(**{"Content-Type": "application/json"}), timeout=60)
+		self.assertEqual(response.status_code, 500)
+		self.assertEqual(response.json()["exc_type"], "JSONDecodeError")
