@@ -5,6 +5,7 @@
 2. the payout jobs are a quiet no-op on a site without a gateway, run as the scheduler runs them;
 3. the circuit breaker's state outlives a request or job and is shared between processes;
 4. a callback whose body Frappe cannot parse is logged and answered like any malformed callback;
+5. Log Settings lists Callback Log and clears its old rows;
 
 The HTTP tests run against the site served by gunicorn in a process of its own (as bench serves it);
 what they need in Ledger Settings is committed for that process to see, and put back afterwards.
@@ -22,6 +23,7 @@ import textwrap
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import timedelta
 from decimal import Decimal
 
 import frappe
@@ -30,7 +32,7 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils.password import get_decrypted_password
 
 from ledger_app import host
-from ledger_app.engine import drivers, payouts
+from ledger_app.engine import callbacks, clock, drivers, payouts
 
 TOKEN = "h1-callback-token-5e1f"
 PASSWORD_FIELDS = ("callback_token", "daraja_consumer_secret", "daraja_security_credential")
@@ -312,3 +314,36 @@ class TestUnparseableCallbackBodies(ServedSiteTestCase):
 			headers=self.served.headers(**{"Content-Type": "application/json"}), timeout=60)
 		self.assertEqual(response.status_code, 500)
 		self.assertEqual(response.json()["exc_type"], "JSONDecodeError")
+
+
+# --- 5. Log Settings clears Callback Log ------------------------------------------------------------
+
+
+class TestCallbackLogClearing(FrappeTestCase):
+	def test_log_settings_lists_callback_log(self):
+		entries = {row.ref_doctype: row.days for row in frappe.get_doc("Log Settings").logs_to_clear}
+		self.assertEqual(entries.get("Callback Log"), 90)
+
+	def test_clearing_removes_rows_older_than_the_retention_and_keeps_the_rest(self):
+		from frappe.model.base_document import get_controller
+
+		mark = marker()
+		self.addCleanup(delete_logs, mark)
+		db = host.get_db()
+		ages = {"old": (100, "Processed"), "recent": (10, "Processed"), "old-failed": (100, "Failed"),
+			"old-received": (100, "Received")}
+		names = {}
+		for label, (days, status) in ages.items():
+			name = callbacks.record(db, "c2b_confirmation", f"{label} {mark}".encode(), {}, "127.0.0.1")
+			if status != "Received":
+				callbacks.finish(db, name, status, 200)
+			frappe.db.sql("UPDATE `tabCallback Log` SET `creation` = %(c)s, `modified` = %(c)s WHERE `name` = %(n)s",
+				{"c": clock.now() - timedelta(days=days), "n": name})
+			names[label] = name
+		frappe.db.commit()
+
+		entry = next(row for row in frappe.get_doc("Log Settings").logs_to_clear if row.ref_doctype == "Callback Log")
+		get_controller("Callback Log").clear_old_logs(days=entry.days)  # as LogSettings.clear_logs calls it
+		fresh_snapshot()
+		left = {row.body.split()[0] for row in log_rows(mark)}
+		self.assertEqual(left, {"recent", "old-failed", "old-received"})
