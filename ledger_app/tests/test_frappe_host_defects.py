@@ -6,6 +6,7 @@
 3. the circuit breaker's state outlives a request or job and is shared between processes;
 4. a callback whose body Frappe cannot parse is logged and answered like any malformed callback;
 5. Log Settings lists Callback Log and clears its old rows;
+6. nothing the bench reaches needs a package only the standalone host installs.
 
 The HTTP tests run against the site served by gunicorn in a process of its own (as bench serves it);
 what they need in Ledger Settings is committed for that process to see, and put back afterwards.
@@ -347,3 +348,62 @@ class TestCallbackLogClearing(FrappeTestCase):
 		fresh_snapshot()
 		left = {row.body.split()[0] for row in log_rows(mark)}
 		self.assertEqual(left, {"recent", "old-failed", "old-received"})
+
+
+# --- 6. no standalone-only package inside a bench ---------------------------------------------------
+
+
+STANDALONE_ONLY = ("waitress", "sqlalchemy", "psycopg", "apscheduler", "click", "pymysql")
+
+IMPORT_EVERYTHING = """
+import builtins, importlib, pkgutil, sys
+import frappe, frappe.app  # Frappe's own imports come first, whatever they are
+
+blocked = set({blocked!r})
+real_import = builtins.__import__
+
+def guarded(name, globals=None, locals=None, fromlist=(), level=0):
+	importer = (globals or {{}}).get("__name__", "")
+	if level == 0 and name.split(".")[0] in blocked and importer.startswith("ledger_app"):
+		raise ImportError(importer + " imports " + name + ", which only the standalone host installs")
+	return real_import(name, globals, locals, fromlist, level)
+
+builtins.__import__ = guarded
+for name in list(sys.modules):  # import ours afresh, under the guard
+	if name == "ledger_app" or name.startswith("ledger_app."):
+		del sys.modules[name]
+import ledger_app
+skipped = ("ledger_app.standalone", "ledger_app.db.pool", "ledger_app.tests")  # the standalone host's own
+imported = []
+def walk(package):
+	for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+		if module.name.startswith(skipped):
+			continue
+		imported.append(importlib.import_module(module.name))
+		if module.ispkg:
+			walk(imported[-1])
+walk(ledger_app)
+from ledger_app import hooks
+def paths(value):
+	if isinstance(value, str):
+		yield value
+	elif isinstance(value, (list, tuple)):
+		for item in value:
+			yield from paths(item)
+	elif isinstance(value, dict):
+		for item in value.values():
+			yield from paths(item)
+for hook in ("after_install", "after_migrate", "after_request", "scheduler_events"):
+	for path in paths(getattr(hooks, hook)):
+		module, _, name = path.rpartition(".")
+		getattr(importlib.import_module(module), name)
+print(len(imported))
+"""
+
+
+class TestNoStandaloneOnlyPackages(FrappeTestCase):
+	def test_every_module_a_bench_reaches_imports_without_them(self):
+		done = subprocess.run([sys.executable, "-c", IMPORT_EVERYTHING.format(blocked=STANDALONE_ONLY)],
+			capture_output=True, text=True, timeout=120, cwd=os.path.abspath(frappe.local.sites_path))
+		self.assertEqual(done.returncode, 0, done.stderr)
+		self.assertGreater(int(done.stdout.split()[-1]), 50)  # the doctypes, reports, engine, api, gateways
