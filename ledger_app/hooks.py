@@ -10,11 +10,29 @@ app_license = "mit"
 # Installation
 # ------------
 
-# roles, then the database constraints a doctype JSON cannot express (ledger_app/db/constraints.py)
-after_install = "ledger_app.setup.install.after_install"
+# roles, then the database constraints a doctype JSON cannot express (ledger_app/db/constraints.py);
+# then this app's log doctypes listed in Log Settings (also after every migrate)
+after_install = [
+	"ledger_app.setup.install.after_install",
+	"ledger_app.setup.install.register_log_clearing",
+]
 # the patch runs once per site; constraints declared later still reach every site on migrate
 # (apply_all is idempotent: it only adds what is missing)
-after_migrate = ["ledger_app.patches.v0_1.apply_constraints.execute"]
+after_migrate = [
+	"ledger_app.patches.v0_1.apply_constraints.execute",
+	"ledger_app.setup.install.register_log_clearing",
+]
+
+# Requests
+# --------
+
+# a gateway callback whose body Frappe cannot parse never reaches its method; this hook logs it and
+# answers it as the method would (ledger_app/host/frappe_callbacks.py)
+after_request = ["ledger_app.host.frappe_callbacks.answer_refused_callback"]
+
+# Log Settings clears Callback Log rows older than this many days (CallbackLog.clear_old_logs keeps
+# Failed and Received ones); install and migrate list it in Log Settings (setup/install.py)
+default_log_clearing_doctypes = {"Callback Log": 90}
 
 # Document Events
 # ---------------

@@ -2,9 +2,13 @@
 or by the standalone scheduler (which reads the same hooks).  Each job takes the host's database and
 calls one service."""
 
+import logging
+
 from ledger_app import host
 from ledger_app.engine.reconcile import reconcile
 from ledger_app.engine.settings import get_settings
+
+log = logging.getLogger("ledger_app.jobs")
 
 
 def reconcile_all():
@@ -27,14 +31,23 @@ def daily_targets():
 
 
 def dispatch_payouts():
-	"""Send due payouts to the gateway (also kicked right after a commit that queued one)."""
+	"""Send due payouts to the gateway (also kicked right after a commit that queued one).  Without a
+	configured gateway nothing is sent and nothing fails: payouts wait Queued until there is one."""
 	from ledger_app.engine import payouts
 
-	return payouts.dispatch(host.get_db(), host.payout_gateway(), host.callback_urls())
+	gateway = host.payout_gateway()
+	if gateway is None:
+		log.debug("no payout gateway configured: payouts wait Queued")
+		return 0
+	return payouts.dispatch(host.get_db(), gateway, host.callback_urls())
 
 
 def sweep_payouts():
-	"""Turn long-unanswered payouts Unknown and ask Transaction Status about Unknown ones."""
+	"""Turn long-unanswered payouts Unknown and ask Transaction Status about Unknown ones (nothing
+	without a configured gateway)."""
 	from ledger_app.engine import payouts
 
-	return payouts.sweep(host.get_db(), host.payout_gateway(), host.callback_urls())
+	gateway = host.payout_gateway()
+	if gateway is None:
+		return 0
+	return payouts.sweep(host.get_db(), gateway, host.callback_urls())

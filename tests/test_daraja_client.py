@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 from ledger_app.gateways import daraja
 from ledger_app.gateways.base import ACCEPTED, DUPLICATE, REJECTED, UNKNOWN, PayoutRequest, SubmitOutcome
 from ledger_app.gateways.breaker import CLOSED, HALF_OPEN, OPEN, UNAVAILABLE, GatewayRouter, GuardedGateway
+from ledger_app.gateways.breaker_store import BreakerState, MemoryStore
 from ledger_app.gateways.daraja import DarajaGateway, parse_b2c_result, parse_status_result, parse_timeout
 from ledger_app.gateways.simulator import Simulator, base_url, serve, stop
 
@@ -524,6 +525,46 @@ def test_pinned_payout_never_fails_over_even_while_its_gateway_answers_unknown(s
 		assert len(sim.b2c_requests()) == 5
 	finally:
 		stop(server, thread)
+
+
+def test_breakers_sharing_a_store_are_one_breaker():
+	"""What a bench gets from its Redis store (its in-app tests show that across processes): each
+	request or job builds its own GuardedGateway, and the failures of one open the circuit for all."""
+	now = [1000.0]
+	store = MemoryStore(clock=lambda: now[0])
+	first, second = Raising(), Raising()
+	guarded_first = GuardedGateway(first, fail_max=3, reset_timeout=30, store=store)
+	guarded_second = GuardedGateway(second, fail_max=3, reset_timeout=30, store=store)
+	for guarded in (guarded_first, guarded_second, guarded_first):
+		assert guarded.submit_b2c(payout("ocid-shared")).status == UNKNOWN
+	assert guarded_second.state == OPEN and guarded_second.failures == 0
+	assert guarded_second.submit_b2c(payout("ocid-shared")).status == UNAVAILABLE
+	assert (first.calls, second.calls) == (2, 1)
+	now[0] += 30
+	assert guarded_first.state == guarded_second.state == HALF_OPEN
+	with pytest.raises(ValueError, match="brings its own clock"):
+		GuardedGateway(first, store=store, clock=lambda: 0.0)
+
+
+def test_a_probe_lost_with_its_process_frees_the_half_open_circuit_after_probe_timeout():
+	now = [1000.0]
+	store = MemoryStore(clock=lambda: now[0])
+	guarded = GuardedGateway(Raising(), fail_max=1, reset_timeout=30, store=store, probe_timeout=120)
+	assert guarded.submit_b2c(payout("ocid-lost")).status == UNKNOWN
+	now[0] += 30
+	# a process takes the probe (what it does right before the call) and dies: nobody will finish it
+	ticket, _ = store.update(guarded.name, guarded._admit)
+	assert ticket.probe and store.read(guarded.name).state == HALF_OPEN and not guarded.available()
+	assert guarded.submit_b2c(payout("ocid-lost")).status == UNAVAILABLE
+	now[0] += 120
+	assert guarded.available()
+	assert guarded.submit_b2c(payout("ocid-lost")).status == UNKNOWN and guarded.state == OPEN
+
+
+def test_breaker_state_survives_its_json_and_unreadable_json_reads_closed():
+	state = BreakerState(state=OPEN, failures=0, opened_at=12.5, generation=7, probe_started_at=None)
+	assert BreakerState.from_json(state.to_json()) == state
+	assert BreakerState.from_json(None) == BreakerState.from_json(b"not json") == BreakerState()
 
 
 def test_half_open_after_a_short_real_reset_timeout():

@@ -1104,6 +1104,7 @@ def test_hooks_identify_the_app():
 		"doc_events",
 		"before_tests",
 		"override_whitelisted_methods",
+		"after_request",
 	],
 )
 def test_every_hook_path_names_an_existing_function(hook):

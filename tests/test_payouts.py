@@ -27,6 +27,7 @@ from ledger_app.gateways import simulator as sim
 from ledger_app.gateways.callback_urls import callback_urls
 from ledger_app.gateways.setup import router_from_settings
 from ledger_app.host.standalone_host import Services
+from ledger_app.standalone import scheduler
 from ledger_app.standalone.config import Config
 from ledger_app.standalone.wsgi import LedgerApp
 from ledger_app.standalone.worker import PayoutWorker
@@ -270,6 +271,22 @@ def test_gateway_down_keeps_payouts_queued_opens_the_circuit_alerts_then_pays_on
 		paid = [p["OriginatorConversationID"] for p in paid_by_gateway(host)]
 		assert len(paid) == 3 and len(set(paid)) == 3
 		assert_books_clean(host)
+
+
+def test_payout_jobs_without_a_gateway_are_a_quiet_no_op(db_url, caplog):
+	"""The scheduler runs hooks.py's payout jobs on every tick, also on a host with no gateway
+	configured (LEDGER_APP_GATEWAY_URL unset): they send nothing, raise nothing, log no error."""
+	pool = make_pool(db_url)
+	host = type("Host", (), {"pool": pool})()
+	fund_driver(host, "D1", "150.00")
+	with pool.connection() as db:
+		queued = payouts.request_payout(db, "Fleet Driver", "D1", "no-gateway-1")
+	caplog.set_level(logging.DEBUG)
+	for path in ("ledger_app.jobs.dispatch_payouts", "ledger_app.jobs.sweep_payouts"):
+		assert scheduler.run_job(Services(pool=pool), path) == 0
+	assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+	assert payout_status(host, queued["name"]) == "Queued"
+	pool.dispose()
 
 
 def test_small_shares_accumulate_until_the_instant_payout_minimum(open_host):

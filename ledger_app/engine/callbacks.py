@@ -5,6 +5,10 @@ M-Pesa does not sign callbacks, so every callback URL carries a secret token and
 must be in the allow-list when one is configured.  A refused callback changes nothing but its log row.
 Secrets are never logged: the token travels in the query string, which is not stored, and the
 Authorization / Cookie headers are dropped from the stored headers.
+
+Old rows are cleared (``clear_older_than``; inside a bench by Frappe's Log Settings) except those a
+person still has to look at: a callback that failed or never finished may carry money that is not in
+the ledger yet (staff replay it with ``record_missed_payment``).
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ import hmac
 import ipaddress
 import json
 import re
+from datetime import timedelta
 
 from ledger_app.db.rows import insert, new_name, standard_columns, table
 from ledger_app.engine import clock
 
 MAX_LOGGED_BODY = 256 * 1024
 _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"}
+#: never cleared by age: Failed (staff may have to replay it) and Received (processing never finished)
+KEPT_STATUSES = ("Received", "Failed")
 
 
 def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | None, http_method: str = "POST") -> str:
@@ -78,3 +85,15 @@ def parse_allow_list(text: str | None) -> list:
 		if item:
 			networks.append(ipaddress.ip_network(item, strict=False))
 	return networks
+
+
+def clear_older_than(db, days: int) -> int:
+	"""Service: delete the Callback Log rows received more than ``days`` days ago, except those in
+	``KEPT_STATUSES``; returns how many were deleted."""
+	if int(days) < 1:
+		raise ValueError("days must be at least 1")
+	cutoff = clock.now() - timedelta(days=int(days))
+	kept = ", ".join(f"'{status}'" for status in KEPT_STATUSES)
+	return db.run_in_transaction(lambda db: db.execute(
+		f"DELETE FROM {table('Callback Log')} WHERE `creation` < %(cutoff)s AND `status` NOT IN ({kept})",
+		{"cutoff": cutoff}))

@@ -14,7 +14,9 @@ Breaker rules (``GuardedGateway``):
   circuit, one that fails opens it again for another ``reset_timeout``.
 - Results of calls that started before a state change (a slow call finishing after the circuit
   opened) do not count.
-- The state is per process: every worker process keeps its own breakers.
+- The state lives in a store (``breaker_store``): in this process by default (``MemoryStore``), or
+  shared by every process that reaches one Redis (``RedisStore``, what a bench uses), so failures
+  seen by one worker or job open the circuit for all of them.
 
 Failover (``GatewayRouter``) — the subtlety that keeps a payout from being paid twice:
 
@@ -36,7 +38,6 @@ not called either, so the payout is still unpinned.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,11 +51,11 @@ from ledger_app.gateways.base import (
 	PayoutRequest,
 	SubmitOutcome,
 )
+from ledger_app.gateways.breaker_store import CLOSED, HALF_OPEN, OPEN, BreakerState, BreakerStore, MemoryStore
 
 log = logging.getLogger("ledger_app.gateways.breaker")
 
 UNAVAILABLE = "unavailable"  # the circuit is open: the gateway was NOT called; leave the payout Queued
-CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 _SUCCESSES = (ACCEPTED, DUPLICATE, REJECTED)
 
 
@@ -75,26 +76,32 @@ class GuardedGateway:
 	"""A gateway behind its own circuit breaker; it is itself a ``Gateway``.
 
 	``state`` is ``"closed"``, ``"open"`` or ``"half-open"``.  ``add_listener(fn)`` registers
-	``fn(name, old_state, new_state)``, called after each transition (outside the breaker's lock).
+	``fn(name, old_state, new_state)``, called after each transition (outside the store's update) in
+	the process that made it.
+
+	The state lives in ``store`` (``breaker_store``), keyed by the gateway's name: by default a
+	``MemoryStore`` of its own with ``clock`` (this process only); pass a shared store (a
+	``RedisStore``) and every process using it sees one breaker.  A store that cannot be read makes
+	the call ``UNAVAILABLE`` (nothing is sent); one that cannot be written after a call only loses
+	that call's count (logged).  A half-open probe that has not finished after ``probe_timeout``
+	seconds is taken as lost (its process died) and the next call probes.
 	"""
 
 	def __init__(self, gateway: Gateway, fail_max: int = 5, reset_timeout: float = 30,
-			clock: Callable[[], float] = time.monotonic):
+			clock: Callable[[], float] | None = None, store: BreakerStore | None = None,
+			probe_timeout: float = 120):
 		if fail_max < 1:
 			raise ValueError("fail_max must be at least 1")
 		if reset_timeout < 0:
 			raise ValueError("reset_timeout must not be negative")
+		if store is not None and clock is not None:
+			raise ValueError("a shared store brings its own clock; pass clock only without a store")
 		self.gateway = gateway
 		self.name = gateway.name
 		self.fail_max = fail_max
 		self.reset_timeout = reset_timeout
-		self._clock = clock
-		self._lock = threading.Lock()
-		self._state = CLOSED
-		self._failures = 0
-		self._opened_at = 0.0
-		self._generation = 0
-		self._probing = False
+		self.probe_timeout = probe_timeout
+		self.store = store if store is not None else MemoryStore(clock or time.monotonic)
 		self._listeners: list[Callable[[str, str, str], None]] = []
 
 	def __repr__(self) -> str:
@@ -105,25 +112,22 @@ class GuardedGateway:
 
 	@property
 	def state(self) -> str:
-		with self._lock:
-			return self._effective_state()
+		return self._effective_state(self.store.read(self.name), self.store.clock())
 
 	@property
 	def failures(self) -> int:
 		"""Consecutive failures counted while closed."""
-		return self._failures
+		return self.store.read(self.name).failures
 
 	def available(self) -> bool:
 		"""Whether a call made now would reach the gateway (a racing caller may still take the probe)."""
-		with self._lock:
-			state = self._effective_state()
-			return state == CLOSED or (state == HALF_OPEN and not self._probing)
+		stored, now = self.store.read(self.name), self.store.clock()
+		state = self._effective_state(stored, now)
+		return state == CLOSED or (state == HALF_OPEN and not self._probing(stored, now))
 
 	def reset(self) -> None:
 		"""Close the circuit by hand (an operator who knows the gateway is back)."""
-		with self._lock:
-			events = self._move(CLOSED)
-		self._notify(events)
+		self._notify(self.store.update(self.name, lambda stored: self._move(stored, CLOSED)))
 
 	# --- the gateway interface ---
 
@@ -138,7 +142,12 @@ class GuardedGateway:
 	# --- internals ---
 
 	def _guard(self, call: Callable[[], SubmitOutcome], before_call, what: str) -> SubmitOutcome:
-		ticket, events = self._admit()
+		try:
+			ticket, events = self.store.update(self.name, self._admit)
+		except Exception:  # no state, no call: the payout waits as for an open circuit
+			log.exception("%s: breaker state unreadable; %s not sent", self.name, what)
+			return SubmitOutcome(UNAVAILABLE, error_code="breaker_store",
+				message=f"gateway {self.name!r}: breaker state unreadable")
 		self._notify(events)
 		if ticket is None:
 			return SubmitOutcome(UNAVAILABLE, error_code="circuit_open",
@@ -163,52 +172,67 @@ class GuardedGateway:
 			self._finish(ticket, ok=outcome.status in _SUCCESSES)
 		return outcome
 
-	def _effective_state(self) -> str:
-		if self._state == OPEN and self._clock() - self._opened_at >= self.reset_timeout:
+	def _effective_state(self, stored: BreakerState, now: float) -> str:
+		if stored.state == OPEN and now - stored.opened_at >= self.reset_timeout:
 			return HALF_OPEN
-		return self._state
+		return stored.state
 
-	def _move(self, new_state: str) -> list[tuple[str, str]]:
-		"""Change state under the lock; returns the transition to announce."""
-		old = self._state
-		self._generation += 1
-		self._probing = False
-		self._failures = 0
-		self._state = new_state
+	def _probing(self, stored: BreakerState, now: float) -> bool:
+		return stored.probe_started_at is not None and now - stored.probe_started_at < self.probe_timeout
+
+	def _move(self, stored: BreakerState, new_state: str) -> list[tuple[str, str]]:
+		"""Change state (inside a store update); returns the transition to announce."""
+		old = stored.state
+		stored.generation += 1
+		stored.probe_started_at = None
+		stored.failures = 0
+		stored.state = new_state
 		if new_state == OPEN:
-			self._opened_at = self._clock()
+			stored.opened_at = self.store.clock()
 		return [(old, new_state)] if old != new_state else []
 
-	def _admit(self) -> tuple[_Ticket | None, list]:
-		with self._lock:
-			state = self._effective_state()
-			if state == CLOSED:
-				return _Ticket(self._generation, probe=False), []
-			if state == HALF_OPEN and not self._probing:
-				events = self._move(HALF_OPEN) if self._state == OPEN else []
-				self._probing = True
-				return _Ticket(self._generation, probe=True), events
-			return None, []
+	def _admit(self, stored: BreakerState) -> tuple[_Ticket | None, list]:
+		now = self.store.clock()
+		state = self._effective_state(stored, now)
+		if state == CLOSED:
+			return _Ticket(stored.generation, probe=False), []
+		if state == HALF_OPEN and not self._probing(stored, now):
+			events = self._move(stored, HALF_OPEN) if stored.state == OPEN else []
+			stored.probe_started_at = now
+			return _Ticket(stored.generation, probe=True), events
+		return None, []
 
 	def _release(self, ticket: _Ticket) -> None:
 		"""The admitted call was not made (or the gateway itself declined): count nothing."""
-		with self._lock:
-			if ticket.probe and ticket.generation == self._generation:
-				self._probing = False
+		if not ticket.probe:
+			return
+
+		def change(stored: BreakerState) -> None:
+			if ticket.generation == stored.generation:
+				stored.probe_started_at = None
+
+		try:
+			self.store.update(self.name, change)
+		except Exception:
+			log.exception("%s: breaker state not written (probe release)", self.name)
 
 	def _finish(self, ticket: _Ticket, ok: bool) -> None:
-		events: list = []
-		with self._lock:
-			if ticket.generation != self._generation:
-				pass  # started before a state change: does not count
-			elif ticket.probe:
-				events = self._move(CLOSED if ok else OPEN)
-			elif ok:
-				self._failures = 0
-			else:
-				self._failures += 1
-				if self._failures >= self.fail_max:
-					events = self._move(OPEN)
+		def change(stored: BreakerState) -> list:
+			if ticket.generation != stored.generation:
+				return []  # started before a state change: does not count
+			if ticket.probe:
+				return self._move(stored, CLOSED if ok else OPEN)
+			if ok:
+				stored.failures = 0
+				return []
+			stored.failures += 1
+			return self._move(stored, OPEN) if stored.failures >= self.fail_max else []
+
+		try:
+			events = self.store.update(self.name, change)
+		except Exception:  # the gateway's answer still counts for the payout; only the breaker misses it
+			log.exception("%s: breaker state not written (call result)", self.name)
+			return
 		self._notify(events)
 
 	def _notify(self, events) -> None:

@@ -11,11 +11,14 @@ alerts = logging.getLogger("ledger_app.alerts")
 
 
 def router_from_settings(*, base_url, consumer_key, consumer_secret, shortcode, initiator, security_credential,
-		on_open=None, name: str = "daraja", fail_max: int = 5, reset_timeout: float = 30) -> GatewayRouter:
+		on_open=None, name: str = "daraja", fail_max: int = 5, reset_timeout: float = 30, store=None) -> GatewayRouter:
+	"""The Daraja gateway at ``base_url`` behind its circuit breaker, whose state lives in ``store``
+	(``gateways/breaker_store.py``; default: this process only).  Hosts call it only once a base URL
+	is configured (without one there is no gateway, and payouts wait Queued)."""
 	if not base_url:
-		raise RuntimeError("no Daraja base URL configured")
+		raise ValueError("router_from_settings needs the Daraja base URL")
 	client = DarajaGateway(name, base_url, consumer_key, consumer_secret, shortcode, initiator, security_credential)
-	return GatewayRouter([GuardedGateway(client, fail_max=fail_max, reset_timeout=reset_timeout)],
+	return GatewayRouter([GuardedGateway(client, fail_max=fail_max, reset_timeout=reset_timeout, store=store)],
 		on_open=on_open or (lambda gateway: alerts.error("payout gateway %s circuit open: payouts wait Queued", gateway)))
 
 

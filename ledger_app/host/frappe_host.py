@@ -51,7 +51,13 @@ def request_args() -> dict:
 
 
 def remote_addr() -> str | None:
-	return frappe.request.remote_addr if getattr(frappe, "request", None) else None
+	"""The client's address as Frappe itself takes it (``frappe.local.request_ip``: the first
+	X-Forwarded-For entry, else the socket peer).  Behind bench's nginx, which overwrites
+	X-Forwarded-For with the address it was called from, that is the caller, not the proxy; a web
+	server reachable without that proxy trusts whatever X-Forwarded-For a caller sends."""
+	if not getattr(frappe, "request", None):
+		return None
+	return getattr(frappe.local, "request_ip", None)
 
 
 def enqueue_after_commit(function, **kwargs) -> None:
@@ -79,17 +85,24 @@ def secret(fieldname: str) -> str | None:
 
 
 def payout_gateway():
-	"""The gateways configured in Ledger Settings, behind their circuit breakers (one per process)."""
+	"""The gateway configured in Ledger Settings behind its circuit breaker, or None while no Daraja
+	base URL is set.  The breaker's state is in Frappe's Redis cache, per site: it outlives the
+	request or job and is shared by every web worker, background worker and scheduler of the bench."""
+	settings = frappe.get_cached_doc("Ledger Settings")
+	if not (settings.get("daraja_base_url") or "").strip():
+		return None
 	gateway = getattr(frappe.local, "ledger_app_gateway", None)
 	if gateway is None:
+		from ledger_app.gateways.breaker_store import RedisStore
 		from ledger_app.gateways.setup import router_from_settings
 
-		settings = frappe.get_cached_doc("Ledger Settings")
+		store = RedisStore(frappe.cache, key=lambda name: frappe.cache.make_key(f"ledger_app:breaker:{name}"))
 		gateway = frappe.local.ledger_app_gateway = router_from_settings(
-			base_url=settings.get("daraja_base_url"), consumer_key=settings.get("daraja_consumer_key"),
+			base_url=settings.get("daraja_base_url").strip(), consumer_key=settings.get("daraja_consumer_key"),
 			consumer_secret=secret("daraja_consumer_secret"), shortcode=settings.get("daraja_shortcode"),
 			initiator=settings.get("daraja_initiator"), security_credential=secret("daraja_security_credential"),
-			on_open=lambda name: log_error("Payout gateway circuit open", f"gateway {name} is failing; payouts wait"))
+			on_open=lambda name: log_error("Payout gateway circuit open", f"gateway {name} is failing; payouts wait"),
+			store=store)
 	return gateway
 
 

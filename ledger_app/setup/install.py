@@ -1,4 +1,5 @@
-"""What ``bench --site S install-app ledger_app`` runs after the doctypes are synced."""
+"""What ``bench --site S install-app ledger_app`` runs after the doctypes are synced
+(``register_log_clearing`` runs after every migrate too)."""
 
 ROLES = ("Ledger Manager", "Ledger User")
 
@@ -17,3 +18,21 @@ def after_install():
 	from ledger_app.patches.v0_1.apply_constraints import execute
 
 	execute()
+
+
+def register_log_clearing():
+	"""List this app's log doctypes in Log Settings with their default retention (hooks.py
+	``default_log_clearing_doctypes``) now, not only when Log Settings is next saved or cleans up;
+	a doctype already listed keeps the retention set there."""
+	import frappe
+
+	from ledger_app import hooks
+
+	settings = frappe.get_doc("Log Settings")
+	listed = {row.ref_doctype for row in settings.logs_to_clear}
+	missing = {doctype: days for doctype, days in hooks.default_log_clearing_doctypes.items() if doctype not in listed}
+	if not missing:
+		return
+	for doctype, days in missing.items():
+		settings.register_doctype(doctype, days)
+	settings.save(ignore_permissions=True)

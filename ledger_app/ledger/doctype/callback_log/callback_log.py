@@ -24,3 +24,12 @@ class CallbackLog(Document):
 		remote_addr: DF.Data | None
 		status: DF.Literal["Received", "Processed", "Rejected", "Failed"]
 	# end: auto-generated types
+
+	@staticmethod
+	def clear_old_logs(days=90):
+		"""Frappe's Log Settings clears Callback Log through this (hooks.py
+		``default_log_clearing_doctypes``); which rows go is the engine's rule."""
+		from ledger_app import host
+		from ledger_app.engine import callbacks
+
+		callbacks.clear_older_than(host.get_db(), days)

@@ -1,0 +1,75 @@
+"""Gateway callbacks that Frappe refuses before the app sees them (an ``after_request`` hook).
+
+Frappe parses a request body sent as ``Content-Type: application/json`` while it sets the request
+up (``make_form_dict``), before its ``HTTPRequest`` (session, ``request_ip``) and before any
+``before_request`` hook: a body that is not valid JSON raises there (Frappe answers 500) and a JSON
+scalar is refused (417), so the callback method never runs: no Callback Log row, no Daraja-shaped
+answer.  The only app hook Frappe still runs for such a request is ``after_request``, with the
+response it built.
+
+``answer_refused_callback`` acts on exactly that case: a POST to a guest method of
+``ledger_app.api.mpesa`` or ``ledger_app.api.daraja`` whose body Frappe's parser refuses, on a
+request Frappe stopped before its ``HTTPRequest``.  It sets the caller's address the way Frappe
+does, runs the callback method (which logs the raw body, checks token and allow-list, and answers
+a body that is not a JSON object with 400, as the standalone host does) and puts the method's answer
+in the response Frappe sends.  Every other request passes untouched.  Frappe still records its own
+Error Log for the parse failure (the 500 case), as for any exception it handles.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import frappe
+
+_CALLBACK_PATH = re.compile(r"^/api/(?:v1/|v2/)?method/(ledger_app\.api\.(?:mpesa|daraja)\.[A-Za-z_]\w*)/?$")
+_MODULES = ("ledger_app.api.mpesa", "ledger_app.api.daraja")
+
+
+def answer_refused_callback(response=None, request=None) -> None:
+	"""The ``after_request`` hook (hooks.py)."""
+	if response is None or request is None or request.method != "POST":
+		return
+	match = _CALLBACK_PATH.match(request.path)
+	if match is None or response.status_code not in (417, 500):
+		return
+	if getattr(frappe.local, "http_request", None) is not None:
+		return  # Frappe got past parsing the body: the method ran (or was refused for another reason)
+	if not frappe.db or frappe.local.conf.get("maintenance_mode") or not refused_by_frappe(request):
+		return
+	method = _guest_callback(match.group(1))
+	if method is None:
+		return
+	from frappe.auth import HTTPRequest
+
+	HTTPRequest.set_request_ip(None)  # Frappe's own rule (it uses nothing of the instance)
+	frappe.set_user("Guest")
+	answer = method()
+	response.status_code = answer.status_code
+	response.set_data(answer.get_data())
+	response.headers["Content-Type"] = answer.headers.get("Content-Type", "application/json")
+
+
+def refused_by_frappe(request) -> bool:
+	"""Whether Frappe's ``make_form_dict`` refuses this body: JSON by its Content-Type, and not valid
+	JSON or neither an object nor a list (read the way Frappe reads it)."""
+	data = request.get_data(as_text=True)
+	if not (data and request.is_json):
+		return False
+	try:
+		args = json.loads(data)
+	except ValueError:
+		return True
+	return not isinstance(args, dict | list)
+
+
+def _guest_callback(path: str):
+	module, _, name = path.rpartition(".")
+	if module not in _MODULES:
+		return None
+	try:
+		function = frappe.get_attr(path)
+	except Exception:
+		return None
+	return function if function in frappe.guest_methods else None
