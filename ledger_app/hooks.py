@@ -22,6 +22,13 @@ after_migrate = ["ledger_app.patches.v0_1.apply_constraints.execute"]
 
 # doc_events = {}
 
+# Permissions
+# -----------
+# an amended Ledger Transaction is refused with the reason before Frappe's create permission check
+has_permission = {
+	"Ledger Transaction": "ledger_app.ledger.doctype.ledger_transaction.ledger_transaction.has_permission",
+}
+
 # Scheduled Tasks
 # ---------------
 
