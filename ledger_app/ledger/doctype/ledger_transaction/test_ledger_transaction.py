@@ -140,6 +140,10 @@ class TestLedgerTransaction(FrappeTestCase):
 				client.cancel("Ledger Transaction", self.txn)
 		self.assertEqual(frappe.db.get_value("Ledger Transaction", self.txn, "docstatus"), 1)
 
-	def test_user_without_a_ledger_role_cannot_read_a_transaction(self):
-		with self.set_user(NO_LEDGER_ROLE), self.assertRaises(frappe.PermissionError):
-			client.get("Ledger Transaction", self.txn)
+	def test_user_without_a_ledger_role_can_neither_read_nor_cancel_a_transaction(self):
+		with self.set_user(NO_LEDGER_ROLE):
+			with self.assertRaises(frappe.PermissionError):
+				client.get("Ledger Transaction", self.txn)
+			with self.assertRaises(frappe.PermissionError):
+				client.cancel("Ledger Transaction", self.txn)
+		self.assertEqual(frappe.db.get_value("Ledger Transaction", self.txn, "docstatus"), 1)
