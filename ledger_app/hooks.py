@@ -40,6 +40,13 @@ default_log_clearing_doctypes = {"Callback Log": 90}
 
 # doc_events = {}
 
+# Permissions
+# -----------
+# an amended Ledger Transaction is refused with the reason before Frappe's create permission check
+has_permission = {
+	"Ledger Transaction": "ledger_app.ledger.doctype.ledger_transaction.ledger_transaction.has_permission",
+}
+
 # Scheduled Tasks
 # ---------------
 

@@ -30,6 +30,7 @@ class LedgerTransaction(Document):
 	# end: auto-generated types
 
 	def before_insert(self):
+		refuse_amendment(self)
 		self.refuse_unless_from_engine()
 
 	def validate(self):
@@ -62,3 +63,25 @@ class LedgerTransaction(Document):
 				),
 				frappe.PermissionError,
 			)
+
+
+def refuse_amendment(doc) -> None:
+	"""A posted transaction is never amended: its correction is the reversal its cancel posted, then a
+	new transaction.  Said as a validation error with the reason, not as a missing permission."""
+	if doc.get("amended_from"):
+		frappe.throw(
+			_(
+				"Ledger Transaction {0} cannot be amended. Cancelling a transaction posts its reversal; "
+				"post the corrected transaction through the ledger API (ledger_app.api.ledger.post_journal)."
+			).format(doc.amended_from),
+			title=_("Amendment Not Allowed"),
+		)
+
+
+def has_permission(doc, ptype=None, user=None, debug=False):
+	"""Frappe's ``has_permission`` hook (hooks.py): it runs before the role permissions, so an amendment is
+	refused with its reason here, where Frappe's own check would answer a bare PermissionError (nobody
+	may create a Ledger Transaction).  Decides nothing else (None)."""
+	if ptype == "create":
+		refuse_amendment(doc)
+	return None
