@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import frappe
 from frappe.desk.query_report import run
-from frappe.tests.utils import FrappeTestCase
+from frappe.tests.utils import FrappeTestCase, change_settings
 
 from ledger_app.engine import clients, clock, drivers, payouts
 from ledger_app.tests.fixtures import (
@@ -40,7 +40,9 @@ class TestReports(FrappeTestCase):
 	def test_driver_balances_shows_each_drivers_three_balances_exactly(self):
 		busy = new_driver(self, daily_target=1500, fare_pct=60, target_sharing="Enable")
 		suspended = new_driver(self)
-		drivers.run_daily_targets(engine_db(), clock.now().date())  # what the 00:01 job does: 1,500 owed
+		# what the 00:01 job does: 1,500 owed by the first; no global target, so nothing by the second
+		with change_settings("Ledger Settings", global_daily_target=0, commit=True):
+			drivers.run_daily_targets(engine_db(), clock.now().date())
 		pay(new_vehicle(busy), "1000.10")  # 40 % (400.04) towards the target, 600.06 payable
 		pay(busy, "1000.00")  # a repayment: all of it towards the target
 		pay(suspended, "250.50")  # nothing owed: all of it to deposit
