@@ -26,9 +26,13 @@ after_migrate = [
 # Requests
 # --------
 
-# a gateway callback whose body Frappe cannot parse never reaches its method; this hook logs it and
-# answers it as the method would (ledger_app/host/frappe_callbacks.py)
-after_request = ["ledger_app.host.frappe_callbacks.answer_refused_callback"]
+# a request whose body Frappe cannot parse never reaches its method: a gateway callback is logged and
+# answered as the method would; a staff call gets a 417 instead of Frappe's 500
+# (ledger_app/host/frappe_callbacks.py)
+after_request = [
+	"ledger_app.host.frappe_callbacks.answer_refused_callback",
+	"ledger_app.host.frappe_callbacks.answer_refused_staff_call",
+]
 
 # Log Settings clears Callback Log rows older than this many days (CallbackLog.clear_old_logs keeps
 # Failed and Received ones); install and migrate list it in Log Settings (setup/install.py)

@@ -14,6 +14,10 @@ does, runs the callback method (which logs the raw body, checks token and allow-
 a body that is not a JSON object with 400, as the standalone host does) and puts the method's answer
 in the response Frappe sends.  Every other request passes untouched.  Frappe still records its own
 Error Log for the parse failure (the 500 case), as for any exception it handles.
+
+``answer_refused_staff_call`` does the same for the staff API (any other ``ledger_app.api`` method):
+a body that is not valid JSON is bad input, not a server error, so the 500 Frappe built becomes the
+417 ValidationError the standalone host answers ("request body is not valid JSON"); no method runs.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import re
 import frappe
 
 _CALLBACK_PATH = re.compile(r"^/api/(?:v1/|v2/)?method/(ledger_app\.api\.(?:mpesa|daraja)\.[A-Za-z_]\w*)/?$")
+_API_PATH = re.compile(r"^/api/(?:v1/|v2/)?method/ledger_app\.api\.[\w.]+/?$")
+_NOT_JSON = "request body is not valid JSON"
 _MODULES = ("ledger_app.api.mpesa", "ledger_app.api.daraja")
 
 
@@ -49,6 +55,22 @@ def answer_refused_callback(response=None, request=None) -> None:
 	response.status_code = answer.status_code
 	response.set_data(answer.get_data())
 	response.headers["Content-Type"] = answer.headers.get("Content-Type", "application/json")
+
+
+def answer_refused_staff_call(response=None, request=None) -> None:
+	"""The ``after_request`` hook (hooks.py) for the staff API: Frappe's 500 for a body that is not
+	valid JSON becomes a 417 ValidationError with Frappe's error keys."""
+	if response is None or request is None or response.status_code != 500 or request.method not in ("POST", "PUT"):
+		return
+	if not _API_PATH.match(request.path) or _CALLBACK_PATH.match(request.path):
+		return
+	if getattr(frappe.local, "http_request", None) is not None or not refused_by_frappe(request):
+		return  # Frappe got past parsing the body: a 500 from elsewhere is not ours to rename
+	message = json.dumps({"message": _NOT_JSON, "title": "Message", "indicator": "red", "raise_exception": 1})
+	response.status_code = 417
+	response.set_data(json.dumps({"exc_type": "ValidationError", "exception": f"frappe.exceptions.ValidationError: {_NOT_JSON}",
+		"_server_messages": json.dumps([message])}))
+	response.headers["Content-Type"] = "application/json"
 
 
 def refused_by_frappe(request) -> bool:
