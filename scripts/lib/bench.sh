@@ -34,12 +34,15 @@ BENCH_BUILD_VERSION=1
 bench_python() { (cd "$BENCH_DIR/sites" && PYTHONPATH="$BENCH_CHECKOUT" "$BENCH_DIR/env/bin/python" "$@"); }
 bench_frappe() { bench_python -m frappe.utils.bench_helper frappe "$@"; }
 
-# The dependencies a bench needs besides Frappe: pyproject's [project] dependencies, one per line.
+# The dependencies a test bench needs besides Frappe, one per line: pyproject's [project]
+# dependencies and its [tool.bench.dev-dependencies] (what `bench setup requirements --dev` adds).
 bench_app_dependencies() {
 	"$BACKENDS_PYTHON" - "$BENCH_CHECKOUT/pyproject.toml" <<'EOF'
 import sys, tomllib
 with open(sys.argv[1], "rb") as f:
-	print("\n".join(tomllib.load(f)["project"]["dependencies"]))
+	project = tomllib.load(f)
+dev = project.get("tool", {}).get("bench", {}).get("dev-dependencies", {})
+print("\n".join([*project["project"]["dependencies"], *(f"{name}{spec}" for name, spec in dev.items())]))
 EOF
 }
 
