@@ -92,11 +92,18 @@ def secret(fieldname: str) -> str | None:
 	return get_decrypted_password("Ledger Settings", "Ledger Settings", fieldname, raise_exception=False)
 
 
+GATEWAY_SETTINGS = ("daraja_base_url", "daraja_consumer_key", "daraja_shortcode", "daraja_initiator")
+
+
 def payout_gateway():
 	"""The gateway configured in Ledger Settings behind its circuit breaker, or None while no Daraja
 	base URL is set.  The breaker's state is in Frappe's Redis cache, per site: it outlives the
-	request or job and is shared by every web worker, background worker and scheduler of the bench."""
-	settings = frappe.get_cached_doc("Ledger Settings")
+	request or job and is shared by every web worker, background worker and scheduler of the bench.
+	The settings are read from the database, not Frappe's document cache: the staff API's
+	update_settings writes them through the engine, which that cache does not see."""
+	from ledger_app.engine.settings import get_settings
+
+	settings = get_settings(get_db(), GATEWAY_SETTINGS)
 	if not (settings.get("daraja_base_url") or "").strip():
 		return None
 	gateway = getattr(frappe.local, "ledger_app_gateway", None)

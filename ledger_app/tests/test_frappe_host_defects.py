@@ -205,6 +205,29 @@ class TestPayoutJobsWithoutGateway(FrappeTestCase):
 			self.assertEqual(payouts.get_payout(db, payout["name"])["status"], "Queued")
 
 
+class TestGatewaySettingsChangedThroughTheStaffApi(FrappeTestCase):
+	def test_the_next_dispatch_uses_a_gateway_set_by_update_settings(self):
+		"""update_settings writes Ledger Settings through the engine; Frappe's document cache of the
+		settings does not see that, so the gateway must not be built from it."""
+		from ledger_app.api.settings import update_settings
+
+		credentials = {"daraja_consumer_key": "k", "daraja_consumer_secret": "s", "daraja_shortcode": "600000",
+			"daraja_initiator": "api", "daraja_security_credential": "c"}
+		with ledger_settings(daraja_base_url="", **credentials):
+			frappe.get_cached_doc("Ledger Settings")  # what a desk view or an earlier job cached
+			forget_gateway()
+			self.assertIsNone(host.payout_gateway())
+			update_settings(daraja_base_url="http://127.0.0.1:9")
+			frappe.db.commit()
+			forget_gateway()  # a new request or job
+			gateway = host.payout_gateway()
+			self.assertIsNotNone(gateway)
+			forget_gateway()
+			update_settings(daraja_base_url="")
+			frappe.db.commit()
+			self.assertIsNone(host.payout_gateway())
+
+
 # --- 3. the breaker outlives requests and is shared by processes ---------------------------------
 
 
