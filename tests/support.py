@@ -62,15 +62,11 @@ def running_server(pool: ConnectionPool, **config):
 
 
 def stop_server(server, thread) -> None:
-	"""Close every channel from inside waitress's loop thread, so the loop ends at once."""
+	"""Close every channel from inside waitress's loop thread, so the loop ends at once (the
+	simulator's own stop, which also copes with a trigger already gone)."""
+	from ledger_app.gateways import simulator
 
-	def close_all():
-		for channel in list(server._map.values()):
-			channel.close()
-
-	server.trigger.pull_trigger(close_all)
-	thread.join(timeout=10)
-	server.task_dispatcher.shutdown()
+	simulator.stop(server, thread)
 
 
 def call(base: str, method: str, payload=None, *, headers=AUTH, http="POST", **kwargs) -> requests.Response:

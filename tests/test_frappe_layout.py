@@ -347,6 +347,22 @@ def taken_doctype_names() -> dict[str, str]:
 	return taken
 
 
+def test_app_json_files_have_no_duplicate_keys():
+	"""json.loads keeps the last of two equal keys; Frappe's import would too, silently."""
+
+	def no_duplicates(pairs):
+		keys = [key for key, _ in pairs]
+		duplicated = sorted({key for key in keys if keys.count(key) > 1})
+		assert not duplicated, f"duplicate keys {duplicated}"
+		return dict(pairs)
+
+	for path in sorted(APP.rglob("*.json")):
+		try:
+			json.loads(path.read_text(), object_pairs_hook=no_duplicates)
+		except AssertionError as exc:
+			raise AssertionError(f"{path.relative_to(APP)}: {exc}") from None
+
+
 def test_no_doctype_name_is_taken_by_frappe_erpnext_hrms_or_payments():
 	taken = taken_doctype_names()
 	clashes = {name: taken[name.casefold()] for name in sorted(set(DOCTYPES) | PLANNED_DOCTYPES) if name.casefold() in taken}
