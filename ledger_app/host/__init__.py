@@ -3,7 +3,7 @@
 ``whitelist``, ``get_db``, ``request_body``, ``request_headers``, ``request_args``, ``remote_addr``,
 ``raw_json_response``, ``enqueue_after_commit``, ``log_error``, ``current_user``, ``require_role``,
 ``secret`` (a Password setting such as the callback token), ``payout_gateway`` and ``callback_urls``
-(the B2C gateway and the URLs it calls back).
+(the B2C gateway, None while none is configured, and the URLs it calls back).
 
 Inside a bench (Frappe importable) these map to Frappe (``frappe_host``); otherwise to the standalone
 host (``standalone_host``), whose WSGI app serves the same whitelisted functions at the same paths.
