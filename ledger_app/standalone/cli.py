@@ -6,9 +6,12 @@ import json
 import logging
 import sys
 
-import click
+try:
+	import click
 
-from ledger_app.db.pool import ConnectionPool
+	from ledger_app.db.pool import ConnectionPool
+except ImportError as exc:  # installed without the standalone host's packages (as a bench does)
+	raise SystemExit(f"ledger-app needs the standalone extra: pip install 'ledger_app[standalone]' ({exc})") from exc
 from ledger_app.db.schema import ensure_schema
 from ledger_app.engine.errors import LedgerError
 from ledger_app.host import json_default
