@@ -182,8 +182,11 @@ def setup_fleet(pool: ConnectionPool, spread: int, workers: int = 4) -> dict:
 				drivers.upsert_vehicle(db, f"V{name}", account, driver=name)
 
 	chunks = [[(i, f) for i, f in enumerate(fleet) if i % workers == w] for w in range(workers)]
-	with ThreadPoolExecutor(workers) as ex:
-		list(ex.map(make, chunks))
+	if workers == 1:  # in this thread: a Frappe site's connection (frappe.local) belongs to it
+		make(chunks[0])
+	else:
+		with ThreadPoolExecutor(workers) as ex:
+			list(ex.map(make, chunks))
 	with pool.connection() as db:
 		charged = drivers.run_daily_targets(db, TARGET_DAY)
 	return {
@@ -648,16 +651,18 @@ class HttpClient:
 	this benchmark measured as if it were the server's.
 	"""
 
-	def __init__(self, base: str):
+	def __init__(self, base: str, headers: dict | None = None):
 		import http.client
 		from urllib.parse import urlsplit
 
 		parts = urlsplit(base)
 		self._connect = lambda: http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
 		self.connection = self._connect()
+		#: sent with every request (a Frappe site is picked by the ``Host`` header)
+		self.headers = dict(headers or {})
 
 	def call(self, method: str, path: str, body: str | None = None) -> tuple[int, str]:
-		headers = {"Content-Type": "application/json"} if body is not None else {}
+		headers = {**self.headers, "Content-Type": "application/json"} if body is not None else self.headers
 		try:
 			self.connection.request(method, path, body, headers)
 			response = self.connection.getresponse()
@@ -733,7 +738,8 @@ def confirm_one(ctx: dict, variant: str, db, session, trans_id: str, amount: Dec
 		if status != 200:
 			raise RuntimeError(f"HTTP {status}: {text[:200]}")
 	else:
-		status, text = session.call("POST", f"{CONFIRMATION}?token={CALLBACK_TOKEN}", json.dumps(body))
+		path = ctx.get("confirmation", CONFIRMATION)
+		status, text = session.call("POST", f"{path}?token={CALLBACK_TOKEN}", json.dumps(body))
 		if status != 200 or json.loads(text) != {"ResultCode": 0, "ResultDesc": "Success"}:
 			raise RuntimeError(f"HTTP {status}: {text[:200]}")
 
@@ -750,7 +756,7 @@ def prime(ctx: dict, variants, clients: int = 4) -> None:
 	tag = uuid.uuid4().hex[:8].upper()
 
 	def run(variant: str, i: int, chunk: list, errors: list[str]) -> None:
-		session = HttpClient(ctx["base"]) if variant.startswith("http") else None
+		session = HttpClient(ctx["base"], ctx.get("headers")) if variant.startswith("http") else None
 		try:
 			with ctx["pools"][variant].connection() as db:
 				for n, driver in enumerate(chunk):
@@ -798,7 +804,7 @@ def timed_run(
 		seq = 0
 		out, prof = finished[i], profiles[i]
 		rec = Recorder() if profile else None
-		session = HttpClient(ctx["base"]) if variant.startswith("http") else None
+		session = HttpClient(ctx["base"], ctx.get("headers")) if variant.startswith("http") else None
 		try:
 			with pool.connection() as db:
 				barrier.wait()
