@@ -13,31 +13,31 @@ from ledger_app import host
 from ledger_app.api import mpesa
 
 
-@host.whitelist(allow_guest=True, methods=["POST"])
+@host.whitelist(allow_guest=True, xss_safe=True, methods=["POST"])
 def c2b_validation(**kwargs):
 	return mpesa.c2b_validation(**kwargs)
 
 
-@host.whitelist(allow_guest=True, methods=["POST"])
+@host.whitelist(allow_guest=True, xss_safe=True, methods=["POST"])
 def c2b_confirmation(**kwargs):
 	return mpesa.c2b_confirmation(**kwargs)
 
 
-@host.whitelist(allow_guest=True, methods=["POST"])
+@host.whitelist(allow_guest=True, xss_safe=True, methods=["POST"])
 def b2c_result(**kwargs):
 	return mpesa.b2c_result(**kwargs)
 
 
-@host.whitelist(allow_guest=True, methods=["POST"])
+@host.whitelist(allow_guest=True, xss_safe=True, methods=["POST"])
 def b2c_timeout(**kwargs):
 	return mpesa.b2c_timeout(**kwargs)
 
 
-@host.whitelist(allow_guest=True, methods=["POST"])
+@host.whitelist(allow_guest=True, xss_safe=True, methods=["POST"])
 def transaction_status_result(**kwargs):
 	return mpesa.transaction_status_result(**kwargs)
 
 
-@host.whitelist(allow_guest=True, methods=["POST"])
+@host.whitelist(allow_guest=True, xss_safe=True, methods=["POST"])
 def transaction_status_timeout(**kwargs):
 	return mpesa.transaction_status_timeout(**kwargs)

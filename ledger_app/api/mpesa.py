@@ -1,7 +1,9 @@
 """M-Pesa Daraja callbacks (guest, POST, ``?token=`` secret, IP allow-list when set).
 
 Each answers Daraja's own JSON at the top level (a raw response, not ``{"message": ...}``).  The raw
-body is logged first; a refused callback changes nothing but its log row.
+body is logged first; a refused callback changes nothing but its log row.  The methods read the raw
+body, never their keyword arguments, so they are ``xss_safe``: Frappe does not run ``sanitize_html``
+(an HTML parse) on each of the body's top-level strings for them.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def _receive(endpoint: str, not_an_object: dict = _NOT_AN_OBJECT):
 	return db, log_name, payload, None
 
 
-@host.whitelist(allow_guest=True, methods=["POST"])
+@host.whitelist(allow_guest=True, xss_safe=True, methods=["POST"])
 def c2b_validation(**kwargs):
 	db, log_name, payload, refused = _receive("c2b_validation", {"ResultCode": "C2B00016", "ResultDesc": "Rejected"})
 	if refused is not None:
@@ -58,7 +60,7 @@ def c2b_validation(**kwargs):
 	return host.raw_json_response({"ResultCode": code, "ResultDesc": description})
 
 
-@host.whitelist(allow_guest=True, methods=["POST"])
+@host.whitelist(allow_guest=True, xss_safe=True, methods=["POST"])
 def c2b_confirmation(**kwargs):
 	db, log_name, payload, refused = _receive("c2b_confirmation")
 	if refused is not None:
@@ -99,7 +101,7 @@ def _payout_callback(endpoint: str, apply):
 	return host.raw_json_response({"ResultCode": 0, "ResultDesc": "Accepted"})
 
 
-@host.whitelist(allow_guest=True, methods=["POST"])
+@host.whitelist(allow_guest=True, xss_safe=True, methods=["POST"])
 def b2c_result(**kwargs):
 	def apply(db, payload):
 		result = daraja.parse_b2c_result(payload)
@@ -111,7 +113,7 @@ def b2c_result(**kwargs):
 	return _payout_callback("b2c_result", apply)
 
 
-@host.whitelist(allow_guest=True, methods=["POST"])
+@host.whitelist(allow_guest=True, xss_safe=True, methods=["POST"])
 def b2c_timeout(**kwargs):
 	def apply(db, payload):
 		ocid = daraja.parse_timeout(payload)
@@ -121,7 +123,7 @@ def b2c_timeout(**kwargs):
 	return _payout_callback("b2c_timeout", apply)
 
 
-@host.whitelist(allow_guest=True, methods=["POST"])
+@host.whitelist(allow_guest=True, xss_safe=True, methods=["POST"])
 def transaction_status_result(**kwargs):
 	def apply(db, payload):
 		status = daraja.parse_status_result(payload)
@@ -139,7 +141,7 @@ def transaction_status_result(**kwargs):
 	return _payout_callback("transaction_status_result", apply)
 
 
-@host.whitelist(allow_guest=True, methods=["POST"])
+@host.whitelist(allow_guest=True, xss_safe=True, methods=["POST"])
 def transaction_status_timeout(**kwargs):
 	def apply(db, payload):
 		return daraja.parse_timeout(payload), "status query timed out; the sweeper asks again"

@@ -17,14 +17,17 @@ NAME = "frappe"
 clock.set_provider(lambda: frappe.utils.now_datetime())
 
 
-def whitelist(allow_guest: bool = False, methods: list[str] | None = None):
+def whitelist(allow_guest: bool = False, methods: list[str] | None = None, xss_safe: bool = False):
+	"""``frappe.whitelist``; ``xss_safe`` spares a guest method Frappe's ``sanitize_html`` of every top-level
+	string argument (an HTML parse each), for methods that read the raw body and never render an argument."""
+
 	def decorate(function):
 		@functools.wraps(function)
 		def wrapper(*args, **kwargs):
 			with engine_errors():
 				return function(*args, **kwargs)
 
-		return frappe.whitelist(allow_guest=allow_guest, methods=methods)(wrapper)
+		return frappe.whitelist(allow_guest=allow_guest, xss_safe=xss_safe, methods=methods)(wrapper)
 
 	return decorate
 

@@ -63,7 +63,10 @@ def reset(token) -> None:
 	_context.reset(token)
 
 
-def whitelist(allow_guest: bool = False, methods: list[str] | None = None):
+def whitelist(allow_guest: bool = False, methods: list[str] | None = None, xss_safe: bool = False):
+	"""Register ``function`` under its dotted path.  ``xss_safe`` is Frappe's (this host never rewrites
+	arguments)."""
+
 	def decorate(function):
 		path = f"{function.__module__}.{function.__name__}"
 		REGISTRY[path] = Whitelisted(function, allow_guest, tuple(methods or ("GET", "POST", "PUT", "DELETE")))
