@@ -88,11 +88,32 @@ def require_role(*roles: str) -> None:
 		)
 
 
-def secret(fieldname: str) -> str | None:
-	"""A Password field of Ledger Settings (Frappe keeps it encrypted in __Auth)."""
-	from frappe.utils.password import get_decrypted_password
+#: per process: (site, fieldname) -> (the ciphertext stored in __Auth, its plaintext)
+_decrypted: dict[tuple[str, str], tuple[str, str]] = {}
+_SECRET_SQL = (
+	"SELECT `password` FROM `__Auth` WHERE `doctype` = %s AND `name` = %s AND `fieldname` = %s"
+	" AND `encrypted` = 1 LIMIT 1"
+)
 
-	return get_decrypted_password("Ledger Settings", "Ledger Settings", fieldname, raise_exception=False)
+
+def secret(fieldname: str) -> str | None:
+	"""A Password field of Ledger Settings (Frappe keeps it encrypted in __Auth).
+
+	Read on every call with one plain statement (what ``get_decrypted_password`` reads, without
+	building it with the query builder), so a changed secret applies to the next request; decrypted
+	once per stored ciphertext and process (a callback checks the token on every request).
+	"""
+	from frappe.utils.password import decrypt
+
+	rows = frappe.db.sql(_SECRET_SQL, ("Ledger Settings", "Ledger Settings", fieldname))
+	stored = rows[0][0] if rows else None
+	if not stored:
+		return None
+	key = (frappe.local.site, fieldname)
+	kept = _decrypted.get(key)
+	if kept is None or kept[0] != stored:
+		kept = _decrypted[key] = (stored, decrypt(stored, key=f"Ledger Settings.Ledger Settings.{fieldname}"))
+	return kept[1]
 
 
 GATEWAY_SETTINGS = ("daraja_base_url", "daraja_consumer_key", "daraja_shortcode", "daraja_initiator")
