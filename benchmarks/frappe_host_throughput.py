@@ -363,6 +363,11 @@ def _rate_sum(rs: list[dict], per_round: float) -> float:
 	return sum(r["count"] for r in rs) / (per_round * len(rs)) if rs else 0.0
 
 
+def _cpu_all(r: dict) -> float:
+	"""CPU per confirmation of the host, MariaDB and the clients (ms)."""
+	return r["app_cpu_ms"] + r["db_cpu_ms"] + r["client_cpu_ms"]
+
+
 def throughput_table(res: dict, args) -> str:
 	rows = []
 	per_round = args.seconds / args.rounds
@@ -380,6 +385,7 @@ def throughput_table(res: dict, args) -> str:
 				f"{a['app_cpu_ms']:.2f} / {b['app_cpu_ms']:.2f}",
 				f"{a['db_cpu_ms']:.2f} / {b['db_cpu_ms']:.2f}",
 				f"{a['client_cpu_ms']:.2f} / {b['client_cpu_ms']:.2f}",
+				f"{_cpu_all(a):.2f} / {_cpu_all(b):.2f}",
 				f"{a['others_cores']:.2f} / {b['others_cores']:.2f}",
 				f"{a['loadavg'][0]:.1f} / {b['loadavg'][0]:.1f}",
 			]
@@ -388,7 +394,9 @@ def throughput_table(res: dict, args) -> str:
 
 	def mean(rs, key):
 		n = sum(r["count"] for r in rs)
-		return sum(r[key] * r["count"] for r in rs) / max(1, n)
+		return sum((key(r) if callable(key) else r[key]) * r["count"] for r in rs) / max(1, n)
+
+	cpu_fr, cpu_sa = mean(fr, _cpu_all), mean(sa, _cpu_all)
 
 	rows.append(
 		[
@@ -401,6 +409,7 @@ def throughput_table(res: dict, args) -> str:
 			f"{mean(fr, 'app_cpu_ms'):.2f} / {mean(sa, 'app_cpu_ms'):.2f}",
 			f"{mean(fr, 'db_cpu_ms'):.2f} / {mean(sa, 'db_cpu_ms'):.2f}",
 			f"{mean(fr, 'client_cpu_ms'):.2f} / {mean(sa, 'client_cpu_ms'):.2f}",
+			f"{cpu_fr:.2f} / {cpu_sa:.2f} (S / F **{cpu_sa / cpu_fr:.0%}**)" if cpu_fr else "",
 			"",
 			"",
 		]
@@ -416,6 +425,7 @@ def throughput_table(res: dict, args) -> str:
 			"server CPU ms per confirmation (F / S)",
 			"MariaDB CPU ms (F / S)",
 			"clients CPU ms (F / S)",
+			"all three, CPU ms (F / S)",
 			"other processes, cores (F / S)",
 			"load avg 1 min at start (F / S)",
 		],
@@ -437,7 +447,7 @@ PHASES = [
 	("  frappe.api.handle around our method (routing, whitelist check, form_dict to kwargs)", "api", "ours"),
 	("  ledger_app: mpesa.c2b_confirmation, all of it", "ours", None),
 	("    of it: its SQL statements (frappe.db.sql, incl. our commits)", "ours_sql", None),
-	("    of it: host.secret(callback_token) (decrypt from __Auth)", "secret", None),
+	("    of it: host.secret(callback_token) (its __Auth read, decrypt)", "secret", None),
 	("    of it: host.get_db() (the adapter)", "get_db", None),
 	("  sync_database: the request's closing COMMIT + START TRANSACTION", "sync", None),
 	("  after-request hooks, log_request, process_response", "after", None),
