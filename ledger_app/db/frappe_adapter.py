@@ -32,7 +32,7 @@ class FrappeDatabase(Database):
 		self.scope = f"frappe:{getattr(getattr(frappe, 'local', None), 'site', None) or ''}"
 
 	def _execute(self, query, params, fetch):
-		db = self._frappe.db
+		db = self._frappe.local.db  # the Database itself: each use of the ``frappe.db`` proxy looks it up again
 		# Frappe's own "no values" marker: anything else (None included) is wrapped into a tuple and
 		# formatted into the query, which fails on a statement without placeholders
 		result = db.sql(self.dialect.translate(query), params or self._no_values, as_dict=True)
@@ -43,9 +43,9 @@ class FrappeDatabase(Database):
 	def _end(self, commit: bool) -> None:
 		"""End the open transaction as ``frappe.db.commit()`` / ``rollback()`` do, callbacks included,
 		but leave the next one to the next statement (see the module docstring)."""
-		frappe = self._frappe
-		db = frappe.db
-		if frappe.flags.read_only or self.dialect.name != "mariadb":
+		local = self._frappe.local
+		db = local.db
+		if local.flags.read_only or self.dialect.name != "mariadb":
 			db.commit() if commit else db.rollback()
 			return
 		if commit:
