@@ -107,94 +107,30 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib as bl
+from c2b_fleet import DAILY_TARGET, FARE_PCT, Driver, setup_fleet
 
 from ledger_app.db.pool import ConnectionPool, PooledDatabase
-from ledger_app.engine import callbacks, clock, drivers, posting, reconcile, settings
+from ledger_app.engine import callbacks, clock, drivers, posting, reconcile
 from ledger_app.engine.errors import LedgerError, RetryableDatabaseError
 from ledger_app.engine.settings import get_settings
 from tests.support import free_port, ledger_app_command
 
 CENT = Decimal("0.01")
-DAILY_TARGET = "100000000.00"
-FARE_PCT = Decimal(50)
 SPREAD_DRIVERS = 1000
-HOT = "HOT"
 CALLBACK_TOKEN = "bench-c2b-callback-token"
 CONFIRMATION = "/api/method/ledger_app.api.mpesa.c2b_confirmation"
-TARGET_DAY = date(2026, 3, 1)
 VARIANTS = ("floor", "floor+reads", "service", "service+log", "http")
 #: on request only: http-ping, a bare ``GET /api/method/ping`` to the same server (the HTTP stack alone; posts nothing)
 ALL_VARIANTS = (*VARIANTS, "http-ping")
 FLOORS = ("floor", "floor+reads")
 HTTP_THREADS = 16
-
-
-# --- the fleet --------------------------------------------------------------------------------
-
-
-class Driver:
-	"""What a client knows about a driver: its vehicle's account number, and (floor only) its
-	accounts in name order."""
-
-	def __init__(self, name: str, account_number: str):
-		self.name = name
-		self.account_number = account_number
-		names = drivers.driver_accounts(name)
-		self.target, self.payable = names["target"], names["payable"]
-		self.locked = sorted([drivers.PAYBILL_ACCOUNT, self.target, self.payable])
-
-
-def spread_names(count: int) -> list[tuple[str, str]]:
-	return [(f"D{i:04d}", f"K{i:04d}") for i in range(count)]
-
-
-def setup_fleet(pool: ConnectionPool, spread: int, workers: int = 4) -> dict:
-	"""Settings, the hot driver and ``spread`` drivers with their vehicles, the day's target charged."""
-	started = time.perf_counter()
-	with pool.connection() as db:
-		db.run_in_transaction(
-			lambda db: settings.update_settings(
-				db,
-				{
-					"global_daily_target": DAILY_TARGET,
-					"global_fare_pct": str(FARE_PCT),
-					"target_sharing": 1,
-					"instant_payouts": 0,
-				},
-			)
-		)
-		db.run_in_transaction(drivers.ensure_business_accounts)
-	fleet = [(HOT, "KHOT")] + spread_names(spread)
-
-	def make(chunk):
-		with pool.connection() as db:
-			for i, (name, account) in chunk:
-				drivers.upsert_driver(db, name, f"Driver {name}", f"07{i:08d}")
-				drivers.upsert_vehicle(db, f"V{name}", account, driver=name)
-
-	chunks = [[(i, f) for i, f in enumerate(fleet) if i % workers == w] for w in range(workers)]
-	if workers == 1:  # in this thread: a Frappe site's connection (frappe.local) belongs to it
-		make(chunks[0])
-	else:
-		with ThreadPoolExecutor(workers) as ex:
-			list(ex.map(make, chunks))
-	with pool.connection() as db:
-		charged = drivers.run_daily_targets(db, TARGET_DAY)
-	return {
-		"hot": Driver(HOT, "KHOT"),
-		"spread": [Driver(n, a) for n, a in spread_names(spread)],
-		"seconds": time.perf_counter() - started,
-		"charged": charged["charged"],
-	}
 
 
 def daraja_body(trans_id: str, amount: Decimal, account: str, when: str) -> dict:

@@ -1,12 +1,21 @@
 """C2B confirmations per second through a Frappe site under gunicorn against the standalone host,
 on the same MariaDB server, over real HTTP, in one run; and where a Frappe request spends its time.
 
-Usage (a bench whose site has ledger_app installed, MariaDB, and the server's root password)::
+Usage (a bench whose site has ledger_app installed, on MariaDB)::
 
 	python3 benchmarks/frappe_host_throughput.py --bench ~/frappe-bench --site mysite.localhost \\
 		--db-root-password root --wipe [--seconds 60 --rounds 6] [--json out.json]
 
-Runs with the Python that runs the other benchmarks (the repository's requirements); the Frappe side
+On the bench the tests build: ``./scripts/bench`` in another terminal prints its bench folder (the
+site is ``127.0.0.1``; its ``common_site_config.json`` holds the MariaDB account that may create
+databases, so no password is needed), then::
+
+	python3 benchmarks/frappe_host_throughput.py --bench /tmp/ledger-test.XXXXXXXX/bench --site 127.0.0.1 --wipe
+
+``--bench`` and ``--site`` default to ``LEDGER_TEST_FRAPPE_BENCH`` / ``LEDGER_TEST_FRAPPE_SITE``, which
+``scripts/lib/bench.sh``'s ``bench_start`` exports.
+
+Runs with the Python that runs the other benchmarks (``pip install -e '.[standalone]'``); the Frappe side
 runs with the bench's own ``env/bin/python`` and ``env/bin/gunicorn``.  ``PYTHONPATH`` is set to this
 checkout for every process it starts, so both hosts run the code of this checkout whatever the bench
 or the Python environment has installed.
@@ -18,12 +27,12 @@ What it does:
    ``db_user`` or else ``db_name`` as the user) and creates a fresh database ``ledger_bench_frappe_host``
    on the same server for the standalone host (root user and password: ``--db-root-user`` /
    ``--db-root-password``, by default ``root_login`` / ``root_password`` from the site's config).
-2. Prepares the same fleet on both (``c2b_throughput.setup_fleet``: Ledger Settings with a global
+2. Prepares the same fleet on both (``c2b_fleet.setup_fleet``: Ledger Settings with a global
    daily target of 100,000,000.00, fare 50 %, target sharing on, instant payouts off; the hot driver
    and ``--drivers`` drivers ``D0000`` .. on vehicles ``K0000`` ..; the day's target charged).  On the
-   site this runs in the bench's Python against ``frappe.db`` (``FrappeDatabase``), after emptying the
-   tables of the ledger_app doctypes (refused without ``--wipe`` when they hold rows: use a site made
-   for this), and sets Ledger Settings' ``callback_token`` with ``frappe.get_single(...).save()``.
+   site this runs in the bench's Python (``frappe_site_setup.py``) against ``frappe.db``, after
+   emptying the tables of the ledger_app doctypes (refused without ``--wipe`` when they hold rows: use
+   a site made for this), and sets Ledger Settings' ``callback_token`` with ``frappe.get_single(...).save()``.
 3. Starts both hosts as production runs them: the site under
    ``gunicorn -b 127.0.0.1:PORT -w W -t 120 --preload frappe.app:application`` from ``sites/`` (W =
    2 x cores + 1 sync workers, what bench's production config generator writes; ``--workers``),
@@ -67,6 +76,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import benchlib as bl  # noqa: E402
+import c2b_fleet as fleet  # noqa: E402
 import c2b_throughput as c2b  # noqa: E402
 
 from ledger_app.db.dialects import get_dialect  # noqa: E402
@@ -121,61 +131,13 @@ def bench_env(extra: dict | None = None) -> dict:
 
 
 def on_site(bench: Path, site: str, *args: str) -> dict:
-	"""Run this file's site side (``site-side ...``) with the bench's Python in ``sites/``; its JSON answer."""
+	"""Run ``frappe_site_setup.py`` with the bench's Python in ``sites/``; its JSON answer."""
 	python = str(bench / "env" / "bin" / "python")
-	cmd = [python, str(Path(__file__).resolve()), "site-side", "--site", site, *args]
+	cmd = [python, str(HERE / "frappe_site_setup.py"), "--site", site, *args]
 	done = subprocess.run(cmd, cwd=bench / "sites", env=bench_env(), capture_output=True, text=True)
 	if done.returncode != 0:
-		raise SystemExit(f"site side failed ({' '.join(args[:1])}):\n{done.stderr[-3000:]}")
+		raise SystemExit(f"the site's set-up failed:\n{done.stderr[-3000:]}")
 	return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def site_side(argv: list[str]) -> int:
-	"""Inside the bench's Python, in ``sites/``: empty the ledger tables, set up the fleet and the token."""
-	parser = argparse.ArgumentParser(prog="site-side")
-	parser.add_argument("--site", required=True)
-	parser.add_argument("--drivers", type=int, required=True)
-	parser.add_argument("--token", required=True)
-	parser.add_argument("--wipe", action="store_true")
-	args = parser.parse_args(argv)
-
-	import frappe
-
-	frappe.init(site=args.site, sites_path=".")
-	frappe.connect()
-	try:
-		import ledger_app.host  # noqa: F401 - what a request imports first: the clock follows the site
-		from ledger_app.db.frappe_adapter import FrappeDatabase
-
-		tables = [
-			f"tab{name}"
-			for name in frappe.get_all(
-				"DocType", filters={"module": "Ledger", "issingle": 0, "is_virtual": 0}, pluck="name"
-			)
-		]
-		holding = [t for t in tables if frappe.db.sql(f"SELECT 1 FROM `{t}` LIMIT 1")]
-		if holding and not args.wipe:
-			print(f"the site's ledger tables hold rows ({', '.join(holding)}); --wipe empties them", file=sys.stderr)
-			return 2
-		frappe.db.commit()
-		for t in holding:
-			frappe.db.sql_ddl(f"TRUNCATE TABLE `{t}`")
-		db = FrappeDatabase()
-
-		class SitePool:  # what setup_fleet needs of a pool: the site's one connection, in this thread
-			@contextmanager
-			def connection(self):
-				yield db
-
-		fleet = c2b.setup_fleet(SitePool(), args.drivers, workers=1)
-		settings = frappe.get_single("Ledger Settings")
-		settings.callback_token = args.token
-		settings.save(ignore_permissions=True)
-		frappe.db.commit()
-		print(json.dumps({"seconds": fleet["seconds"], "charged": fleet["charged"], "emptied": holding}))
-	finally:
-		frappe.destroy()
-	return 0
 
 
 # --- the hosts ----------------------------------------------------------------------------------
@@ -296,8 +258,8 @@ def host_ctx(name: str, base: str, pid: int, headers: dict | None, fleet: dict, 
 
 def fleet_of(drivers: int) -> dict:
 	return {
-		"hot": c2b.Driver(c2b.HOT, "KHOT"),
-		"spread": [c2b.Driver(n, a) for n, a in c2b.spread_names(drivers)],
+		"hot": fleet.Driver(fleet.HOT, "KHOT"),
+		"spread": [fleet.Driver(n, a) for n, a in fleet.spread_names(drivers)],
 	}
 
 
@@ -491,13 +453,14 @@ def phase_table(profiles: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-	argv = sys.argv[1:] if argv is None else argv
-	if argv[:1] == ["site-side"]:
-		return site_side(argv[1:])
 	cores = len(os.sched_getaffinity(0))
 	parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-	parser.add_argument("--bench", required=True, type=Path, help="the bench directory (holds env/ and sites/)")
-	parser.add_argument("--site", required=True, help="the site (ledger_app installed; ledger tables emptied)")
+	bench_env_dir = os.environ.get("LEDGER_TEST_FRAPPE_BENCH")
+	site_env = os.environ.get("LEDGER_TEST_FRAPPE_SITE")
+	parser.add_argument("--bench", required=not bench_env_dir, default=bench_env_dir, type=Path,
+		help="the bench directory, holding env/ and sites/ (default: $LEDGER_TEST_FRAPPE_BENCH)")
+	parser.add_argument("--site", required=not site_env, default=site_env,
+		help="the site, ledger_app installed; its ledger tables are emptied (default: $LEDGER_TEST_FRAPPE_SITE)")
 	parser.add_argument("--wipe", action="store_true", help="empty the site's ledger tables when they hold rows")
 	parser.add_argument("--db-root-user", help="MariaDB user that may create databases (root_login or root)")
 	parser.add_argument("--db-root-password", help="its password (default: root_password of the site's config)")
@@ -508,7 +471,7 @@ def main(argv=None) -> int:
 	)
 	parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per host, split in rounds")
 	parser.add_argument("--rounds", type=int, default=6, help="rounds per host (the hosts alternate)")
-	parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before a host's first round")
+	parser.add_argument("--warmup", type=float, default=3.0, help="seconds unmeasured before a host's 1st round")
 	parser.add_argument("--profile-seconds", type=float, default=10.0, help="per phase-profile run (0: skip)")
 	parser.add_argument("--json", help="write the results here as JSON")
 	parser.add_argument("--keep", action="store_true", help="keep the standalone database")
@@ -528,7 +491,7 @@ def main(argv=None) -> int:
 	bl.log(f"{cores} cores, load average {', '.join(f'{x:.2f}' for x in load_start)}")
 	db_pid = c2b.db_server_pid("mariadb")
 	with bl.bench_database("mariadb", "frappe_host", keep=args.keep, pool_size=4, overflow=4) as (sa_url, pool):
-		fleet_sa = c2b.setup_fleet(pool, args.drivers)
+		fleet_sa = fleet.setup_fleet(pool, args.drivers)
 		with pool.connection() as db:
 			bl.analyze(db)
 		bl.log(f"standalone: {args.drivers + 1} drivers set up in {fleet_sa['seconds']:.1f} s")
