@@ -29,10 +29,7 @@ after_migrate = [
 # a request whose body Frappe cannot parse never reaches its method: a gateway callback is logged and
 # answered as the method would; a staff call gets a 417 instead of Frappe's 500
 # (ledger_app/host/frappe_callbacks.py)
-after_request = [
-	"ledger_app.host.frappe_callbacks.answer_refused_callback",
-	"ledger_app.host.frappe_callbacks.answer_refused_staff_call",
-]
+after_request = ["ledger_app.host.frappe_callbacks.answer_refused_body"]
 
 # Log Settings clears Callback Log rows older than this many days (CallbackLog.clear_old_logs keeps
 # Failed and Received ones); install and migrate list it in Log Settings (setup/install.py)

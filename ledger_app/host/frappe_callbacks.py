@@ -1,4 +1,4 @@
-"""Gateway callbacks that Frappe refuses before the app sees them (an ``after_request`` hook).
+"""Requests to the app that Frappe refuses before the app sees them (an ``after_request`` hook).
 
 Frappe parses a request body sent as ``Content-Type: application/json`` while it sets the request
 up (``make_form_dict``), before its ``HTTPRequest`` (session, ``request_ip``) and before any
@@ -7,17 +7,17 @@ scalar is refused (417), so the callback method never runs: no Callback Log row,
 answer.  The only app hook Frappe still runs for such a request is ``after_request``, with the
 response it built.
 
-``answer_refused_callback`` acts on exactly that case: a POST to a guest method of
-``ledger_app.api.mpesa`` or ``ledger_app.api.daraja`` whose body Frappe's parser refuses, on a
-request Frappe stopped before its ``HTTPRequest``.  It sets the caller's address the way Frappe
+``answer_refused_body`` acts on exactly that case: a request Frappe stopped before its
+``HTTPRequest`` because its parser refuses the body.  For a POST to a guest method of
+``ledger_app.api.mpesa`` or ``ledger_app.api.daraja`` it sets the caller's address the way Frappe
 does, runs the callback method (which logs the raw body, checks token and allow-list, and answers
 a body that is not a JSON object with 400, as the standalone host does) and puts the method's answer
 in the response Frappe sends.  Every other request passes untouched.  Frappe still records its own
 Error Log for the parse failure (the 500 case), as for any exception it handles.
 
-``answer_refused_staff_call`` does the same for the staff API (any other ``ledger_app.api`` method):
-a body that is not valid JSON is bad input, not a server error, so the 500 Frappe built becomes the
-417 ValidationError the standalone host answers ("request body is not valid JSON"); no method runs.
+For the staff API (any other ``ledger_app.api`` method) a body that is not valid JSON is bad input,
+not a server error: the 500 Frappe built becomes the 417 ValidationError the standalone host answers
+("request body is not valid JSON"); no method runs.
 """
 
 from __future__ import annotations
@@ -33,18 +33,27 @@ _NOT_JSON = "request body is not valid JSON"
 _MODULES = ("ledger_app.api.mpesa", "ledger_app.api.daraja")
 
 
-def answer_refused_callback(response=None, request=None) -> None:
-	"""The ``after_request`` hook (hooks.py)."""
-	if response is None or request is None or request.method != "POST":
-		return
-	match = _CALLBACK_PATH.match(request.path)
-	if match is None or response.status_code not in (417, 500):
+def answer_refused_body(response=None, request=None) -> None:
+	"""The ``after_request`` hook (hooks.py): a request to ``ledger_app.api`` that Frappe stopped
+	because of its body gets the app's answer; every other request passes untouched."""
+	if response is None or request is None or request.method not in ("POST", "PUT"):
 		return
 	if getattr(frappe.local, "http_request", None) is not None:
 		return  # Frappe got past parsing the body: the method ran (or was refused for another reason)
-	if not frappe.db or frappe.local.conf.get("maintenance_mode") or not refused_by_frappe(request):
+	callback = _CALLBACK_PATH.match(request.path)
+	if callback is not None:
+		if request.method == "POST" and response.status_code in (417, 500) and refused_by_frappe(request):
+			_answer_as_the_callback(response, callback.group(1))
+	elif _API_PATH.match(request.path) and response.status_code == 500 and refused_by_frappe(request):
+		_answer_not_json(response)
+
+
+def _answer_as_the_callback(response, path: str) -> None:
+	"""Run the callback method (it logs the body, checks token and allow-list, answers a body that is
+	not a JSON object with 400) and send its answer."""
+	if not frappe.db or frappe.local.conf.get("maintenance_mode"):
 		return
-	method = _guest_callback(match.group(1))
+	method = _guest_callback(path)
 	if method is None:
 		return
 	from frappe.auth import HTTPRequest
@@ -57,15 +66,9 @@ def answer_refused_callback(response=None, request=None) -> None:
 	response.headers["Content-Type"] = answer.headers.get("Content-Type", "application/json")
 
 
-def answer_refused_staff_call(response=None, request=None) -> None:
-	"""The ``after_request`` hook (hooks.py) for the staff API: Frappe's 500 for a body that is not
-	valid JSON becomes a 417 ValidationError with Frappe's error keys."""
-	if response is None or request is None or response.status_code != 500 or request.method not in ("POST", "PUT"):
-		return
-	if not _API_PATH.match(request.path) or _CALLBACK_PATH.match(request.path):
-		return
-	if getattr(frappe.local, "http_request", None) is not None or not refused_by_frappe(request):
-		return  # Frappe got past parsing the body: a 500 from elsewhere is not ours to rename
+def _answer_not_json(response) -> None:
+	"""A staff call: Frappe's 500 becomes the 417 ValidationError, with Frappe's error keys, that the
+	standalone host answers."""
 	message = json.dumps({"message": _NOT_JSON, "title": "Message", "indicator": "red", "raise_exception": 1})
 	response.status_code = 417
 	response.set_data(json.dumps({"exc_type": "ValidationError", "exception": f"frappe.exceptions.ValidationError: {_NOT_JSON}",
