@@ -36,6 +36,9 @@ PAYBILL_ACCOUNT = business.PAYBILL
 TARGET_INCOME_ACCOUNT = business.TARGET_INCOME
 SUSPENSE_ACCOUNT = business.SUSPENSE
 ensure_business_accounts = business.ensure_business_accounts
+#: the doctypes (and so the tables) of drivers and vehicles; a driver's ledger party_type
+DRIVER_DOCTYPE = "Fleet Driver"
+VEHICLE_DOCTYPE = "Fleet Vehicle"
 STATUSES = ("Active", "Suspended", "Exited")
 OVERRIDES = ("Follow Global", "Enable", "Disable")
 #: C2B confirmations above this are refused as absurd (Daraja's paybill limit is far below it)
@@ -57,12 +60,12 @@ def ensure_driver_accounts(db, driver: str, user: str = "Administrator") -> dict
 	"""Create the driver's three accounts (idempotent) and link them on the Driver row."""
 	ensure_business_accounts(db)
 	names = driver_accounts(driver)
-	party = {"party_type": "Fleet Driver", "party": driver, "user": user}
+	party = {"party_type": DRIVER_DOCTYPE, "party": driver, "user": user}
 	accounts.create_account(db, names["target"], "Asset", account_type="Target Outstanding", **party)
 	accounts.create_account(db, names["payable"], "Liability", account_type="Payable", **party)
 	accounts.create_account(db, names["deposit"], "Liability", account_type="Deposit", **party)
 	db.execute(
-		f"UPDATE {table('Fleet Driver')} SET `target_account` = %(t)s, `payable_account` = %(p)s, `deposit_account` = %(d)s"
+		f"UPDATE {table(DRIVER_DOCTYPE)} SET `target_account` = %(t)s, `payable_account` = %(p)s, `deposit_account` = %(d)s"
 		f" WHERE `name` = %(name)s",
 		{"t": names["target"], "p": names["payable"], "d": names["deposit"], "name": driver},
 	)
@@ -119,7 +122,7 @@ def upsert_driver(db, driver, driver_name=None, phone=None, daily_target=None, f
 
 	def unit(db):
 		now = clock.now()
-		existing = db.sql(f"SELECT `name` FROM {table('Fleet Driver')} WHERE `name` = %(n)s{db.dialect.for_update}", {"n": driver})
+		existing = db.sql(f"SELECT `name` FROM {table(DRIVER_DOCTYPE)} WHERE `name` = %(n)s{db.dialect.for_update}", {"n": driver})
 		if not existing:
 			for required in ("driver_name", "phone"):
 				if required not in values:
@@ -127,11 +130,11 @@ def upsert_driver(db, driver, driver_name=None, phone=None, daily_target=None, f
 			row = {"name": driver, **standard_columns(now, user), "driver_id": driver, "daily_target": ZERO, "fare_pct": ZERO,
 				"target_sharing": "Follow Global", "instant_payout": "Follow Global", "status": "Active",
 				"consecutive_misses": 0, "flagged": 0, **values}
-			insert(db, "Fleet Driver", row)
+			insert(db, DRIVER_DOCTYPE, row)
 			ensure_driver_accounts(db, driver, user)
 		elif values:
 			sets = ", ".join(f"`{k}` = %({k})s" for k in values)
-			db.execute(f"UPDATE {table('Fleet Driver')} SET {sets}, `modified` = %(now)s, `modified_by` = %(user)s"
+			db.execute(f"UPDATE {table(DRIVER_DOCTYPE)} SET {sets}, `modified` = %(now)s, `modified_by` = %(user)s"
 				f" WHERE `name` = %(name)s", {**values, "now": now, "user": user, "name": driver})
 		return get_driver(db, driver)
 
@@ -173,7 +176,7 @@ def _typed_driver(row: dict) -> dict:
 def get_driver(db, driver) -> dict:
 	rows = db.sql(
 		f"SELECT `name`, `driver_name`, {_select_list(_driver_terms(db.dialect, ''))}, `consecutive_misses`,"
-		f" `flagged`, `last_target_date` FROM {table('Fleet Driver')} WHERE `name` = %(n)s",
+		f" `flagged`, `last_target_date` FROM {table(DRIVER_DOCTYPE)} WHERE `name` = %(n)s",
 		{"n": driver},
 	)
 	if not rows:
@@ -198,20 +201,20 @@ def upsert_vehicle(db, vehicle, account_number=None, driver=None, substitute_dri
 			if values.get(field):
 				get_driver(db, values[field])
 		now = clock.now()
-		existing = db.sql(f"SELECT `name` FROM {table('Fleet Vehicle')} WHERE `name` = %(n)s{db.dialect.for_update}", {"n": vehicle})
+		existing = db.sql(f"SELECT `name` FROM {table(VEHICLE_DOCTYPE)} WHERE `name` = %(n)s{db.dialect.for_update}", {"n": vehicle})
 		try:
 			if not existing:
 				if "account_number" not in values:
 					raise ValidationFailed("account_number is required for a new vehicle")
-				insert(db, "Fleet Vehicle", {"name": vehicle, **standard_columns(now, user), "vehicle_id": vehicle,
+				insert(db, VEHICLE_DOCTYPE, {"name": vehicle, **standard_columns(now, user), "vehicle_id": vehicle,
 					"driver": None, "substitute_driver": None, **values})
 			elif values:
 				sets = ", ".join(f"`{k}` = %({k})s" for k in values)
-				db.execute(f"UPDATE {table('Fleet Vehicle')} SET {sets}, `modified` = %(now)s WHERE `name` = %(name)s",
+				db.execute(f"UPDATE {table(VEHICLE_DOCTYPE)} SET {sets}, `modified` = %(now)s WHERE `name` = %(name)s",
 					{**values, "now": now, "name": vehicle})
 		except UniqueViolation:
 			raise Conflict(f"account number {values.get('account_number')!r} belongs to another vehicle") from None
-		row = db.sql(f"SELECT `name`, `account_number`, `driver`, `substitute_driver` FROM {table('Fleet Vehicle')}"
+		row = db.sql(f"SELECT `name`, `account_number`, `driver`, `substitute_driver` FROM {table(VEHICLE_DOCTYPE)}"
 			f" WHERE `name` = %(n)s", {"n": vehicle})[0]
 		return row
 
@@ -397,7 +400,7 @@ def match_account(db, bill_ref_number: str) -> Match:
 				kept.clear()
 			kept[bill_ref_number] = match
 		return match
-	drivers = db.sql(f"SELECT `name` FROM {table('Fleet Driver')} WHERE UPPER(`name`) = %(a)s", {"a": bill_ref_number})
+	drivers = db.sql(f"SELECT `name` FROM {table(DRIVER_DOCTYPE)} WHERE UPPER(`name`) = %(a)s", {"a": bill_ref_number})
 	if drivers:
 		return Match("repayment", drivers[0]["name"])
 	return Match("unmatched")
@@ -419,7 +422,7 @@ def match_unchanged(db, match: Match) -> posting.Precondition:
 
 #: a vehicle's paying driver: its substitute when one is set, its driver otherwise
 _PAYING = "COALESCE(NULLIF(v.`substitute_driver`, ''), NULLIF(v.`driver`, ''))"
-_MATCH_FROM = f" FROM {table('Fleet Vehicle')} v LEFT JOIN {table('Fleet Driver')} d ON d.`name` = {_PAYING} WHERE v.`account_number` = "
+_MATCH_FROM = f" FROM {table(VEHICLE_DOCTYPE)} v LEFT JOIN {table(DRIVER_DOCTYPE)} d ON d.`name` = {_PAYING} WHERE v.`account_number` = "
 
 
 def _match_columns(d) -> list[tuple[str, str]]:
@@ -527,7 +530,7 @@ def _post_fare(db, payment, driver, names, terms, user, precondition) -> Confirm
 	posted = posting.post(db, txn_types.C2B_PAYMENT.name, payment.trans_id, build=fare, lock=fare.lock,
 		fingerprint=payment.fingerprint(), key_is_identity=True, posting_datetime=payment.trans_time,
 		precondition=precondition,
-		party_type="Fleet Driver", party=driver, user=user, remarks=f"C2B {payment.trans_id} account {payment.bill_ref_number}")
+		party_type=DRIVER_DOCTYPE, party=driver, user=user, remarks=f"C2B {payment.trans_id} account {payment.bill_ref_number}")
 	if posted.duplicate:
 		return _repeat(posted)
 	return Confirmation("fare", posted.name, False, driver, fare.split.contribution, fare.split.driver_share)
@@ -539,7 +542,7 @@ def _instant_payout(db, confirmation, payment, driver_row, terms, user) -> Confi
 	locked by it).  Smaller amounts accumulate."""
 	from ledger_app.engine import payouts
 
-	payout = payouts.queue_payout(db, party_type="Fleet Driver", party=driver_row["name"], phone=driver_row["phone"],
+	payout = payouts.queue_payout(db, party_type=DRIVER_DOCTYPE, party=driver_row["name"], phone=driver_row["phone"],
 		idempotency_key=f"instant:{payment.trans_id}", purpose="Driver Share",
 		minimum=max(terms.minimum_payout, payouts.B2C_MINIMUM), user=user)
 	if payout is None:
@@ -559,7 +562,7 @@ def _post_repayment(db, payment, driver, names, user) -> Confirmation:
 
 	posted = posting.post(db, txn_types.DRIVER_REPAYMENT.name, payment.trans_id, build=build,
 		lock=[PAYBILL_ACCOUNT, names["target"], names["deposit"]], fingerprint=payment.fingerprint(), key_is_identity=True,
-		posting_datetime=payment.trans_time, party_type="Fleet Driver", party=driver, user=user,
+		posting_datetime=payment.trans_time, party_type=DRIVER_DOCTYPE, party=driver, user=user,
 		remarks=f"Repayment {payment.trans_id} by {driver}")
 	if posted.duplicate:
 		return _repeat(posted)
@@ -630,7 +633,7 @@ def assign_unmatched(db, unmatched_payment, driver, user="Administrator") -> dic
 			raise Conflict(f"Unmatched Payment {row['name']} is {row['status']}, not Open")
 		fare = _FareSplit(txn_types.UNMATCHED_ASSIGNMENT, SUSPENSE_ACCOUNT, names, from_db(row["amount"]), terms)
 		posted = posting.post(db, txn_types.UNMATCHED_ASSIGNMENT.name, f"assign:{row['trans_id']}", build=fare,
-			lock=fare.lock, fingerprint={"driver": driver}, party_type="Fleet Driver", party=driver, user=user,
+			lock=fare.lock, fingerprint={"driver": driver}, party_type=DRIVER_DOCTYPE, party=driver, user=user,
 			remarks=f"Assignment of unmatched {row['trans_id']} to {driver}")
 		if posted.duplicate:
 			raise Conflict(f"the assignment of {row['trans_id']} was already posted; reload the Unmatched Payment")
@@ -690,7 +693,7 @@ def run_daily_targets(db, day: date, user: str = "Scheduler") -> dict:
 	"""
 	settings = get_settings(db)
 	threshold = int(settings["miss_threshold"] or 0)
-	drivers = [r["name"] for r in db.sql(f"SELECT `name` FROM {table('Fleet Driver')} WHERE `status` = 'Active' ORDER BY `name`")]
+	drivers = [r["name"] for r in db.sql(f"SELECT `name` FROM {table(DRIVER_DOCTYPE)} WHERE `status` = 'Active' ORDER BY `name`")]
 	charged = skipped = flagged = 0
 	for driver in drivers:
 		outcome = db.run_in_transaction(lambda db, d=driver: _charge_day(db, d, day, settings, threshold, user))
@@ -705,7 +708,7 @@ def _charge_day(db, driver, day, settings, threshold, user) -> str:
 	rows = db.sql(
 		f"SELECT `name`, `status`, {db.dialect.money('`daily_target`')} AS `daily_target`, {db.dialect.money('`fare_pct`')}"
 		f" AS `fare_pct`, `target_sharing`, `instant_payout`, `consecutive_misses`, `flagged`, `last_target_date`"
-		f" FROM {table('Fleet Driver')} WHERE `name` = %(n)s{db.dialect.for_update}",
+		f" FROM {table(DRIVER_DOCTYPE)} WHERE `name` = %(n)s{db.dialect.for_update}",
 		{"n": driver},
 	)
 	row = rows[0]
@@ -725,7 +728,7 @@ def _charge_day(db, driver, day, settings, threshold, user) -> str:
 	if terms.daily_target > 0:
 		posted = posting.post(db, txn_types.DAILY_TARGET.name, f"target:{driver}:{day.isoformat()}", build=build,
 			lock=[names["target"], TARGET_INCOME_ACCOUNT], fingerprint={"amount": str(terms.daily_target)},
-			posting_datetime=datetime.combine(day, datetime.min.time()), party_type="Fleet Driver", party=driver, user=user,
+			posting_datetime=datetime.combine(day, datetime.min.time()), party_type=DRIVER_DOCTYPE, party=driver, user=user,
 			remarks=f"Daily target {day.isoformat()} for {driver}")
 		if posted.duplicate:
 			return "skipped"
@@ -735,7 +738,7 @@ def _charge_day(db, driver, day, settings, threshold, user) -> str:
 	misses = int(row["consecutive_misses"] or 0) + 1 if missed else 0
 	newly_flagged = bool(threshold) and misses >= threshold and not row["flagged"]
 	db.execute(
-		f"UPDATE {table('Fleet Driver')} SET `consecutive_misses` = %(m)s, `flagged` = %(f)s, `last_target_date` = %(d)s,"
+		f"UPDATE {table(DRIVER_DOCTYPE)} SET `consecutive_misses` = %(m)s, `flagged` = %(f)s, `last_target_date` = %(d)s,"
 		f" `modified` = %(now)s WHERE `name` = %(n)s",
 		{"m": misses, "f": 1 if (row["flagged"] or newly_flagged) else 0, "d": day, "now": clock.now(), "n": driver},
 	)
@@ -773,7 +776,7 @@ def balances_report(db, status: str | None = None) -> list[dict]:
 	rows = db.sql(
 		f"SELECT d.`name` AS `driver`, d.`driver_name`, d.`status`, d.`consecutive_misses`, d.`flagged`,"
 		f" {money('t.`balance`')} AS `target_outstanding`, {money('p.`balance`')} AS `payable`,"
-		f" {money('dp.`balance`')} AS `deposit` FROM {table('Fleet Driver')} d"
+		f" {money('dp.`balance`')} AS `deposit` FROM {table(DRIVER_DOCTYPE)} d"
 		f" LEFT JOIN {table('Ledger Account')} t ON t.`name` = d.`target_account`"
 		f" LEFT JOIN {table('Ledger Account')} p ON p.`name` = d.`payable_account`"
 		f" LEFT JOIN {table('Ledger Account')} dp ON dp.`name` = d.`deposit_account`{where} ORDER BY d.`name`",

@@ -87,9 +87,9 @@ def _row(row: dict) -> dict:
 
 def payable_account(party_type: str, party: str) -> str:
 	"""The account a party's payouts are paid from (their payable)."""
-	if party_type == "Fleet Driver":
-		from ledger_app.engine.drivers import driver_accounts
+	from ledger_app.engine.drivers import DRIVER_DOCTYPE, driver_accounts
 
+	if party_type == DRIVER_DOCTYPE:
 		return driver_accounts(party)["payable"]
 	if party_type == "Client Exchange":
 		from ledger_app.engine.clients import exchange_accounts
@@ -155,13 +155,14 @@ def queue_payout(db, *, party_type: str, party: str, phone: str, idempotency_key
 
 def request_payout(db, party_type, party, idempotency_key, amount=None, user="Administrator") -> dict:
 	"""Service: staff ask to pay out a party's payable (all whole units of it when ``amount`` is None)."""
-	if party_type != "Fleet Driver":
+	from ledger_app.engine.drivers import DRIVER_DOCTYPE, get_driver
+
+	if party_type != DRIVER_DOCTYPE:
 		raise ValidationFailed(f"payouts to a {party_type!r} are not supported")
-	from ledger_app.engine.drivers import get_driver
 
 	def unit(db):
 		driver = get_driver(db, party)
-		payout = queue_payout(db, party_type="Fleet Driver", party=driver["name"], phone=driver["phone"],
+		payout = queue_payout(db, party_type=DRIVER_DOCTYPE, party=driver["name"], phone=driver["phone"],
 			idempotency_key=idempotency_key, amount=amount, user=user)
 		if payout is None:
 			raise ValidationFailed(f"{party} has less than {B2C_MINIMUM} payable: nothing to pay out")
