@@ -61,14 +61,20 @@ def mark(db, name: str, status: str, http_status: int, error: str | None = None,
 
 def refusal(given_token: str | None, expected_token: str | None, remote_addr: str | None, allowed_ips: str | None):
 	"""``None`` when the callback may act, else ``(http_status, reason)``: 401 without a token,
-	403 for a wrong token, an unconfigured token or an address outside the allow-list."""
+	403 for a wrong token, an unconfigured token, an address outside the allow-list, or an allow-list
+	that is not valid (stored before Ledger Settings checked it, or by plain SQL): a broken allow-list
+	refuses every callback rather than trusting any.  Never raises."""
 	if not expected_token:
 		return 403, "callback token is not configured"
 	if not given_token:
 		return 401, "missing callback token"
-	if not hmac.compare_digest(str(given_token).encode(), str(expected_token).encode()):
+	if not hmac.compare_digest(str(given_token).encode("utf-8", "replace"), str(expected_token).encode("utf-8", "replace")):
 		return 403, "wrong callback token"
-	networks = parse_allow_list(allowed_ips)
+	networks, bad = parse_allow_list(allowed_ips)
+	if bad:
+		shown = ", ".join(repr(item[:60]) for item in bad[:3])
+		return 403, (f"allowed_callback_ips in Ledger Settings is not valid ({shown} is not an IP address or network):"
+			f" every callback is refused until it is corrected")
 	if networks:
 		try:
 			address = ipaddress.ip_address((remote_addr or "").strip())
@@ -79,12 +85,25 @@ def refusal(given_token: str | None, expected_token: str | None, remote_addr: st
 	return None
 
 
-def parse_allow_list(text: str | None) -> list:
-	networks = []
-	for item in re.split(r"[\s,;]+", text or ""):
-		if item:
+#: at most this many networks in the allow-list (Ledger Settings refuses more)
+MAX_ALLOWED_NETWORKS = 100
+
+
+def parse_allow_list(text) -> tuple[list, list[str]]:
+	"""``(networks, bad items)`` of an allow-list: one IP address or network per line (commas,
+	semicolons and spaces also separate).  An address with host bits (``10.0.0.1/24``) is its
+	network.  Never raises: what is not a network is returned in ``bad`` for the caller to refuse."""
+	networks, bad = [], []
+	if text is None:
+		return networks, bad
+	for item in re.split(r"[\s,;]+", str(text)):
+		if not item:
+			continue
+		try:
 			networks.append(ipaddress.ip_network(item, strict=False))
-	return networks
+		except (ValueError, TypeError):
+			bad.append(item)
+	return networks, bad
 
 
 def clear_older_than(db, days: int) -> int:

@@ -12,8 +12,11 @@ day, one withdrawal per Balance Record.
 
 Arithmetic (SPEC §8): ``total_pct = my_share_pct + company_share_pct`` (frozen on the snapshot);
 a payment ``P`` is at most ``round(L * total_pct / 100, 2)``; ``capital_closed = round(P * 100 /
-total_pct, 2)`` half up, capped at ``L``, and the whole of ``L`` when less than 0.01 would remain;
-``your_share = round(P * my_share_pct / total_pct, 2)``, ``company_share = P - your_share``.
+total_pct, 2)`` half up, capped at ``L``, and the whole of ``L`` when what would remain has a
+payable share of 0.00 (``payable_share``: less than 0.01 left, or a few cents at shares under 50 %);
+``your_share = round(P * my_share_pct / total_pct, 2)``, ``company_share = P - your_share``.  A loss
+recorded with a payable share of 0.00 is closed at once by a settlement of 0.00, so every loss can
+be settled to closure.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from decimal import Decimal
 
 from ledger_app.db.rows import insert, new_name, standard_columns, table
 from ledger_app.engine import accounts, business, clock, payouts, posting
-from ledger_app.engine.drivers import _identifier, normalize_phone
+from ledger_app.engine.drivers import _identifier, _name, normalize_phone
 from ledger_app.engine.errors import Conflict, InvariantViolation, NotFound, UniqueViolation, ValidationFailed
 from ledger_app.engine.money import CENT, ZERO, from_db, parse_amount, round_half_up
 from ledger_app.engine.txn_types import Leg, TransactionType, nonzero, register
@@ -73,15 +76,27 @@ def ensure_exchange_accounts(db, client_exchange: str, user: str = "Administrato
 # --- clients and exchanges ----------------------------------------------------------------------
 
 
+_CLIENT_RULES = {
+	"client": lambda value: _identifier(value, "client"),
+	"client_name": lambda value: _name(value, "client_name"),
+	"phone": normalize_phone,
+}
+
+
+def validate_client(values: dict) -> dict:
+	"""The client fields in ``values`` (``client`` (its id), ``client_name``, ``phone``: the number
+	profit withdrawals are paid to) checked and normalized.  The one owner of the client rules:
+	``upsert_client`` and the Client controller call it."""
+	unknown = sorted(set(values) - set(_CLIENT_RULES))
+	if unknown:
+		raise ValidationFailed(f"unknown client field(s): {', '.join(unknown)}")
+	return {name: _CLIENT_RULES[name](value) for name, value in values.items()}
+
+
 def upsert_client(db, client, client_name=None, phone=None, user="Administrator") -> dict:
-	client = _identifier(client, "client")
-	values = {}
-	if client_name is not None:
-		if not isinstance(client_name, str) or not client_name.strip() or len(client_name) > 140:
-			raise ValidationFailed("client_name must be 1-140 characters")
-		values["client_name"] = client_name.strip()
-	if phone is not None:
-		values["phone"] = normalize_phone(phone)
+	client = validate_client({"client": client})["client"]
+	values = validate_client({name: value for name, value in (("client_name", client_name), ("phone", phone))
+		if value is not None})
 
 	def unit(db):
 		now = clock.now()
@@ -99,7 +114,8 @@ def upsert_client(db, client, client_name=None, phone=None, user="Administrator"
 	return db.run_in_transaction(unit)
 
 
-def _shares(my_share_pct, company_share_pct) -> tuple[Decimal, Decimal]:
+def validate_shares(my_share_pct, company_share_pct) -> tuple[Decimal, Decimal]:
+	"""SPEC §8: both shares > 0 and their sum <= 100 (at most 2 decimals each)."""
 	my = parse_amount(my_share_pct, "my_share_pct")
 	company = parse_amount(company_share_pct, "company_share_pct")
 	if my + company > 100:
@@ -107,10 +123,31 @@ def _shares(my_share_pct, company_share_pct) -> tuple[Decimal, Decimal]:
 	return my, company
 
 
+def validate_exchange(values: dict) -> dict:
+	"""The client exchange fields in ``values`` (``client_exchange`` (its id), ``exchange`` (its name),
+	``my_share_pct`` and ``company_share_pct``, always together: ``validate_shares``) checked and
+	normalized.  The one owner of the client exchange rules: ``upsert_client_exchange`` and the
+	Client Exchange controller call it (that the client exists is checked against the database)."""
+	unknown = sorted(set(values) - {"client_exchange", "exchange", "my_share_pct", "company_share_pct"})
+	if unknown:
+		raise ValidationFailed(f"unknown client exchange field(s): {', '.join(unknown)}")
+	clean = {}
+	if "client_exchange" in values:
+		clean["client_exchange"] = _identifier(values["client_exchange"], "client_exchange")
+	if "exchange" in values:
+		clean["exchange"] = _name(values["exchange"], "exchange")
+	if "my_share_pct" in values or "company_share_pct" in values:
+		clean["my_share_pct"], clean["company_share_pct"] = validate_shares(values.get("my_share_pct"),
+			values.get("company_share_pct"))
+	return clean
+
+
 def upsert_client_exchange(db, client_exchange, client=None, exchange=None, my_share_pct=None, company_share_pct=None,
 		user="Administrator") -> dict:
 	"""Create or update a client exchange; share changes apply to future losses (snapshots freeze theirs)."""
-	client_exchange = _identifier(client_exchange, "client_exchange")
+	client_exchange = validate_exchange({"client_exchange": client_exchange})["client_exchange"]
+	if exchange is not None:
+		exchange = validate_exchange({"exchange": exchange})["exchange"]
 
 	def unit(db):
 		now = clock.now()
@@ -123,13 +160,11 @@ def upsert_client_exchange(db, client_exchange, client=None, exchange=None, my_s
 				raise NotFound(f"Client {client!r} not found")
 			values["client"] = client
 		if exchange is not None:
-			if not isinstance(exchange, str) or not exchange.strip() or len(exchange) > 140:
-				raise ValidationFailed("exchange must be 1-140 characters")
-			values["exchange"] = exchange.strip()
+			values["exchange"] = exchange
 		if my_share_pct is not None or company_share_pct is not None or not current:
 			my = my_share_pct if my_share_pct is not None else (current[0]["my"] if current else None)
 			company = company_share_pct if company_share_pct is not None else (current[0]["company"] if current else None)
-			values["my_share_pct"], values["company_share_pct"] = _shares(my, company)
+			values["my_share_pct"], values["company_share_pct"] = validate_shares(my, company)
 		if not current:
 			for required in ("client", "exchange"):
 				if required not in values:
@@ -206,7 +241,7 @@ def record_balance(db, client_exchange, balance_date, remaining_balance, idempot
 		loss = max(capital - cb, ZERO)
 		profit = max(cb - capital, ZERO)
 		now = clock.now()
-		name = new_name()
+		name, closed = new_name(), None
 		try:
 			insert(db, "Balance Record", {"name": name, **standard_columns(now, user), "client_exchange": ce, "date": day,
 				"remaining_balance": cb, "capital_at_time": capital, "loss_at_time": loss, "profit_at_time": profit,
@@ -223,9 +258,12 @@ def record_balance(db, client_exchange, balance_date, remaining_balance, idempot
 				raise Conflict(f"{ce} already has an active loss: settle the loss first") from None
 			db.execute(f"UPDATE {table('Balance Record')} SET `loss_snapshot` = %(s)s WHERE `name` = %(n)s",
 				{"s": snapshot, "n": name})
+			if not payable_share(loss, exchange["my_share_pct"] + exchange["company_share_pct"]):
+				closed = _close_unpayable(db, ce, {"name": snapshot, "remaining_loss": loss,
+					"my_share_pct": exchange["my_share_pct"], "company_share_pct": exchange["company_share_pct"]}, user)
 		elif profit > 0:
 			_withdraw_profit(db, exchange, name, profit, user)
-		check_invariants(db, exchange)
+		check_invariants(db, exchange, closed)
 		return {**get_balance_record(db, name), "duplicate": False}
 
 	return db.run_in_transaction(unit)
@@ -248,6 +286,13 @@ def _withdraw_profit(db, exchange, record: str, profit: Decimal, user: str) -> N
 	)
 
 
+def payable_share(loss: Decimal, total_pct: Decimal) -> Decimal:
+	"""What can still be paid against ``loss`` at ``total_pct``: ``round(loss * total_pct / 100, 2)``.
+	A loss whose payable share is 0.00 (less than 0.01 left, or a few cents at shares under 50 %) can
+	never be paid, so it is closed: by the settlement that leaves it, or when it is recorded."""
+	return round_half_up(loss * total_pct / 100) if loss > 0 else ZERO
+
+
 @dataclass(frozen=True)
 class SettlementSplit:
 	payment: Decimal
@@ -261,12 +306,12 @@ class SettlementSplit:
 def settlement_split(payment: Decimal, remaining_loss: Decimal, my_share_pct: Decimal, company_share_pct: Decimal) -> SettlementSplit:
 	"""SPEC §8's settlement arithmetic for one partial payment against ``remaining_loss``."""
 	total_pct = my_share_pct + company_share_pct
-	payable = round_half_up(remaining_loss * total_pct / 100)
+	payable = payable_share(remaining_loss, total_pct)
 	if payment > payable:
 		raise ValidationFailed(f"payment {payment} is more than the {payable} payable on a remaining loss of"
 			f" {remaining_loss} at {total_pct}%")
 	capital_closed = min(round_half_up(payment * 100 / total_pct), remaining_loss)
-	closes = remaining_loss - capital_closed < CENT
+	closes = not payable_share(remaining_loss - capital_closed, total_pct)
 	if closes:
 		capital_closed = remaining_loss
 	your_share = round_half_up(payment * my_share_pct / total_pct)
@@ -288,29 +333,43 @@ def settle(db, client_exchange, amount, idempotency_key, user="Administrator") -
 		if snapshot is None:
 			raise Conflict(f"{ce} has no active loss to settle")
 		split = settlement_split(payment, snapshot["remaining_loss"], snapshot["my_share_pct"], snapshot["company_share_pct"])
-		names = exchange_accounts(ce)
-		posted = posting.post(db, SETTLEMENT.name, key, SETTLEMENT.legs({"capital_account": names["capital"],
-			"payment": split.payment, "your_share": split.your_share, "company_share": split.company_share,
-			"capital_closed": split.capital_closed}), party_type="Client Exchange", party=ce, user=user,
-			remarks=f"Settlement of {ce}'s loss {snapshot['name']}")
-		now = clock.now()
-		count = int(db.sql(f"SELECT COUNT(*) AS n FROM {table('Loss Settlement')} WHERE `parent` = %(p)s",
-			{"p": snapshot["name"]})[0]["n"])
-		insert(db, "Loss Settlement", {"name": new_name(), **standard_columns(now, user), "idx": count + 1,
-			"parent": snapshot["name"], "parentfield": "settlements", "parenttype": "Loss Snapshot",
-			"payment": split.payment, "your_share": split.your_share, "company_share": split.company_share,
-			"capital_closed": split.capital_closed, "closed_snapshot": 1 if split.closes else 0, "idempotency_key": key,
-			"ledger_transaction": posted.name})
-		db.execute(
-			f"UPDATE {table('Loss Snapshot')} SET `remaining_loss` = %(r)s, `is_settled` = %(s)s, `settled_at` = %(at)s,"
-			f" `modified` = %(now)s WHERE `name` = %(n)s",
-			{"r": snapshot["remaining_loss"] - split.capital_closed, "s": 1 if split.closes else 0,
-				"at": now if split.closes else None, "now": now, "n": snapshot["name"]},
-		)
+		_apply_settlement(db, ce, snapshot, split, key, user)
 		check_invariants(db, exchange, split)
 		return {**_settlement(db, key), "duplicate": False}
 
 	return db.run_in_transaction(unit)
+
+
+def _apply_settlement(db, ce: str, snapshot: dict, split: SettlementSplit, key: str, user: str) -> None:
+	"""The Settlement transaction, its Loss Settlement row and the snapshot's new remaining loss."""
+	names = exchange_accounts(ce)
+	posted = posting.post(db, SETTLEMENT.name, key, SETTLEMENT.legs({"capital_account": names["capital"],
+		"payment": split.payment, "your_share": split.your_share, "company_share": split.company_share,
+		"capital_closed": split.capital_closed}), party_type="Client Exchange", party=ce, user=user,
+		remarks=f"Settlement of {ce}'s loss {snapshot['name']}")
+	now = clock.now()
+	count = int(db.sql(f"SELECT COUNT(*) AS n FROM {table('Loss Settlement')} WHERE `parent` = %(p)s",
+		{"p": snapshot["name"]})[0]["n"])
+	insert(db, "Loss Settlement", {"name": new_name(), **standard_columns(now, user), "idx": count + 1,
+		"parent": snapshot["name"], "parentfield": "settlements", "parenttype": "Loss Snapshot",
+		"payment": split.payment, "your_share": split.your_share, "company_share": split.company_share,
+		"capital_closed": split.capital_closed, "closed_snapshot": 1 if split.closes else 0, "idempotency_key": key,
+		"ledger_transaction": posted.name})
+	db.execute(
+		f"UPDATE {table('Loss Snapshot')} SET `remaining_loss` = %(r)s, `is_settled` = %(s)s, `settled_at` = %(at)s,"
+		f" `modified` = %(now)s WHERE `name` = %(n)s",
+		{"r": snapshot["remaining_loss"] - split.capital_closed, "s": 1 if split.closes else 0,
+			"at": now if split.closes else None, "now": now, "n": snapshot["name"]},
+	)
+
+
+def _close_unpayable(db, ce: str, snapshot: dict, user: str) -> SettlementSplit:
+	"""A loss recorded with a payable share of 0.00 is closed at once by a settlement of 0.00 (its
+	whole capital closed, under the key ``unpayable:<snapshot>``): no payment could ever settle it."""
+	split = SettlementSplit(payment=ZERO, capital_closed=snapshot["remaining_loss"], your_share=ZERO, company_share=ZERO,
+		closes=True, total_pct=snapshot["my_share_pct"] + snapshot["company_share_pct"])
+	_apply_settlement(db, ce, snapshot, split, f"unpayable:{snapshot['name']}", user)
+	return split
 
 
 # --- the six invariants -------------------------------------------------------------------------

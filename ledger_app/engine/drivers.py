@@ -98,27 +98,47 @@ def _percent(value, field: str) -> Decimal:
 	return pct
 
 
+def _name(value, field: str) -> str:
+	if not isinstance(value, str) or not value.strip() or len(value) > 140:
+		raise ValidationFailed(f"{field} must be 1-140 characters")
+	return value.strip()
+
+
+def _money_or_zero(value, field: str) -> Decimal:
+	return parse_amount(value if value not in (None, "") else "0", field, allow_zero=True)
+
+
+#: the rule of each driver field; ``validate_driver`` applies them
+_DRIVER_RULES = {
+	"driver": lambda value: _identifier(value, "driver"),
+	"driver_name": lambda value: _name(value, "driver_name"),
+	"phone": lambda value: normalize_phone(value),
+	"daily_target": lambda value: _money_or_zero(value, "daily_target"),
+	"fare_pct": lambda value: _percent(value, "fare_pct"),
+	"target_sharing": lambda value: _choice(value, "target_sharing", OVERRIDES, "Follow Global"),
+	"instant_payout": lambda value: _choice(value, "instant_payout", OVERRIDES, "Follow Global"),
+	"status": lambda value: _choice(value, "status", STATUSES, "Active"),
+}
+
+
+def validate_driver(values: dict) -> dict:
+	"""The driver fields in ``values`` (``driver`` (its id), ``driver_name``, ``phone``,
+	``daily_target`` (>= 0, 0 = the global one), ``fare_pct`` (0 to 100, 0 = the global one),
+	``target_sharing``, ``instant_payout``, ``status``) checked and normalized.  The one owner of the
+	driver rules: ``upsert_driver`` and the Fleet Driver controller (the desk) both call it."""
+	unknown = sorted(set(values) - set(_DRIVER_RULES))
+	if unknown:
+		raise ValidationFailed(f"unknown driver field(s): {', '.join(unknown)}")
+	return {name: _DRIVER_RULES[name](value) for name, value in values.items()}
+
+
 def upsert_driver(db, driver, driver_name=None, phone=None, daily_target=None, fare_pct=None,
 		target_sharing=None, instant_payout=None, status=None, user="Administrator") -> dict:
 	"""Service: create or update a driver; a new driver gets its accounts in the same transaction."""
-	driver = _identifier(driver, "driver")
-	values = {}
-	if driver_name is not None:
-		if not isinstance(driver_name, str) or not driver_name.strip() or len(driver_name) > 140:
-			raise ValidationFailed("driver_name must be 1-140 characters")
-		values["driver_name"] = driver_name.strip()
-	if phone is not None:
-		values["phone"] = normalize_phone(phone)
-	if daily_target is not None:
-		values["daily_target"] = parse_amount(daily_target if daily_target != "" else "0", "daily_target", allow_zero=True)
-	if fare_pct is not None:
-		values["fare_pct"] = _percent(fare_pct, "fare_pct")
-	if target_sharing is not None:
-		values["target_sharing"] = _choice(target_sharing, "target_sharing", OVERRIDES, "Follow Global")
-	if instant_payout is not None:
-		values["instant_payout"] = _choice(instant_payout, "instant_payout", OVERRIDES, "Follow Global")
-	if status is not None:
-		values["status"] = _choice(status, "status", STATUSES, "Active")
+	driver = validate_driver({"driver": driver})["driver"]
+	given = {"driver_name": driver_name, "phone": phone, "daily_target": daily_target, "fare_pct": fare_pct,
+		"target_sharing": target_sharing, "instant_payout": instant_payout, "status": status}
+	values = validate_driver({name: value for name, value in given.items() if value is not None})
 
 	def unit(db):
 		now = clock.now()
@@ -184,17 +204,43 @@ def get_driver(db, driver) -> dict:
 	return _typed_driver(rows[0])
 
 
+def _optional_driver(value, field: str) -> str | None:
+	if value is not None and not isinstance(value, str):
+		raise ValidationFailed(f"{field} must be a driver id, got {value!r}")
+	return value.strip() if value and value.strip() else None
+
+
+def _account_number(value) -> str:
+	number = normalize_account(value)
+	if not number:
+		raise ValidationFailed("account_number is required")
+	return number
+
+
+_VEHICLE_RULES = {
+	"vehicle": lambda value: _identifier(value, "vehicle"),
+	"account_number": _account_number,
+	"driver": lambda value: _optional_driver(value, "driver"),
+	"substitute_driver": lambda value: _optional_driver(value, "substitute_driver"),
+}
+
+
+def validate_vehicle(values: dict) -> dict:
+	"""The vehicle fields in ``values`` (``vehicle`` (its id), ``account_number`` (stored as C2B
+	matching reads it: ``normalize_account``), ``driver``, ``substitute_driver`` (``""`` clears))
+	checked and normalized.  The one owner of the vehicle rules: ``upsert_vehicle`` and the Fleet
+	Vehicle controller call it (that the drivers exist is checked against the database)."""
+	unknown = sorted(set(values) - set(_VEHICLE_RULES))
+	if unknown:
+		raise ValidationFailed(f"unknown vehicle field(s): {', '.join(unknown)}")
+	return {name: _VEHICLE_RULES[name](value) for name, value in values.items()}
+
+
 def upsert_vehicle(db, vehicle, account_number=None, driver=None, substitute_driver=None, user="Administrator") -> dict:
 	"""Service: create or update a vehicle.  ``""`` clears the driver or substitute."""
-	vehicle = _identifier(vehicle, "vehicle")
-	values = {}
-	if account_number is not None:
-		values["account_number"] = normalize_account(account_number)
-		if not values["account_number"]:
-			raise ValidationFailed("account_number is required")
-	for field, value in (("driver", driver), ("substitute_driver", substitute_driver)):
-		if value is not None:
-			values[field] = value.strip() if isinstance(value, str) and value.strip() else None
+	vehicle = validate_vehicle({"vehicle": vehicle})["vehicle"]
+	given = {"account_number": account_number, "driver": driver, "substitute_driver": substitute_driver}
+	values = validate_vehicle({name: value for name, value in given.items() if value is not None})
 
 	def unit(db):
 		for field in ("driver", "substitute_driver"):

@@ -36,3 +36,30 @@ def keep_engine_fields(doc, engine_fields: dict) -> None:
 		)
 	for fieldname, default in engine_fields.items():
 		doc.set(fieldname, saved.get(fieldname) if saved is not None else default)
+
+
+def form_value(value):
+	"""A form value as the engine takes it: Frappe holds Currency and Percent fields as floats, which
+	the engine refuses (a float may have lost a cent), so a float is read from its shortest decimal
+	form (``40.5`` -> ``Decimal("40.5")``); anything else is passed as it is."""
+	from decimal import Decimal
+
+	if isinstance(value, float):
+		return Decimal(repr(value)) if value - value == 0 else repr(value)  # nan / inf: refused as text
+	return value
+
+
+def engine_checked(doc, check, fields: dict[str, str], *, blanks: bool = False) -> dict:
+	"""Run the engine's ``check`` (e.g. ``drivers.validate_driver``) on the document's ``fields``
+	(engine name -> fieldname) and set the normalized text back on the document (numbers stay as
+	Frappe holds them).  Blank fields are left out unless ``blanks`` (Frappe's mandatory check
+	reports a missing required one right after); an engine error becomes Frappe's."""
+	values = {name: form_value(doc.get(fieldname)) for name, fieldname in fields.items()}
+	if not blanks:
+		values = {name: value for name, value in values.items() if value not in (None, "")}
+	with engine_errors():
+		clean = check(values)
+	for name, value in clean.items():
+		if value is None or isinstance(value, str):
+			doc.set(fields[name], value)
+	return clean

@@ -20,14 +20,15 @@ class Client(Document):
 	# end: auto-generated types
 
 	def validate(self):
-		self.normalize_phone()
+		self.check_with_engine()
 
-	def normalize_phone(self):
-		"""Stored as the engine stores it (``drivers.normalize_phone``: 2547XXXXXXXX), the number
-		profit withdrawals are paid to."""
-		from ledger_app.engine.drivers import normalize_phone
-		from ledger_app.ledger.engine_owned import engine_errors
+	def check_with_engine(self):
+		"""The engine's client rules (``clients.validate_client``, which the staff API's
+		``upsert_client`` runs too); the phone is stored as the engine stores it (2547XXXXXXXX), the
+		number profit withdrawals are paid to."""
+		from ledger_app.engine.clients import validate_client
+		from ledger_app.ledger.engine_owned import engine_checked
 
-		if self.phone:  # a missing one is reported by Frappe's mandatory check right after
-			with engine_errors():
-				self.phone = normalize_phone(self.phone)
+		if self.is_new():
+			engine_checked(self, validate_client, {"client": "client_id"})
+		engine_checked(self, validate_client, {"client_name": "client_name", "phone": "phone"})

@@ -4,7 +4,6 @@
 from decimal import Decimal
 
 import frappe
-from frappe import _
 from frappe.model.document import Document
 
 #: kept by the engine (ensure_exchange_accounts) with SQL; a new client exchange starts without
@@ -80,12 +79,16 @@ class ClientExchange(Document):
 		self.drop_position_sent_back()
 
 	def check_shares(self):
-		my_share = Decimal(str(self.my_share_pct or 0))
-		company_share = Decimal(str(self.company_share_pct or 0))
-		if my_share <= 0 or company_share <= 0:
-			frappe.throw(_("My Share % and Company Share % must both be greater than 0."))
-		if my_share + company_share > 100:
-			frappe.throw(_("My Share % and Company Share % together must not exceed 100."))
+		"""The engine's client exchange rules (``clients.validate_exchange``, which the staff API's
+		``upsert_client_exchange`` runs too): both shares > 0, their sum <= 100, the exchange's name."""
+		from ledger_app.engine.clients import validate_exchange
+		from ledger_app.ledger.engine_owned import engine_checked
+
+		if self.is_new():
+			engine_checked(self, validate_exchange, {"client_exchange": "client_exchange_id"})
+		engine_checked(self, validate_exchange, {"exchange": "exchange"})
+		engine_checked(self, validate_exchange, {"my_share_pct": "my_share_pct", "company_share_pct": "company_share_pct"},
+			blanks=True)
 
 	def drop_position_sent_back(self):
 		"""A form sends the position it showed back with the save; the properties answer from the

@@ -4,7 +4,6 @@
 from decimal import Decimal
 
 import frappe
-from frappe import _
 from frappe.model.document import Document
 
 #: kept by the engine (the daily target job, ensure_driver_accounts) with SQL; a new driver starts
@@ -17,6 +16,9 @@ ENGINE_FIELDS = {
 	"payable_account": None,
 	"deposit_account": None,
 }
+#: the fields the engine's driver rules check (engine name -> fieldname)
+DRIVER_FIELDS = {name: name for name in ("driver_name", "phone", "daily_target", "fare_pct", "target_sharing",
+	"instant_payout", "status")}
 #: virtual: no column; the properties below read them from the driver's ledger accounts
 BALANCE_FIELDS = ("target_outstanding", "payable", "deposit")
 
@@ -91,15 +93,15 @@ class FleetDriver(Document):
 			self.set(fieldname, None)
 
 	def check_terms(self):
-		from ledger_app.engine.drivers import normalize_phone
-		from ledger_app.ledger.engine_owned import engine_errors
+		"""The engine's driver rules (``drivers.validate_driver``, which the staff API's
+		``upsert_driver`` runs too): id, name, phone (stored normalized), daily target, fare
+		percentage, overrides and status."""
+		from ledger_app.engine.drivers import validate_driver
+		from ledger_app.ledger.engine_owned import engine_checked
 
-		if self.phone:  # a missing one is reported by Frappe's mandatory check right after
-			with engine_errors():
-				self.phone = normalize_phone(self.phone)
-		fare_pct = Decimal(str(self.fare_pct or 0))
-		if not Decimal(0) <= fare_pct <= Decimal(100):
-			frappe.throw(_("Fare Percentage must be between 0 and 100."))
+		if self.is_new():
+			engine_checked(self, validate_driver, {"driver": "driver_id"})
+		engine_checked(self, validate_driver, DRIVER_FIELDS)
 
 	def keep_engine_fields(self):
 		"""The miss count, the flag, the last target date and the account links belong to the

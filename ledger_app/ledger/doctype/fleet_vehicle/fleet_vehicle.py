@@ -20,12 +20,16 @@ class FleetVehicle(Document):
 	# end: auto-generated types
 
 	def validate(self):
-		self.normalize_account_number()
+		self.check_with_engine()
 
-	def normalize_account_number(self):
-		"""Stored as C2B matching reads it (``drivers.normalize_account``: trimmed, upper-case), so
-		the unique key also refuses ``ab12`` next to ``AB12``."""
-		from ledger_app.engine.drivers import normalize_account
+	def check_with_engine(self):
+		"""The engine's vehicle rules (``drivers.validate_vehicle``, which the staff API's
+		``upsert_vehicle`` runs too); the account number is stored as C2B matching reads it
+		(``drivers.normalize_account``: trimmed, upper-case), so the unique key also refuses ``ab12``
+		next to ``AB12``."""
+		from ledger_app.engine.drivers import validate_vehicle
+		from ledger_app.ledger.engine_owned import engine_checked
 
-		if self.account_number:  # a missing one is reported by Frappe's mandatory check right after
-			self.account_number = normalize_account(self.account_number)
+		if self.is_new():
+			engine_checked(self, validate_vehicle, {"vehicle": "vehicle_id"})
+		engine_checked(self, validate_vehicle, {"account_number": "account_number"})

@@ -1,17 +1,7 @@
 # Copyright (c) 2025, ledger_app developers and contributors
 # For license information, please see license.txt
 
-import ipaddress
-from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import frappe
-from frappe import _
 from frappe.model.document import Document
-from frappe.utils import cint
-
-#: M-Pesa B2C refuses payments below KES 10 (SPEC §4 step 7)
-B2C_MINIMUM = Decimal(10)
 
 
 class LedgerSettings(Document):
@@ -46,40 +36,11 @@ class LedgerSettings(Document):
 	# end: auto-generated types
 
 	def validate(self):
-		if cint(self.deadlock_retries) < 1:
-			frappe.throw(_("Deadlock Retries must be at least 1."))
-		if _decimal(self.reconcile_tolerance) < 0:
-			frappe.throw(_("Reconciliation Tolerance cannot be negative."))
-		for line in (self.allowed_callback_ips or "").splitlines():
-			if line.strip():
-				try:
-					ipaddress.ip_network(line.strip(), strict=False)
-				except ValueError:
-					frappe.throw(_("{0} is not an IP address or network.").format(frappe.bold(line.strip())))
-		self.validate_driver_terms()
+		"""Every rule is the engine's (``engine/settings.validate``, the same check the staff API's
+		``update_settings`` runs): the form's values are checked there and the normalized text (a
+		blank time zone as the default, a trimmed shortcode, the allow-list one network per line) is
+		what gets saved."""
+		from ledger_app.engine import settings
+		from ledger_app.ledger.engine_owned import engine_checked
 
-	def validate_driver_terms(self):
-		if not Decimal(0) <= _decimal(self.global_fare_pct) <= Decimal(100):
-			frappe.throw(_("Global Fare Percentage must be between 0 and 100."))
-		if _decimal(self.minimum_payout) < B2C_MINIMUM:
-			frappe.throw(_("Minimum Payout cannot be below {0}: M-Pesa pays no less.").format(B2C_MINIMUM))
-		self.business_timezone = (self.business_timezone or "").strip() or "Africa/Nairobi"
-		try:
-			ZoneInfo(self.business_timezone)
-		except (ZoneInfoNotFoundError, ValueError):
-			frappe.throw(
-				_("{0} is not a time zone name like Africa/Nairobi.").format(
-					frappe.bold(self.business_timezone)
-				)
-			)
-		self.paybill_shortcode = (self.paybill_shortcode or "").strip() or None
-		if self.paybill_shortcode and not self.paybill_shortcode.isdigit():
-			frappe.throw(_("Paybill Shortcode must be digits only."))
-
-
-def _decimal(value) -> Decimal:
-	"""A form value as an exact Decimal (Frappe hands Currency and Percent fields over as floats)."""
-	try:
-		return Decimal(str(value or 0))
-	except InvalidOperation:
-		return Decimal(0)
+		engine_checked(self, settings.validate, {name: name for name in settings.fields()}, blanks=True)
