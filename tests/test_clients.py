@@ -9,11 +9,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
 
 from ledger_app.engine import business, clients, payouts, posting, reconcile
 from ledger_app.engine.clients import settlement_split
 from ledger_app.engine.errors import Conflict, InvariantViolation, NotFound, ValidationFailed
+from tests.conftest import in_ci
 from tests.support import count, make_pool
 
 D = Decimal
@@ -28,8 +29,18 @@ D = Decimal
 		("30.00", "99.99", "10", "20", "99.99", "10.00", "20.00", True),  # closes: less than 0.01 would remain
 		("100.00", "1000.00", "1", "9", "1000.00", "10.00", "90.00", True),  # pays the whole payable part
 		("0.90", "10.00", "4.5", "4.5", "10.00", "0.45", "0.45", True),
+		# issue 11 row 13: 0.01 would remain, and its payable share round(0.01 * 32.5 %) is 0.00: closes
+		("98.32", "302.53", "12.5", "20", "302.53", "37.82", "60.50", True),
+		("0.01", "302.56", "12.5", "20", "0.03", "0.00", "0.01", False),
+		# 1 % in all: 49.99 would remain, payable 0.50, so it stays open ...
+		("0.50", "100.00", "0.5", "0.5", "50.00", "0.25", "0.25", False),
+		# ... but after 0.99 of 1.00 payable, 1.00 remains and its payable share is 0.01: still open
+		("0.99", "100.00", "0.5", "0.5", "99.00", "0.50", "0.49", False),
+		# 0.02 % in all: the 0.01 payable on 49.99 closes all of it (what would remain pays 0.00)
+		("0.01", "49.99", "0.01", "0.01", "49.99", "0.01", "0.00", True),
 	],
-	ids=["shares-100", "1+9", "sub-cent-shares", "sub-cent-remainder-closes", "exact-close", "half-percents"],
+	ids=["shares-100", "1+9", "sub-cent-shares", "sub-cent-remainder-closes", "exact-close", "half-percents",
+		"unpayable-remainder-closes", "row-13-second-payment", "1-percent-open", "1-percent-cent-left", "0.02-percent"],
 )
 def test_settlement_arithmetic_table(payment, loss, my, company, closed, mine, theirs, closes):
 	split = settlement_split(D(payment), D(loss), D(my), D(company))
@@ -221,4 +232,67 @@ def test_random_fund_record_settle_sequences_keep_the_invariants(db_url):
 			assert reconcile.reconcile(db)["discrepancies"] == 0
 
 		run()
+	pool.dispose()
+
+
+@st.composite
+def share_terms(draw) -> tuple[Decimal, Decimal]:
+	"""(my_share_pct, company_share_pct): each from 0.01, summing to at most 100."""
+	total = draw(st.integers(min_value=2, max_value=10_000))
+	mine = draw(st.integers(min_value=1, max_value=total - 1))
+	return D(mine) / 100, D(total - mine) / 100
+
+
+def test_every_loss_can_be_settled_to_closure_keeping_the_invariants(db_url):
+	"""SPEC §8: for any shares from 0.01 % to 100 %, any loss and any sequence of partial payments
+	(each capped at what is payable), no settlement leaves a loss that cannot be paid: after each one
+	the snapshot is closed or at least 0.01 is payable, paying what is payable closes it within two
+	more settlements, and the six invariants, conservation and reconciliation hold throughout."""
+	pool = make_pool(db_url)
+	with pool.connection() as db:
+		clients.upsert_client(db, "CLZ", "Closure", "0722000010")
+
+		@hsettings(max_examples=40 if db.dialect.name == "sqlite" else 15, deadline=None, derandomize=in_ci(),
+			suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+		@given(share_terms(), st.integers(min_value=1, max_value=100_000_000),
+			st.lists(st.integers(min_value=1, max_value=100_000_000), max_size=8))
+		@example((D("12.5"), D("20")), 33333, [1000, 1, 9832])  # issue 11 row 13
+		@example((D("12.5"), D("20")), 1, [])  # a loss of 0.01 with no payable share
+		@example((D("0.01"), D("0.01")), 100_000_000, [1, 1, 1])
+		@example((D("50"), D("50")), 1, [1])
+		def run(terms, loss_cents, payments):
+			n = next(_runs)
+			ce = f"CLZ-{n}"
+			mine, company = terms
+			total_pct = mine + company
+			loss = D(loss_cents) / 100
+			clients.upsert_client_exchange(db, ce, "CLZ", f"Ex{n}", mine, company)
+			clients.fund(db, ce, "1000000.00", f"{ce}-f")
+			clients.record_balance(db, ce, date(2026, 3, 1), D("1000000.00") - loss, f"{ce}-r")
+			paid, closing_payments = [], 0
+			for i, cents in enumerate(payments + [None] * 3):  # the given payments, then what is payable
+				remaining = clients.position(db, ce)["remaining_loss"]
+				if remaining == 0:
+					break
+				payable = clients.payable_share(remaining, total_pct)
+				assert payable >= D("0.01"), f"{ce}: a remaining loss of {remaining} at {total_pct}% cannot be paid"
+				if cents is None:
+					closing_payments += 1
+				amount = payable if cents is None else min(D(cents) / 100, payable)
+				settled = clients.settle(db, ce, amount, f"{ce}-s{i}")
+				assert settled["your_share"] + settled["company_share"] == amount
+				paid.append(amount)
+				with db.transaction():
+					clients.check_invariants(db, clients._lock_exchange(db, ce))
+			assert closing_payments <= 2
+			position = clients.position(db, ce)
+			assert (position["active_loss"], position["remaining_loss"]) == (0, 0), position
+			assert position["capital"] == D("1000000.00") - loss
+			assert position["your_share_total"] + position["company_share_total"] == sum(paid, D("0"))
+			clients.record_balance(db, ce, date(2026, 3, 2), position["capital"], f"{ce}-r2")  # not blocked
+			total = db.sql(f"SELECT {db.dialect.money_sum('`amount`')} AS s FROM `tabLedger Posting`")[0]["s"]
+			assert D(total) == 0
+
+		run()
+		assert reconcile.reconcile(db)["discrepancies"] == 0
 	pool.dispose()

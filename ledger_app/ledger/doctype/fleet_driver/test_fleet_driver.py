@@ -138,6 +138,9 @@ class TestFleetDriver(FrappeTestCase):
 			({"phone": "12345"}, "Kenyan mobile number"),
 			({"fare_pct": 100.5}, "between 0 and 100"),
 			({"fare_pct": -1}, "between 0 and 100"),
+			({"daily_target": -5}, "daily_target must be positive"),
+			({"daily_target": 10.001}, "more than 2 decimal places"),
+			({"target_sharing": "Sometimes"}, "target_sharing must be one of"),
 		):
 			name = unique("DRV")
 			fields = {

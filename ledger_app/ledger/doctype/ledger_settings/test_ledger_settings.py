@@ -47,6 +47,11 @@ class TestLedgerSettings(FrappeTestCase):
 			({"reconcile_tolerance": -0.01}, "Tolerance"),
 			({"deadlock_retries": 0}, "Deadlock Retries"),
 			({"allowed_callback_ips": "10.0.0.0/8\nnot-an-ip"}, "not an IP address"),
+			({"allowed_callback_ips": "10.0.0.1/33"}, "10.0.0.1/33"),
+			({"miss_threshold": -1}, "Consecutive Misses"),
+			({"currency": "shillings"}, "3-letter"),
+			({"daraja_base_url": "ftp://api.safaricom.co.ke"}, "http(s) URL"),
+			({"daraja_shortcode": "B2C-1"}, "digits only"),
 		):
 			with self.assertRaises(frappe.ValidationError) as raised:
 				self.save_as_manager(**{**defaults(), **bad})
@@ -59,6 +64,23 @@ class TestLedgerSettings(FrappeTestCase):
 		self.assertEqual(
 			(saved["business_timezone"], saved["paybill_shortcode"]), ("Africa/Nairobi", "600000")
 		)
+
+	def test_the_desk_refuses_what_the_staff_api_refuses_with_the_same_message(self):
+		"""One owner of the rules: the controller runs the engine's ``settings.validate``, the same
+		check as ``update_settings`` on either host."""
+		from ledger_app.engine.errors import ValidationFailed
+		from ledger_app.engine.settings import validate
+
+		for bad in ({"global_fare_pct": "150"}, {"minimum_payout": "1"}, {"business_timezone": "Mars/Olympus"}):
+			with self.assertRaises(ValidationFailed) as engine:
+				validate(bad)
+			with self.assertRaises(frappe.ValidationError) as desk:
+				self.save_as_manager(**{**defaults(), **bad})
+			self.assertIn(engine.exception.message, str(desk.exception))
+
+	def test_the_allow_list_is_saved_one_network_per_line(self):
+		saved = self.save_as_manager(allowed_callback_ips="196.201.214.200, 10.0.0.7/8\n 2001:db8::/32 ")
+		self.assertEqual(saved["allowed_callback_ips"], "196.201.214.200\n10.0.0.0/8\n2001:db8::/32")
 
 	def test_the_engine_runs_on_what_the_desk_saved(self):
 		self.save_as_manager(
