@@ -148,6 +148,14 @@ def _label(field: dict) -> str:
 	return f"{field.get('label') or field['fieldname']} ({field['fieldname']})"
 
 
+def _shown(value) -> str:
+	"""A refused value for a message: its repr, cut short (a huge int is not even turned to text)."""
+	if isinstance(value, int) and abs(value) > 10**18:
+		return "a number of more than 18 digits"
+	text = repr(value)
+	return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _money(value, field: dict) -> Decimal:
 	if value is None or value == "":
 		return ZERO
@@ -162,9 +170,9 @@ def _integer(value, field: dict) -> int:
 	elif isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,9}\s*", value):
 		number = int(value)
 	else:
-		raise ValidationFailed(f"{_label(field)} must be a whole number, got {value!r}")
+		raise ValidationFailed(f"{_label(field)} must be a whole number, got {_shown(value)}")
 	if abs(number) > 10**9:
-		raise ValidationFailed(f"{_label(field)} must be a whole number below 1,000,000,000, got {value!r}")
+		raise ValidationFailed(f"{_label(field)} must be a whole number below 1,000,000,000, got {_shown(value)}")
 	return number
 
 
@@ -175,7 +183,7 @@ def _check(value, field: dict) -> int:
 		return int(value)
 	if isinstance(value, str) and value.strip() in ("0", "1"):
 		return int(value.strip())
-	raise ValidationFailed(f"{_label(field)} must be 0 or 1, got {value!r}")
+	raise ValidationFailed(f"{_label(field)} must be 0 or 1, got {_shown(value)}")
 
 
 def _text(value, field: dict) -> str | None:
@@ -188,7 +196,7 @@ def _text(value, field: dict) -> str | None:
 	if len(value) > limit:
 		raise ValidationFailed(f"{_label(field)} must be at most {limit} characters, got {len(value)}")
 	if _CONTROL.search(value) or (field["fieldtype"] == "Data" and re.search(r"[\r\n\t]", value)):
-		raise ValidationFailed(f"{_label(field)} must not contain control characters, got {value!r}")
+		raise ValidationFailed(f"{_label(field)} must not contain control characters, got {_shown(value)}")
 	try:
 		value.encode("utf-8")
 	except UnicodeEncodeError:
@@ -229,20 +237,20 @@ def _timezone(value: str | None, field: dict) -> str:
 	except (ZoneInfoNotFoundError, ValueError, OSError):
 		ok = False
 	if not ok:
-		raise ValidationFailed(f"{_label(field)}: {name!r} is not a time zone name like {DEFAULT_TIMEZONE}")
+		raise ValidationFailed(f"{_label(field)}: {_shown(name)} is not a time zone name like {DEFAULT_TIMEZONE}")
 	return name
 
 
 def _currency(value: str | None, field: dict) -> str:
 	code = (value or DEFAULT_CURRENCY).upper()
 	if not re.fullmatch(r"[A-Z]{3}", code):
-		raise ValidationFailed(f"{_label(field)} must be a 3-letter ISO 4217 code like {DEFAULT_CURRENCY}, got {value!r}")
+		raise ValidationFailed(f"{_label(field)} must be a 3-letter ISO 4217 code like {DEFAULT_CURRENCY}, got {_shown(value)}")
 	return code
 
 
 def _shortcode(value: str | None, field: dict) -> str | None:
 	if value is not None and not re.fullmatch(r"[0-9]{1,10}", value):
-		raise ValidationFailed(f"{_label(field)} must be digits only (an M-Pesa shortcode like 600000), got {value!r}")
+		raise ValidationFailed(f"{_label(field)} must be digits only (an M-Pesa shortcode like 600000), got {_shown(value)}")
 	return value
 
 
@@ -250,7 +258,7 @@ def _allow_list(value: str | None, field: dict) -> str | None:
 	"""One network per line, as ``callbacks.parse_allow_list`` reads it at callback time."""
 	networks, bad = callbacks.parse_allow_list(value)
 	if bad:
-		raise ValidationFailed(f"{_label(field)}: {', '.join(repr(item) for item in bad[:5])} is not an IP address or"
+		raise ValidationFailed(f"{_label(field)}: {', '.join(_shown(item) for item in bad[:5])} is not an IP address or"
 			f" network (one per line, like 196.201.214.200 or 10.0.0.0/8)")
 	if len(networks) > callbacks.MAX_ALLOWED_NETWORKS:
 		raise ValidationFailed(f"{_label(field)} has {len(networks)} networks, at most {callbacks.MAX_ALLOWED_NETWORKS}")
@@ -274,7 +282,7 @@ def _http_url(value: str | None, field: dict) -> str | None:
 	except ValueError:
 		ok = False
 	if not ok:
-		raise ValidationFailed(f"{_label(field)} must be an http(s) URL like https://api.safaricom.co.ke, got {value!r}")
+		raise ValidationFailed(f"{_label(field)} must be an http(s) URL like https://api.safaricom.co.ke, got {_shown(value)}")
 	return value.rstrip("/")
 
 
