@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, example, given, settings as hsettings, strat
 from ledger_app.engine import business, clients, payouts, posting, reconcile
 from ledger_app.engine.clients import settlement_split
 from ledger_app.engine.errors import Conflict, InvariantViolation, NotFound, ValidationFailed
+from ledger_app.engine.money import round_half_up
 from tests.conftest import in_ci
 from tests.support import count, make_pool
 
@@ -233,6 +234,35 @@ def test_random_fund_record_settle_sequences_keep_the_invariants(db_url):
 
 		run()
 	pool.dispose()
+
+
+def test_an_unpayable_loss_left_open_by_the_old_arithmetic_is_closed_when_next_met(db, monkeypatch):
+	"""A database from before the rule: a remaining loss of 0.01 at 12.5 % + 20 % (payable 0.00) left
+	open.  The next funding (or balance) closes it with a settlement of 0.00 and goes through."""
+	clients.upsert_client_exchange(db, "CL1-OLD", "CL1", "Kraken", "12.5", "20")
+	clients.fund(db, "CL1-OLD", "1000.00", "old-f1")
+	clients.record_balance(db, "CL1-OLD", "2026-03-01", "666.67", "old-b1")
+
+	def old_split(payment, remaining_loss, my_share_pct, company_share_pct):  # closed only below 0.01
+		split = real_split(payment, remaining_loss, my_share_pct, company_share_pct)
+		left = remaining_loss - min(round_half_up(payment * 100 / split.total_pct), remaining_loss)
+		if left == 0:
+			return split
+		return clients.SettlementSplit(payment, remaining_loss - left, split.your_share, split.company_share, False,
+			split.total_pct)
+
+	real_split = clients.settlement_split
+	monkeypatch.setattr(clients, "settlement_split", old_split)
+	for i, amount in enumerate(("10.00", "0.01", "98.32")):
+		clients.settle(db, "CL1-OLD", amount, f"old-s{i}")
+	monkeypatch.undo()
+	assert clients.position(db, "CL1-OLD")["remaining_loss"] == D("0.01")
+	with pytest.raises(ValidationFailed, match="more than the 0.00 payable"):
+		clients.settle(db, "CL1-OLD", "0.01", "old-s3")
+	assert clients.fund(db, "CL1-OLD", "0.01", "old-f2")["capital"] == D("666.68")
+	assert clients.position(db, "CL1-OLD")["remaining_loss"] == 0
+	clients.record_balance(db, "CL1-OLD", "2026-03-02", "666.68", "old-b2")
+	assert reconcile.reconcile(db)["discrepancies"] == 0
 
 
 @st.composite

@@ -15,8 +15,8 @@ a payment ``P`` is at most ``round(L * total_pct / 100, 2)``; ``capital_closed =
 total_pct, 2)`` half up, capped at ``L``, and the whole of ``L`` when what would remain has a
 payable share of 0.00 (``payable_share``: less than 0.01 left, or a few cents at shares under 50 %);
 ``your_share = round(P * my_share_pct / total_pct, 2)``, ``company_share = P - your_share``.  A loss
-recorded with a payable share of 0.00 is closed at once by a settlement of 0.00, so every loss can
-be settled to closure.
+recorded with a payable share of 0.00 is closed at once by a settlement of 0.00 (and one left open
+before this rule by the next funding or balance record), so every loss can be settled to closure.
 """
 
 from __future__ import annotations
@@ -211,12 +211,15 @@ def fund(db, client_exchange, amount, idempotency_key, user="Administrator") -> 
 	def unit(db):
 		exchange = _lock_exchange(db, client_exchange)
 		prior = posting.find_by_key(db, key)
-		if prior is None and _active_snapshot(db, exchange["name"]) is not None:
-			raise Conflict(f"{exchange['name']} has an active loss: settle the loss first")
+		closed = None
+		if prior is None:
+			closed = _close_if_unpayable(db, exchange, user)
+			if _active_snapshot(db, exchange["name"]) is not None:
+				raise Conflict(f"{exchange['name']} has an active loss: settle the loss first")
 		names = exchange_accounts(exchange["name"])
 		posted = posting.post(db, FUNDING.name, key, FUNDING.legs({"capital_account": names["capital"], "amount": amount}),
 			party_type="Client Exchange", party=exchange["name"], user=user, remarks=f"Funding {exchange['name']}")
-		check_invariants(db, exchange)
+		check_invariants(db, exchange, closed)
 		return {"transaction": posted.name, "duplicate": posted.duplicate, **position(db, exchange["name"])}
 
 	return db.run_in_transaction(unit)
@@ -235,13 +238,14 @@ def record_balance(db, client_exchange, balance_date, remaining_balance, idempot
 		existing = db.sql(f"SELECT `name` FROM {table('Balance Record')} WHERE `idempotency_key` = %(k)s", {"k": key})
 		if existing:
 			return {**get_balance_record(db, existing[0]["name"]), "duplicate": True}
+		closed = _close_if_unpayable(db, exchange, user)
 		if CHECK_ACTIVE_LOSS_IN_APP and _active_snapshot(db, ce) is not None:
 			raise Conflict(f"{ce} has an active loss: settle the loss first")
 		capital = _capital(db, ce)
 		loss = max(capital - cb, ZERO)
 		profit = max(cb - capital, ZERO)
 		now = clock.now()
-		name, closed = new_name(), None
+		name = new_name()
 		try:
 			insert(db, "Balance Record", {"name": name, **standard_columns(now, user), "client_exchange": ce, "date": day,
 				"remaining_balance": cb, "capital_at_time": capital, "loss_at_time": loss, "profit_at_time": profit,
@@ -361,6 +365,15 @@ def _apply_settlement(db, ce: str, snapshot: dict, split: SettlementSplit, key: 
 		{"r": snapshot["remaining_loss"] - split.capital_closed, "s": 1 if split.closes else 0,
 			"at": now if split.closes else None, "now": now, "n": snapshot["name"]},
 	)
+
+
+def _close_if_unpayable(db, exchange: dict, user: str) -> SettlementSplit | None:
+	"""An active loss whose payable share is 0.00 (one left open before such losses were closed by
+	the settlement that leaves them) is closed now, before the funding or balance that meets it."""
+	snapshot = _active_snapshot(db, exchange["name"], lock=True)
+	if snapshot is None or payable_share(snapshot["remaining_loss"], snapshot["my_share_pct"] + snapshot["company_share_pct"]):
+		return None
+	return _close_unpayable(db, exchange["name"], snapshot, user)
 
 
 def _close_unpayable(db, ce: str, snapshot: dict, user: str) -> SettlementSplit:
