@@ -92,8 +92,8 @@ def _choice(value, field: str, choices, default):
 def _percent(value, field: str) -> Decimal:
 	if value in (None, ""):
 		return ZERO
-	pct = parse_amount(value, field, allow_zero=True)
-	if pct > 100:
+	pct = parse_amount(value, field, signed=True, allow_zero=True)
+	if not ZERO <= pct <= 100:
 		raise ValidationFailed(f"{field} must be between 0 and 100, got {pct}")
 	return pct
 
