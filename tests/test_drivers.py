@@ -157,7 +157,7 @@ def test_a_payment_in_flight_does_not_lock_its_vehicle_driver_or_settings(db, db
 	with pytest.raises(StaleDecision):  # and the match made before the edits no longer holds
 		db.run_in_transaction(lambda db: posting.post(db, "Journal", "stale", [posting.Leg(drivers.PAYBILL_ACCOUNT,
 			D("1.00")), posting.Leg("Driver Payable - D1", D("-1.00"))], precondition=drivers.match_unchanged(db, match)))
-	assert posting.find_by_key(db, "stale") is None
+	assert posting.find_by_key(db, "Journal", "stale") is None
 
 
 def test_duplicate_transid_counts_once(db):

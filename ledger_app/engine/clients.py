@@ -175,7 +175,7 @@ def fund(db, client_exchange, amount, idempotency_key, user="Administrator") -> 
 
 	def unit(db):
 		exchange = _lock_exchange(db, client_exchange)
-		prior = posting.find_by_key(db, key)
+		prior = posting.find_by_key(db, FUNDING.scope, key)
 		if prior is None and _active_snapshot(db, exchange["name"]) is not None:
 			raise Conflict(f"{exchange['name']} has an active loss: settle the loss first")
 		names = exchange_accounts(exchange["name"])
