@@ -259,25 +259,41 @@ def record_submission(db, ocid: str, outcome, gateway: str | None) -> str:
 
 
 def record_result(db, ocid: str, result_code: str, result_desc: str = "", receipt: str | None = None,
-		conversation_id: str | None = None) -> dict:
+		conversation_id: str | None = None, amount: Decimal | None = None) -> dict:
 	"""Service: a B2C result (or a conclusive Transaction Status) for a payout, applied once.
 
 	``result_code`` "0" pays it (in flight -> B2C utility), anything else fails it (in flight -> back
-	to payable).  A payout already Paid or Failed is left as it is.
+	to payable).  A payout already Paid or Failed is left as it is.  ``amount``: what the result says
+	was paid (its TransactionAmount), when it says; one that differs from the payout's is a mismatch
+	(``mismatch`` in the answer, and an alert), recorded as the result says but never moving other money
+	than the payout's own amount.
 	"""
 
 	def unit(db):
 		payout = _locked(db, ocid)
+		mismatch = _amount_mismatch(payout, amount)
 		if payout["status"] in ("Paid", "Failed"):
-			return {"payout": payout["name"], "status": payout["status"], "duplicate": True}
+			return {"payout": payout["name"], "status": payout["status"], "duplicate": True, "mismatch": mismatch}
 		if conversation_id and not payout.get("conversation_id"):
 			_set(db, payout["name"], conversation_id=conversation_id)
 		_settle(db, payout, paid=str(result_code) == "0", result_code=str(result_code), result_desc=result_desc,
 			receipt=receipt)
 		crash_point("before_result_commit")
-		return {"payout": payout["name"], "status": "Paid" if str(result_code) == "0" else "Failed", "duplicate": False}
+		return {"payout": payout["name"], "status": "Paid" if str(result_code) == "0" else "Failed", "duplicate": False,
+			"mismatch": mismatch}
 
-	return db.run_in_transaction(unit)
+	outcome = db.run_in_transaction(unit)
+	if outcome["mismatch"]:
+		alerts.warning("%s", outcome["mismatch"])
+	return outcome
+
+
+def _amount_mismatch(payout: dict, amount: Decimal | None) -> str | None:
+	"""What a result's TransactionAmount says when it is not the payout's amount, else None."""
+	if amount is None or amount == payout["amount"]:
+		return None
+	return (f"mismatch: payout {payout['name']} ({payout['originator_conversation_id']}) is {payout['amount']}"
+		f" but the gateway's result says {str(amount)[:40]}; the ledger moved {payout['amount']}")
 
 
 def mark_unknown(db, ocid: str, reason: str) -> dict:
