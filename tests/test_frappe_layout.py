@@ -168,6 +168,7 @@ CONTRACT = {
 		"status": "Select",
 		"originator_conversation_id": "Data",
 		"idempotency_key": "Data",
+		"key_scope": "Data",
 		"retry_of": "Link",
 		"gateway": "Data",
 		"attempts": "Int",

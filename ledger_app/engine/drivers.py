@@ -550,7 +550,7 @@ def _instant_payout(db, confirmation, payment, driver_row, terms, user) -> Confi
 	from ledger_app.engine import payouts
 
 	payout = payouts.queue_payout(db, party_type=DRIVER_DOCTYPE, party=driver_row["name"], phone=driver_row["phone"],
-		idempotency_key=f"instant:{payment.trans_id}", purpose="Driver Share",
+		idempotency_key=f"instant:{payment.trans_id}", key_scope=payouts.INSTANT_PAYOUT, purpose="Driver Share",
 		minimum=max(terms.minimum_payout, payouts.B2C_MINIMUM), user=user)
 	if payout is None:
 		return confirmation

@@ -40,6 +40,10 @@ alerts = logging.getLogger("ledger_app.alerts")
 
 B2C_MINIMUM = Decimal(10)
 B2C_MAXIMUM = Decimal(250000)
+#: the scopes a payout's idempotency key is unique in (UNIQUE ``(key_scope, idempotency_key)``): a
+#: key staff give (a request or a retry) can never take the key of an instant payout (``instant:`` and
+#: the TransID) or of a profit withdrawal
+STAFF_PAYOUT, INSTANT_PAYOUT, PROFIT_WITHDRAWAL_PAYOUT = "Staff Payout", "Instant Payout", "Profit Withdrawal"
 PURPOSES = ("Driver Share", "Deposit Refund", "Profit Withdrawal", "Refund", "Bonus")
 
 
@@ -111,9 +115,9 @@ def new_originator_conversation_id() -> str:
 
 def queue_payout(db, *, party_type: str, party: str, phone: str, idempotency_key: str, purpose: str = "Driver Share",
 		amount: Decimal | None = None, minimum: Decimal = B2C_MINIMUM, retry_of: str | None = None,
-		user: str = "Administrator") -> dict | None:
-	"""Queue a payout inside the caller's transaction; returns the Payout (existing for a repeated key),
-	or None when nothing is payable.
+		user: str = "Administrator", key_scope: str = STAFF_PAYOUT) -> dict | None:
+	"""Queue a payout inside the caller's transaction; returns the Payout (existing for a repeated key
+	in ``key_scope``), or None when nothing is payable.
 
 	``amount`` None pays the whole currency units of the party's payable, read under its row lock;
 	remainders (cents, or less than ``minimum``) stay payable.  Locks: the payable and in-flight rows.
@@ -121,7 +125,7 @@ def queue_payout(db, *, party_type: str, party: str, phone: str, idempotency_key
 	if purpose not in PURPOSES:
 		raise ValidationFailed(f"purpose must be one of {', '.join(PURPOSES)}")
 	key = posting.validate_key(idempotency_key)
-	existing = _by_key(db, key)
+	existing = _by_key(db, key_scope, key)
 	if existing is not None:
 		return {**existing, "duplicate": True}
 	if amount is not None:
@@ -148,7 +152,7 @@ def queue_payout(db, *, party_type: str, party: str, phone: str, idempotency_key
 	name = ocid.lower()
 	insert(db, "Payout", {"name": name, **standard_columns(now, user), "party_type": party_type, "party": party,
 		"amount": amount, "purpose": purpose, "phone": phone, "originator_conversation_id": ocid,
-		"idempotency_key": key, "status": "Queued", "attempts": 0, "next_attempt_at": now, "retry_of": retry_of,
+		"key_scope": key_scope, "idempotency_key": key, "status": "Queued", "attempts": 0, "next_attempt_at": now, "retry_of": retry_of,
 		"queue_transaction": posted.name})
 	return {**get_payout(db, name), "duplicate": False}
 
@@ -377,9 +381,22 @@ def list_payouts(db, party: str | None = None, status: str | None = None, limit:
 # --- internals ---------------------------------------------------------------------------------
 
 
-def _by_key(db, key: str) -> dict | None:
-	rows = db.sql(f"{_select(db)} WHERE `idempotency_key` = %(k)s", {"k": key})
+def _by_key(db, scope: str, key: str) -> dict | None:
+	rows = db.sql(f"{_select(db)} WHERE `key_scope` = %(s)s AND `idempotency_key` = %(k)s", {"s": scope, "k": key})
 	return _row(rows[0]) if rows else None
+
+
+def fill_key_scopes(db) -> int:
+	"""Give every Payout stored before keys were scoped (``key_scope`` empty) its scope, in one
+	statement: a profit withdrawal's, an instant payout's (its key is ``instant:`` and the TransID),
+	else staff's; returns how many rows it filled (``db/schema.upgrade_data``)."""
+	return db.execute(
+		f"UPDATE {table('Payout')} SET `key_scope` = CASE WHEN `purpose` = %(pw)s THEN %(pw_scope)s"
+		f" WHEN `idempotency_key` LIKE %(instant)s THEN %(instant_scope)s ELSE %(staff)s END"
+		f" WHERE `key_scope` IS NULL OR `key_scope` = ''",
+		{"pw": "Profit Withdrawal", "pw_scope": PROFIT_WITHDRAWAL_PAYOUT, "instant": "instant:%",
+			"instant_scope": INSTANT_PAYOUT, "staff": STAFF_PAYOUT},
+	)
 
 
 def _locked(db, ocid: str) -> dict:

@@ -77,8 +77,7 @@ def scope_of(name: str) -> str:
 def fill_key_scopes(db) -> int:
 	"""Give every Ledger Transaction stored before keys were scoped (``key_scope`` empty) its type's
 	scope, in one statement (a type no longer registered keeps its own name as scope); returns how
-	many rows it filled.  Run by the schema upgrade (``db/schema.ensure_schema``) and the Frappe
-	patch ``ledger_app.patches.v0_2.scope_idempotency_keys``."""
+	many rows it filled (``db/schema.upgrade_data``)."""
 	shared = {name: kind.scope for name, kind in REGISTRY.items() if kind.scope != name}
 	params, cases = {}, []
 	for i, (name, scope) in enumerate(sorted(shared.items())):
