@@ -365,3 +365,31 @@ def test_a_b2c_result_for_another_amount_is_recorded_and_logged_as_an_alerted_mi
 	assert_books_clean(host)
 	if host_kind != "frappe":  # the alert is the engine's log line, in this process when the host is
 		assert [r.getMessage() for r in caplog.records if r.name == "ledger_app.alerts"] == [mismatch] * 2
+
+
+def test_a_staff_payout_key_never_shadows_an_instant_payout(served):
+	"""Issue 11 row 2, for payouts: a staff request keyed like the instant payout of a later TransID
+	(``instant:`` and the TransID) leaves that instant payout to be queued."""
+	base, pool = served(callback_token=CALLBACK_TOKEN)
+	with pool.connection() as db:
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"instant_payouts": 1, "minimum_payout": "50",
+			"target_sharing": 0}))
+		drivers.upsert_driver(db, "D1", "Amina", "0712345678")
+		drivers.upsert_vehicle(db, "V1", "A1", driver="D1")
+	url = f"{base}/api/method/ledger_app.api.mpesa.c2b_confirmation"
+	fare = {"TransactionType": "Pay Bill", "TransAmount": "60.00", "BillRefNumber": "A1", "TransTime": "20260301100000"}
+	with pool.connection() as db:  # a share below the minimum, then a staff request of it under the later key
+		drivers.confirm_c2b(db, drivers.parse_c2b({**fare, "TransAmount": "40.00", "TransID": "QIP0"}))
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"instant_payouts": 0}))
+	staff_payout = requests.post(f"{base}/api/method/ledger_app.api.payouts.request_payout", headers=AUTH, timeout=30,
+		json={"party_type": "Fleet Driver", "party": "D1", "idempotency_key": "instant:QIP1"})
+	assert staff_payout.status_code == 200 and staff_payout.json()["message"]["amount"] == "40.00", staff_payout.text
+	with pool.connection() as db:
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"instant_payouts": 1}))
+	assert requests.post(url, params={"token": CALLBACK_TOKEN}, json={**fare, "TransID": "QIP1"}, timeout=30).json() == {
+		"ResultCode": 0, "ResultDesc": "Success"}
+	with pool.connection() as db:
+		queued = sorted((p["idempotency_key"], p["key_scope"], p["amount"]) for p in payouts.list_payouts(db, "D1"))
+		assert queued == [("instant:QIP1", payouts.INSTANT_PAYOUT, D("60.00")), ("instant:QIP1", payouts.STAFF_PAYOUT, D("40.00"))]
+		assert drivers.driver_balances(db, "D1")["payable"] == D("0.00")
+		assert reconcile.reconcile(db)["discrepancies"] == 0

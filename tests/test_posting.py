@@ -179,19 +179,24 @@ def test_every_c2b_receipt_type_shares_one_key_scope_and_staff_keys_have_their_o
 
 
 def test_a_database_from_before_key_scopes_is_upgraded_in_place(db_url):
-	"""``ensure_schema`` on a Ledger Transaction table with the old UNIQUE ``idempotency_key``: rows
-	kept and given their scope, the old unique key gone (SQLite: the table rebuilt), the new one on."""
+	"""``ensure_schema`` on Ledger Transaction and Payout tables with the old UNIQUE ``idempotency_key``:
+	rows kept and given their scope, the old unique key gone (SQLite: the table rebuilt), the new one on."""
 	from ledger_app.db import schema
 	from ledger_app.db.pool import ConnectionPool
 
-	old = schema.load_doctypes()["Ledger Transaction"]
-	old["fields"] = [field for field in old["fields"] if field["fieldname"] != "key_scope"]
-	next(field for field in old["fields"] if field["fieldname"] == "idempotency_key")["unique"] = 1
 	pool = ConnectionPool(db_url)
 	try:
 		with pool.connection() as db:
-			for statement in schema.create_table_sql(old, db.dialect.name):
-				db.sql(statement)
+			for doctype in ("Ledger Transaction", "Payout"):  # as they were: key UNIQUE alone, no key_scope
+				old = schema.load_doctypes()[doctype]
+				old["fields"] = [field for field in old["fields"] if field["fieldname"] != "key_scope"]
+				next(field for field in old["fields"] if field["fieldname"] == "idempotency_key")["unique"] = 1
+				for statement in schema.create_table_sql(old, db.dialect.name):
+					db.sql(statement)
+			for name, purpose, key in (("p1", "Driver Share", "instant:QOLD2"), ("p2", "Profit Withdrawal", "pw:BR1"),
+					("p3", "Driver Share", "pay-1")):
+				db.sql("INSERT INTO `tabPayout` (`name`, `purpose`, `idempotency_key`, `amount`) VALUES (%(n)s, %(p)s, %(k)s, 10)",
+					{"n": name, "p": purpose, "k": key})
 			for name, transaction_type, key in (("o1", "Journal", "QOLD1"), ("o2", "Driver Repayment", "QOLD2")):
 				db.sql("INSERT INTO `tabLedger Transaction` (`name`, `docstatus`, `transaction_type`, `posting_datetime`,"
 					" `idempotency_key`) VALUES (%(n)s, 1, %(t)s, '2026-03-01 00:00:00', %(k)s)", {"n": name, "t": transaction_type, "k": key})
@@ -200,6 +205,9 @@ def test_a_database_from_before_key_scopes_is_upgraded_in_place(db_url):
 			rows = db.sql("SELECT `name`, `key_scope`, `idempotency_key` FROM `tabLedger Transaction` ORDER BY `name`")
 			assert [(r["name"], r["key_scope"], r["idempotency_key"]) for r in rows] == [
 				("o1", "Journal", "QOLD1"), ("o2", "C2B Receipt", "QOLD2")]
+			scoped = db.sql("SELECT `name`, `key_scope` FROM `tabPayout` ORDER BY `name`")
+			assert [(r["name"], r["key_scope"]) for r in scoped] == [("p1", "Instant Payout"), ("p2", "Profit Withdrawal"),
+				("p3", "Staff Payout")]
 			_raw_transaction(db, "n1", "C2B Receipt", "QOLD1", "C2B Payment")  # the old unique key is gone
 			with pytest.raises(UniqueViolation):
 				_raw_transaction(db, "n2", "Journal", "QOLD1")

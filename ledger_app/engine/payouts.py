@@ -75,7 +75,7 @@ PAYOUT_FAILED = register(TransactionType(
 	description="The gateway said no: in flight back to the party's payable."))
 
 _COLUMNS = ("`name`, `party_type`, `party`, {amount} AS `amount`, `purpose`, `phone`, `originator_conversation_id`,"
-	" `idempotency_key`, `status`, `gateway`, `attempts`, `next_attempt_at`, `submitted_at`, `conversation_id`,"
+	" `idempotency_key`, `key_scope`, `status`, `gateway`, `attempts`, `next_attempt_at`, `submitted_at`, `conversation_id`,"
 	" `gateway_receipt`, `status_query_id`, `result_code`, `result_desc`, `last_error`, `queue_transaction`,"
 	" `settle_transaction`, `retry_of`")
 
