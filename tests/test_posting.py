@@ -199,12 +199,13 @@ def test_a_database_from_before_key_scopes_is_upgraded_in_place(db_url):
 					{"n": name, "p": purpose, "k": key})
 			for name, transaction_type, key in (("o1", "Journal", "QOLD1"), ("o2", "Driver Repayment", "QOLD2")):
 				db.sql("INSERT INTO `tabLedger Transaction` (`name`, `docstatus`, `transaction_type`, `posting_datetime`,"
-					" `idempotency_key`) VALUES (%(n)s, 1, %(t)s, '2026-03-01 00:00:00', %(k)s)", {"n": name, "t": transaction_type, "k": key})
+					" `idempotency_key`, `payload_hash`) VALUES (%(n)s, 1, %(t)s, '2026-03-01 00:00:00', %(k)s, 'old')",
+					{"n": name, "t": transaction_type, "k": key})
 			schema.ensure_schema(db)
 			schema.ensure_schema(db)  # and again: nothing left to do
-			rows = db.sql("SELECT `name`, `key_scope`, `idempotency_key` FROM `tabLedger Transaction` ORDER BY `name`")
-			assert [(r["name"], r["key_scope"], r["idempotency_key"]) for r in rows] == [
-				("o1", "Journal", "QOLD1"), ("o2", "C2B Receipt", "QOLD2")]
+			rows = db.sql("SELECT `name`, `key_scope`, `idempotency_key`, `payload_hash` FROM `tabLedger Transaction` ORDER BY `name`")
+			assert [(r["name"], r["key_scope"], r["idempotency_key"], r["payload_hash"]) for r in rows] == [
+				("o1", "Journal", "QOLD1", "old"), ("o2", "C2B Receipt", "QOLD2", None)]  # a receipt's old hash: cleared
 			scoped = db.sql("SELECT `name`, `key_scope` FROM `tabPayout` ORDER BY `name`")
 			assert [(r["name"], r["key_scope"]) for r in scoped] == [("p1", "Instant Payout"), ("p2", "Profit Withdrawal"),
 				("p3", "Staff Payout")]

@@ -214,7 +214,9 @@ def post(
 		if existing is None:  # MariaDB skips on any unique key: here it was reversal_of
 			raise Conflict(f"transaction {reversal_of} has already been reversed")
 		if key_is_identity:
-			return _duplicate(db, existing, None, content_differs=existing["payload_hash"] != digest)
+			# (no hash: recorded before keys were scoped, with nothing to compare: txn_types.fill_key_scopes)
+			differs = existing["payload_hash"] is not None and existing["payload_hash"] != digest
+			return _duplicate(db, existing, None, content_differs=differs)
 		return _duplicate(db, existing, digest)
 
 	names = sorted({leg.account for leg in legs} if legs is not None else set(lock))

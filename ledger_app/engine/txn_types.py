@@ -77,15 +77,19 @@ def scope_of(name: str) -> str:
 def fill_key_scopes(db) -> int:
 	"""Give every Ledger Transaction stored before keys were scoped (``key_scope`` empty) its type's
 	scope, in one statement (a type no longer registered keeps its own name as scope); returns how
-	many rows it filled (``db/schema.upgrade_data``)."""
+	many rows it filled (``db/schema.upgrade_data``).  A C2B receipt's ``payload_hash`` is cleared
+	then: it was taken over the type, party and time too, and a resent TransID is now compared on the
+	payment alone (``posting.post``'s ``key_is_identity``), so an old one cannot be compared."""
 	shared = {name: kind.scope for name, kind in REGISTRY.items() if kind.scope != name}
-	params, cases = {}, []
+	params, cases = {"receipts": C2B_RECEIPT_SCOPE}, []
 	for i, (name, scope) in enumerate(sorted(shared.items())):
 		params[f"t{i}"], params[f"s{i}"] = name, scope
 		cases.append(f"WHEN %(t{i})s THEN %(s{i})s")
 	value = f"CASE `transaction_type` {' '.join(cases)} ELSE `transaction_type` END" if cases else "`transaction_type`"
 	return db.execute(
-		f"UPDATE `tabLedger Transaction` SET `key_scope` = {value} WHERE `key_scope` IS NULL OR `key_scope` = ''",
+		f"UPDATE `tabLedger Transaction` SET `key_scope` = {value},"
+		f" `payload_hash` = CASE WHEN {value} = %(receipts)s THEN NULL ELSE `payload_hash` END"
+		f" WHERE `key_scope` IS NULL OR `key_scope` = ''",
 		params,
 	)
 
