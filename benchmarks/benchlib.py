@@ -458,8 +458,8 @@ def bulk_history(
 					raw_exec(
 						db,
 						f"{with_clause}INSERT INTO {TRANSACTION} (`name`, `creation`, `modified`, `owner`, `modified_by`,"
-						f" `docstatus`, `idx`, `transaction_type`, `posting_datetime`, `idempotency_key`, `payload_hash`)"
-						f" SELECT {parent}, {std}, 0, 'Journal', {when}, {key}, '{FIXED_HASH}'"
+						f" `docstatus`, `idx`, `transaction_type`, `posting_datetime`, `idempotency_key`, `payload_hash`, `key_scope`)"
+						f" SELECT {parent}, {std}, 0, 'Journal', {when}, {key}, '{FIXED_HASH}', 'Journal'"
 						f" FROM {source}",
 					)
 				for leg, (suffix, sign) in enumerate((("-A", ""), ("-L", "-")), start=1):

@@ -368,10 +368,11 @@ class Floor:
 		header = (
 			f"INSERT INTO {bl.TRANSACTION} (`name`, `creation`, `modified`, `owner`, `modified_by`, `docstatus`,"
 			" `idx`, `transaction_type`, `posting_datetime`, `idempotency_key`, `remarks`, `reversal_of`,"
-			" `party_type`, `party`, `payload_hash`) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+			" `party_type`, `party`, `payload_hash`, `key_scope`) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+			" %s, %s, %s, 'C2B Receipt')"
 		)
 		if mode != "floor":
-			header = self.dialect.insert_or_skip(header, "idempotency_key")
+			header = self.dialect.insert_or_skip(header, ("key_scope", "idempotency_key"))
 		self.insert_txn = bl.raw_sql(d, header)
 		# -- the lock: plain (floor), or with each account's last posting joined in (the engine; on
 		#    PostgreSQL read again after the lock where a lock wait returned it from before the wait)

@@ -112,7 +112,7 @@ class Floor:
 		self.skip_insert = mode == "engine-sql"
 		self.joined = mode == "engine-sql"
 		self.separate_last = mode == "floor+reads"
-		self.find_key = bl.raw_sql(d, f"SELECT `name` FROM {bl.TRANSACTION} WHERE `idempotency_key` = %s")
+		self.find_key = bl.raw_sql(d, f"SELECT `name` FROM {bl.TRANSACTION} WHERE `key_scope` = 'Journal' AND `idempotency_key` = %s")
 		# the separate last-posting read: as the engine runs it on PostgreSQL (money as text), and
 		# as it ran on every backend before (a locking read on MariaDB)
 		money = dialect.money if mode == "engine-sql" else (lambda expr: expr)
@@ -126,10 +126,10 @@ class Floor:
 		insert_txn = (
 			f"INSERT INTO {bl.TRANSACTION} (`name`, `creation`, `modified`, `owner`, `modified_by`, `docstatus`, `idx`,"
 			" `transaction_type`, `posting_datetime`, `idempotency_key`, `remarks`, `reversal_of`, `party_type`, `party`,"
-			" `payload_hash`) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+			" `payload_hash`, `key_scope`) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'Journal')"
 		)
 		if self.skip_insert:
-			insert_txn = dialect.insert_or_skip(insert_txn, "idempotency_key")
+			insert_txn = dialect.insert_or_skip(insert_txn, ("key_scope", "idempotency_key"))
 		self.insert_txn = bl.raw_sql(d, insert_txn)
 		if mode == "engine-sql":
 			# the columns posting._lock_accounts selects, money as text; the joined last posting

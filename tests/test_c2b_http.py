@@ -4,6 +4,7 @@ exact bodies, the callback token, hostile payloads, and 32 concurrent clients fo
 from __future__ import annotations
 
 import json
+import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -16,7 +17,7 @@ from ledger_app.engine import drivers, posting, reconcile, settings
 from ledger_app.engine.money import round_half_up
 from ledger_app.gateways.callback_urls import callback_urls
 from ledger_app.gateways.simulator import FORBIDDEN_URL_WORDS
-from tests.support import CALLBACK_TOKEN, OVERSIZED_BODY, count, make_pool, server_process
+from tests.support import CALLBACK_TOKEN, OVERSIZED_BODY, call as staff_call, count, make_pool, server_process
 
 D = Decimal
 VALIDATION = "/api/method/ledger_app.api.mpesa.c2b_validation"
@@ -271,3 +272,56 @@ def test_control_characters_are_refused_or_stripped(server):
 	assert post(base, CONFIRMATION, body("QNUL1", account="K0\x0001")).status_code == 400
 	ok = post(base, CONFIRMATION, body("QNUL2", FirstName="JO\x00HN", MSISDN="2547\x00"))
 	assert ok.status_code == 200
+
+
+def test_a_staff_journal_key_never_shadows_a_later_transid(server):
+	"""Issue 11 row 2: a staff key and a TransID live in different key scopes, so a journal keyed
+	like a later payment leaves the payment to be recorded, once."""
+	base, pool = server
+	for account, root_type in (("Cash", "Asset"), ("Sales", "Income")):
+		assert staff_call(base, "ledger_app.api.ledger.create_account", {"account": account, "root_type": root_type}).status_code == 200
+	journal = {"idempotency_key": "QSHADOW1", "postings": [{"account": "Cash", "amount": "10.00"}, {"account": "Sales", "amount": "-10.00"}]}
+	posted = staff_call(base, "ledger_app.api.ledger.post_journal", journal)
+	assert posted.status_code == 200 and posted.json()["message"]["duplicate"] is False, posted.text
+	assert post(base, CONFIRMATION, body("QSHADOW1", "100.00")).json() == {"ResultCode": 0, "ResultDesc": "Success"}
+	with pool.connection() as db:
+		assert drivers.driver_balances(db, "D1")["payable"] == D("50.00")  # the fare is in
+		assert posting.balance(db, drivers.PAYBILL_ACCOUNT) == D("100.00")
+		logs = db.sql("SELECT `status`, `error` FROM `tabCallback Log`")
+	assert [(r["status"], r["error"]) for r in logs] == [("Processed", None)]
+	missed = staff_call(base, "ledger_app.api.drivers.record_missed_payment",
+		{"trans_id": "QSHADOW1", "amount": "100.00", "bill_ref_number": "K001", "msisdn": "2547 ***** 126"}).json()["message"]
+	assert (missed["duplicate"], missed["kind"], missed["mismatch"]) == (True, "fare", None)
+	# within one scope a repeated key answers as before: the same journal is a duplicate, another is 409
+	again = staff_call(base, "ledger_app.api.ledger.post_journal", journal)
+	assert again.json()["message"] == {"name": posted.json()["message"]["name"], "duplicate": True}
+	other = {**journal, "postings": [{"account": "Cash", "amount": "11.00"}, {"account": "Sales", "amount": "-11.00"}]}
+	assert staff_call(base, "ledger_app.api.ledger.post_journal", other).status_code == 409
+	with pool.connection() as db:
+		assert posting.balance(db, "Cash") == D("10.00") and posting.balance(db, drivers.PAYBILL_ACCOUNT) == D("100.00")
+		assert reconcile.reconcile(db)["discrepancies"] == 0
+
+
+@pytest.mark.parametrize("change", [{"TransAmount": "150.00"}, {"BillRefNumber": "K002"}, {"MSISDN": "2547 ***** 999"}],
+	ids=["amount", "account", "msisdn"])
+def test_a_transid_resent_with_other_content_is_a_logged_and_alerted_mismatch(server, host_kind, caplog, change):
+	"""Issue 11 row 10: the resend answers Success as any repeat and moves no money, but its log row
+	says Mismatch with what differs, and an alert is raised (a log line on the standalone host)."""
+	base, pool = server
+	caplog.set_level(logging.WARNING, logger="ledger_app.alerts")
+	assert post(base, CONFIRMATION, body("QMM1", "100.00")).json() == {"ResultCode": 0, "ResultDesc": "Success"}
+	assert post(base, CONFIRMATION, body("QMM1", "100.00")).json() == {"ResultCode": 0, "ResultDesc": "Success"}
+	resent = post(base, CONFIRMATION, {**body("QMM1", "100.00"), **change})
+	assert resent.status_code == 200 and resent.json() == {"ResultCode": 0, "ResultDesc": "Success"}
+	with pool.connection() as db:
+		assert count(db, "Ledger Transaction") == 2  # the daily target and the payment, once
+		assert posting.balance(db, drivers.PAYBILL_ACCOUNT) == D("100.00")
+		assert drivers.driver_balances(db, "D1")["payable"] == D("50.00")
+		logs = db.sql("SELECT `status`, `error`, `reference` FROM `tabCallback Log` ORDER BY `creation`, `modified`")
+	assert [(r["status"], r["reference"]) for r in logs] == [("Processed", "QMM1"), ("Processed", "QMM1"), ("Mismatch", "QMM1")]
+	assert logs[1]["error"] == "duplicate"
+	mismatch = logs[2]["error"]
+	assert mismatch.startswith("mismatch: TransID QMM1 was recorded as C2B Payment") and "of 100.00" in mismatch, mismatch
+	assert str(change.get("TransAmount", "100.00")) in mismatch and change.get("BillRefNumber", "K001") in mismatch
+	if host_kind != "frappe":  # the alert is the engine's log line, in this process when the host is
+		assert [r.getMessage() for r in caplog.records if r.name == "ledger_app.alerts"] == [mismatch]

@@ -179,5 +179,5 @@ def test_a_cache_that_drifted_while_a_post_waited_for_its_lock_is_refused(db_url
 	assert len(errors) == 1 and isinstance(errors[0], InvariantViolation), errors
 	assert f"cached balance of {drifted} is 11.01 but its ledger running balance is 11.00" in str(errors[0])
 	with pool.connection() as db:
-		assert posting.find_by_key(db, "waiter") is None
+		assert posting.find_by_key(db, "Journal", "waiter") is None
 	pool.dispose()

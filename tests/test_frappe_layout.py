@@ -81,6 +81,7 @@ CONTRACT = {
 		"transaction_type": "Data",
 		"posting_datetime": "Datetime",
 		"idempotency_key": "Data",
+		"key_scope": "Data",
 		"remarks": "Small Text",
 		"reversal_of": "Link",
 		"party_type": "Link",
@@ -167,6 +168,7 @@ CONTRACT = {
 		"status": "Select",
 		"originator_conversation_id": "Data",
 		"idempotency_key": "Data",
+		"key_scope": "Data",
 		"retry_of": "Link",
 		"gateway": "Data",
 		"attempts": "Int",
@@ -1225,11 +1227,11 @@ def test_parent_tables_get_frappe_optional_columns_and_inline_unique_keys(dialec
 	for column in ("_user_tags", "_comments", "_assign", "_liked_by"):
 		assert f"`{column}`" in table
 	assert "`parent`" not in table
-	for column in ("idempotency_key", "reversal_of"):
+	reversal_of = next(line for line in table.splitlines() if line.strip().startswith("`reversal_of`"))
+	assert reversal_of.rstrip(",").endswith("UNIQUE"), reversal_of
+	for column in ("remarks", "idempotency_key"):  # a key is unique with its scope: constraints.py
 		line = next(line for line in table.splitlines() if line.strip().startswith(f"`{column}`"))
-		assert line.rstrip(",").endswith("UNIQUE"), line
-	remarks = next(line for line in table.splitlines() if line.strip().startswith("`remarks`"))
-	assert "UNIQUE" not in remarks
+		assert "UNIQUE" not in line, line
 	name = next(line for line in table.splitlines() if line.strip().startswith("`name`"))
 	assert "bigint" not in name and "INTEGER" not in name  # hash names
 

@@ -326,3 +326,70 @@ def test_bad_payout_requests_are_refused_and_write_nothing(open_host, payload, s
 		with host.pool.connection() as db:
 			assert payouts.list_payouts(db) == []
 		assert balances(host)[0] == D("100.00")
+
+
+def b2c_result_body(ocid, amount, code=0):
+	"""A B2C result callback as Daraja sends it (its TransactionAmount a JSON number)."""
+	result = {"ResultType": 0, "ResultCode": code, "ResultDesc": "The service request is processed successfully.",
+		"OriginatorConversationID": ocid, "ConversationID": f"AG_{ocid[-8:]}", "TransactionID": "SG632NMUAB"}
+	if code == 0:
+		result["ResultParameters"] = {"ResultParameter": [{"Key": "TransactionAmount", "Value": amount},
+			{"Key": "TransactionReceipt", "Value": "SG632NMUAB"}]}
+	return {"Result": result}
+
+
+def test_a_b2c_result_for_another_amount_is_recorded_and_logged_as_an_alerted_mismatch(served, host_kind, caplog):
+	"""Issue 11 row 10: the result settles the payout as it says (for the payout's own amount: no
+	other money moves), and its log row says Mismatch with both amounts, and an alert is raised."""
+	base, pool = served(callback_token=CALLBACK_TOKEN)
+	caplog.set_level(logging.WARNING, logger="ledger_app.alerts")
+	host = type("Host", (), {"base": base, "pool": pool})()
+	fund_driver(host, amount="500.00")
+	with pool.connection() as db:  # queued by the engine: no gateway is configured, so it waits Queued
+		payout = payouts.request_payout(db, "Fleet Driver", "D1", "pay-mismatch")
+	ocid = payout["originator_conversation_id"]
+	url = f"{base}/api/method/ledger_app.api.daraja.b2c_result"
+	for amount in (450, 450, 500):
+		answer = requests.post(url, params={"token": CALLBACK_TOKEN}, json=b2c_result_body(ocid, amount), timeout=30)
+		assert answer.status_code == 200 and answer.json() == {"ResultCode": 0, "ResultDesc": "Accepted"}, answer.text
+	assert payout_status(host, payout["name"]) == "Paid"
+	assert balances(host) == (D("0.00"), D("0.00"), D("-500.00"))  # the payout's 500, once
+	with pool.connection() as db:
+		logs = db.sql("SELECT `status`, `error`, `reference` FROM `tabCallback Log` WHERE `endpoint` = 'b2c_result'"
+			" ORDER BY `creation`, `modified`")
+	assert [(r["status"], r["reference"]) for r in logs] == [("Mismatch", ocid), ("Mismatch", ocid), ("Processed", ocid)]
+	mismatch = logs[0]["error"]
+	assert mismatch == (f"mismatch: payout {payout['name']} ({ocid}) is 500.00 but the gateway's result says 450;"
+		" the ledger moved 500.00")
+	assert logs[2]["error"] == "duplicate"
+	assert_books_clean(host)
+	if host_kind != "frappe":  # the alert is the engine's log line, in this process when the host is
+		assert [r.getMessage() for r in caplog.records if r.name == "ledger_app.alerts"] == [mismatch] * 2
+
+
+def test_a_staff_payout_key_never_shadows_an_instant_payout(served):
+	"""Issue 11 row 2, for payouts: a staff request keyed like the instant payout of a later TransID
+	(``instant:`` and the TransID) leaves that instant payout to be queued."""
+	base, pool = served(callback_token=CALLBACK_TOKEN)
+	with pool.connection() as db:
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"instant_payouts": 1, "minimum_payout": "50",
+			"target_sharing": 0}))
+		drivers.upsert_driver(db, "D1", "Amina", "0712345678")
+		drivers.upsert_vehicle(db, "V1", "A1", driver="D1")
+	url = f"{base}/api/method/ledger_app.api.mpesa.c2b_confirmation"
+	fare = {"TransactionType": "Pay Bill", "TransAmount": "60.00", "BillRefNumber": "A1", "TransTime": "20260301100000"}
+	with pool.connection() as db:  # a share below the minimum, then a staff request of it under the later key
+		drivers.confirm_c2b(db, drivers.parse_c2b({**fare, "TransAmount": "40.00", "TransID": "QIP0"}))
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"instant_payouts": 0}))
+	staff_payout = requests.post(f"{base}/api/method/ledger_app.api.payouts.request_payout", headers=AUTH, timeout=30,
+		json={"party_type": "Fleet Driver", "party": "D1", "idempotency_key": "instant:QIP1"})
+	assert staff_payout.status_code == 200 and staff_payout.json()["message"]["amount"] == "40.00", staff_payout.text
+	with pool.connection() as db:
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"instant_payouts": 1}))
+	assert requests.post(url, params={"token": CALLBACK_TOKEN}, json={**fare, "TransID": "QIP1"}, timeout=30).json() == {
+		"ResultCode": 0, "ResultDesc": "Success"}
+	with pool.connection() as db:
+		queued = sorted((p["idempotency_key"], p["key_scope"], p["amount"]) for p in payouts.list_payouts(db, "D1"))
+		assert queued == [("instant:QIP1", payouts.INSTANT_PAYOUT, D("60.00")), ("instant:QIP1", payouts.STAFF_PAYOUT, D("40.00"))]
+		assert drivers.driver_balances(db, "D1")["payable"] == D("0.00")
+		assert reconcile.reconcile(db)["discrepancies"] == 0

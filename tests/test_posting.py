@@ -5,13 +5,14 @@ from decimal import Decimal
 
 import pytest
 
-from ledger_app.engine import posting
+from ledger_app.engine import posting, txn_types
 from ledger_app.engine.errors import (
 	Conflict,
 	InvalidAmount,
 	InvariantViolation,
 	NotFound,
 	UnbalancedTransaction,
+	UniqueViolation,
 	ValidationFailed,
 )
 from ledger_app.engine.txn_types import Leg
@@ -147,3 +148,71 @@ def test_balance_as_of_uses_a_strict_boundary(db):
 	assert posting.balance(db, "Sales", "2026-03-01") == D("7.00")
 	with pytest.raises(ValidationFailed):
 		posting.balance(db, "Cash", "yesterday")
+
+
+def _raw_transaction(db, name, scope, key, transaction_type="Journal"):
+	"""A Ledger Transaction header written straight to the table, past the engine."""
+	db.sql(
+		"INSERT INTO `tabLedger Transaction` (`name`, `docstatus`, `transaction_type`, `posting_datetime`, `key_scope`,"
+		" `idempotency_key`) VALUES (%(name)s, 1, %(type)s, %(when)s, %(scope)s, %(key)s)",
+		{"name": name, "type": transaction_type, "when": datetime(2026, 3, 1), "scope": scope, "key": key},
+	)
+
+
+def test_the_database_keeps_each_key_unique_within_its_scope_and_only_there(db):
+	_raw_transaction(db, "t1", "Journal", "K-1")
+	_raw_transaction(db, "t2", "C2B Receipt", "K-1", "C2B Payment")  # the same key in another scope
+	with pytest.raises(UniqueViolation):
+		_raw_transaction(db, "t3", "Journal", "K-1")
+	with pytest.raises(UniqueViolation):  # a TransID counts once whichever receipt type it posts as
+		_raw_transaction(db, "t4", "C2B Receipt", "K-1", "Unmatched Payment")
+	assert count(db, "Ledger Transaction") == 2
+
+
+def test_every_c2b_receipt_type_shares_one_key_scope_and_staff_keys_have_their_own():
+	from ledger_app.engine import clients, payouts  # noqa: F401  (they register their types)
+
+	receipts = {txn_types.C2B_PAYMENT.name, txn_types.DRIVER_REPAYMENT.name, txn_types.UNMATCHED_PAYMENT.name}
+	scopes = {name: kind.scope for name, kind in txn_types.REGISTRY.items()}
+	assert {scopes[name] for name in receipts} == {txn_types.C2B_RECEIPT_SCOPE}
+	assert all(scope == name for name, scope in scopes.items() if name not in receipts)
+
+
+def test_a_database_from_before_key_scopes_is_upgraded_in_place(db_url):
+	"""``ensure_schema`` on Ledger Transaction and Payout tables with the old UNIQUE ``idempotency_key``:
+	rows kept and given their scope, the old unique key gone (SQLite: the table rebuilt), the new one on."""
+	from ledger_app.db import schema
+	from ledger_app.db.pool import ConnectionPool
+
+	pool = ConnectionPool(db_url)
+	try:
+		with pool.connection() as db:
+			for doctype in ("Ledger Transaction", "Payout"):  # as they were: key UNIQUE alone, no key_scope
+				old = schema.load_doctypes()[doctype]
+				old["fields"] = [field for field in old["fields"] if field["fieldname"] != "key_scope"]
+				next(field for field in old["fields"] if field["fieldname"] == "idempotency_key")["unique"] = 1
+				for statement in schema.create_table_sql(old, db.dialect.name):
+					db.sql(statement)
+			for name, purpose, key in (("p1", "Driver Share", "instant:QOLD2"), ("p2", "Profit Withdrawal", "pw:BR1"),
+					("p3", "Driver Share", "pay-1")):
+				db.sql("INSERT INTO `tabPayout` (`name`, `purpose`, `idempotency_key`, `amount`) VALUES (%(n)s, %(p)s, %(k)s, 10)",
+					{"n": name, "p": purpose, "k": key})
+			for name, transaction_type, key in (("o1", "Journal", "QOLD1"), ("o2", "Driver Repayment", "QOLD2")):
+				db.sql("INSERT INTO `tabLedger Transaction` (`name`, `docstatus`, `transaction_type`, `posting_datetime`,"
+					" `idempotency_key`, `payload_hash`) VALUES (%(n)s, 1, %(t)s, '2026-03-01 00:00:00', %(k)s, 'old')",
+					{"n": name, "t": transaction_type, "k": key})
+			schema.ensure_schema(db)
+			schema.ensure_schema(db)  # and again: nothing left to do
+			rows = db.sql("SELECT `name`, `key_scope`, `idempotency_key`, `payload_hash` FROM `tabLedger Transaction` ORDER BY `name`")
+			assert [(r["name"], r["key_scope"], r["idempotency_key"], r["payload_hash"]) for r in rows] == [
+				("o1", "Journal", "QOLD1", "old"), ("o2", "C2B Receipt", "QOLD2", None)]  # a receipt's old hash: cleared
+			scoped = db.sql("SELECT `name`, `key_scope` FROM `tabPayout` ORDER BY `name`")
+			assert [(r["name"], r["key_scope"]) for r in scoped] == [("p1", "Instant Payout"), ("p2", "Profit Withdrawal"),
+				("p3", "Staff Payout")]
+			_raw_transaction(db, "n1", "C2B Receipt", "QOLD1", "C2B Payment")  # the old unique key is gone
+			with pytest.raises(UniqueViolation):
+				_raw_transaction(db, "n2", "Journal", "QOLD1")
+			open_accounts(db, ("Cash", "Asset"), ("Sales", "Income"))
+			assert journal(db, "QOLD2", ("Cash", "1.00"), ("Sales", "-1.00")).duplicate is False
+	finally:
+		pool.dispose()

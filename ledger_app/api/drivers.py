@@ -66,7 +66,8 @@ def record_missed_payment(trans_id=None, amount=None, bill_ref_number=None, tran
 	outcome = drivers.record_missed_payment(host.get_db(), trans_id, amount, bill_ref_number, trans_time, msisdn,
 		user=host.current_user())
 	return {"transaction": outcome.transaction, "duplicate": outcome.duplicate, "kind": outcome.kind,
-		"driver": outcome.driver, "contribution": to_json(outcome.contribution), "driver_share": to_json(outcome.driver_share)}
+		"driver": outcome.driver, "contribution": to_json(outcome.contribution), "driver_share": to_json(outcome.driver_share),
+		"mismatch": outcome.mismatch}
 
 
 def _day(value) -> date:

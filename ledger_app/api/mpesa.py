@@ -97,7 +97,7 @@ def _payout_callback(endpoint: str, apply):
 		host.log_error(f"{endpoint} failed", f"callback log {log_name}: {exc!r}")
 		callbacks.finish(db, log_name, "Failed", 500, repr(exc)[:1000])
 		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Temporary error, retry"}, 500)
-	callbacks.finish(db, log_name, "Processed", 200, note, reference=reference)
+	callbacks.finish(db, log_name, callbacks.outcome_status(note), 200, note, reference=reference)
 	return host.raw_json_response({"ResultCode": 0, "ResultDesc": "Accepted"})
 
 
@@ -107,8 +107,8 @@ def b2c_result(**kwargs):
 		result = daraja.parse_b2c_result(payload)
 		outcome = payouts.record_result(db, result["originator_conversation_id"], result["result_code"],
 			result.get("result_desc") or "", receipt=result.get("receipt") or result.get("transaction_id"),
-			conversation_id=result.get("conversation_id"))
-		return result["originator_conversation_id"], "duplicate" if outcome["duplicate"] else None
+			conversation_id=result.get("conversation_id"), amount=result.get("amount"))
+		return result["originator_conversation_id"], outcome["mismatch"] or ("duplicate" if outcome["duplicate"] else None)
 
 	return _payout_callback("b2c_result", apply)
 

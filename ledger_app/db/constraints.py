@@ -103,6 +103,11 @@ Constraint = Index | PartialUnique | Check
 
 
 CONSTRAINTS: list[Constraint] = [
+	# an idempotency key is unique within its key scope (engine/txn_types.py), not across the ledger:
+	# a staff journal's key can never take a TransID, and a TransID counts once among C2B receipts
+	Index("transaction_scope_key", "tabLedger Transaction", ("key_scope", "idempotency_key"), unique=True),
+	# the same for payouts (engine/payouts.py): a staff request's key never takes an instant payout's
+	Index("payout_scope_key", "tabPayout", ("key_scope", "idempotency_key"), unique=True),
 	# an account's postings in insertion order (the engine reads the last one by account_seq below)
 	Index("posting_account_name", "tabLedger Posting", ("account", "name")),
 	# one posting per position in an account's history: two writers that both read the same

@@ -39,10 +39,11 @@ class Dialect:
 		"""The locking clause of a select that joins other tables and locks only ``alias``'s rows."""
 		return self.for_update
 
-	def insert_or_skip(self, insert_sql: str, key_column: str) -> str:
-		"""``insert_sql`` made to insert nothing (rowcount 0) when ``key_column``'s unique key already
-		holds the value, instead of failing.  (MariaDB's form skips on any unique key of the row.)"""
-		return f"{insert_sql} ON DUPLICATE KEY UPDATE `{key_column}` = `{key_column}`"
+	def insert_or_skip(self, insert_sql: str, key_columns: tuple[str, ...]) -> str:
+		"""``insert_sql`` made to insert nothing (rowcount 0) when the unique key over ``key_columns``
+		already holds the values, instead of failing.  (MariaDB's form skips on any unique key of the
+		row.)"""
+		return f"{insert_sql} ON DUPLICATE KEY UPDATE `{key_columns[0]}` = `{key_columns[0]}`"
 
 	def translate(self, query: str) -> str:
 		return query
@@ -98,8 +99,8 @@ class Postgres(Dialect):
 	def for_update_of(self, alias):
 		return f" FOR UPDATE OF {alias}"
 
-	def insert_or_skip(self, insert_sql, key_column):
-		return f"{insert_sql} ON CONFLICT (`{key_column}`) DO NOTHING"
+	def insert_or_skip(self, insert_sql, key_columns):
+		return f"{insert_sql} ON CONFLICT ({', '.join(f'`{c}`' for c in key_columns)}) DO NOTHING"
 
 	def translate(self, query):
 		return _pg_translate(query)
@@ -127,8 +128,8 @@ class SQLite(Dialect):
 	supports_returning = True
 	snapshot_begin = "BEGIN DEFERRED"  # WAL: the snapshot taken at the first read holds to the end
 
-	def insert_or_skip(self, insert_sql, key_column):
-		return f"{insert_sql} ON CONFLICT (`{key_column}`) DO NOTHING"
+	def insert_or_skip(self, insert_sql, key_columns):
+		return f"{insert_sql} ON CONFLICT ({', '.join(f'`{c}`' for c in key_columns)}) DO NOTHING"
 
 	def translate(self, query):
 		return _sqlite_translate(query)

@@ -25,17 +25,17 @@ def standard_columns(now: datetime, user: str, docstatus: int = 0) -> dict:
 	return {"creation": now, "modified": now, "owner": user, "modified_by": user, "docstatus": docstatus, "idx": 0}
 
 
-def insert(db, doctype: str, values: dict, *, skip_if_exists: str | None = None) -> int:
+def insert(db, doctype: str, values: dict, *, skip_if_exists: tuple[str, ...] | None = None) -> int:
 	"""Insert one row; ``values`` must already hold the standard columns it needs.
 
-	With ``skip_if_exists`` (a unique column), a row whose value is already there is not inserted and
-	0 is returned instead of an error (the transaction stays usable on every backend).
+	With ``skip_if_exists`` (the columns of a unique key), a row whose values are already there is not
+	inserted and 0 is returned instead of an error (the transaction stays usable on every backend).
 	"""
 	return insert_many(db, doctype, [values], skip_if_exists=skip_if_exists)
 
 
 def insert_many(db, doctype: str, rows: list[dict], *, common: dict | None = None,
-		skip_if_exists: str | None = None, returning: str | None = None):
+		skip_if_exists: tuple[str, ...] | None = None, returning: str | None = None):
 	"""Insert rows with the same columns in one statement (one round trip); the number inserted.
 
 	``common`` holds columns whose value is the same in every row (standard columns, the parent,
@@ -61,7 +61,7 @@ def insert_many(db, doctype: str, rows: list[dict], *, common: dict | None = Non
 
 
 @lru_cache(maxsize=256)
-def _insert_sql(doctype: str, dialect, common: tuple, own: tuple, count: int, skip_if_exists: str | None) -> str:
+def _insert_sql(doctype: str, dialect, common: tuple, own: tuple, count: int, skip_if_exists: tuple | None) -> str:
 	name_expr = _name_expr(doctype, dialect.name) if "name" not in common and "name" not in own else None
 	columns = (["name"] if name_expr else []) + [*common, *own]
 	shared = [f"%({c})s" for c in common]

@@ -474,12 +474,15 @@ def _cols(columns) -> str:
 
 def ensure_schema(db, app_dir: str | Path | None = None) -> None:
 	"""Create or upgrade the standalone schema: missing tables, columns, indexes and sequences,
-	``tabSingles``, then every constraint of ``constraints.CONSTRAINTS``.
+	``tabSingles``, then every constraint of ``constraints.CONSTRAINTS``, then the data an upgrade
+	needs (``upgrade_data``).
 
 	Safe to run again and again, and from several processes at once: every statement is
 	``IF NOT EXISTS`` where the database allows it, and a statement that fails because another
 	process did the same thing first is ignored after a look at the catalog.  It never drops or
-	changes an existing column.  Run it outside a transaction (DDL commits implicitly on MariaDB).
+	changes an existing column; it drops a single-column unique key the JSON no longer asks for,
+	as Frappe's migrate does (on SQLite, whose column UNIQUE cannot be dropped, by rebuilding the
+	table with its rows).  Run it outside a transaction (DDL commits implicitly on MariaDB).
 	"""
 	if getattr(db, "in_transaction", False):
 		raise RuntimeError("ensure_schema runs DDL; call it outside a transaction")
@@ -490,6 +493,17 @@ def ensure_schema(db, app_dir: str | Path | None = None) -> None:
 		_ensure_table(db, meta, dialect)
 	_ensure_singles(db, dialect)
 	constraints.apply_all(db)
+	upgrade_data(db)
+
+
+def upgrade_data(db) -> int:
+	"""What rows stored by an older version need, in one transaction: each Ledger Transaction's and
+	Payout's key scope (``txn_types.fill_key_scopes``, ``payouts.fill_key_scopes``); none to fill on
+	a new database.  Run by ``ensure_schema`` and, in a bench, by the patch
+	``ledger_app.patches.v0_2.scope_idempotency_keys``.  Returns how many rows it changed."""
+	from ledger_app.engine import payouts, txn_types
+
+	return db.run_in_transaction(lambda db: txn_types.fill_key_scopes(db) + payouts.fill_key_scopes(db))
 
 
 def _ensure_singles(db, dialect: str) -> None:
@@ -533,6 +547,8 @@ def _ensure_table(db, meta: dict, dialect: str) -> None:
 		)
 		log.info("added column %s.%s", table, name)
 
+	_drop_stale_uniques(db, meta, dialect)
+
 	for name, columns, unique in wanted_indexes(meta, dialect):
 		if catalog.has_index_on(db, table, columns, unique):
 			continue
@@ -547,6 +563,54 @@ def _ensure_table(db, meta: dict, dialect: str) -> None:
 			lambda columns=columns, unique=unique: catalog.has_index_on(db, table, columns, unique),
 		)
 		log.info("added index %s on %s(%s)", name, table, ", ".join(columns))
+
+
+def _drop_stale_uniques(db, meta: dict, dialect: str) -> None:
+	"""Drop each single-column unique key on a field the JSON no longer marks ``unique`` (what
+	Frappe's migrate does: ``DBTable.alter``'s ``drop_unique``).  A SQLite column UNIQUE (an
+	``sqlite_autoindex``) cannot be dropped: the table is rebuilt instead (``_rebuild_sqlite_table``)."""
+	table = table_name(meta["name"])
+	fields = {field["fieldname"].lower(): field for field in value_fields(meta)}
+	for info in catalog.indexes(db, table):
+		if not info.unique or info.partial or len(info.columns) != 1:
+			continue
+		field = fields.get(info.columns[0])
+		if field is None or field.get("unique"):
+			continue
+		if dialect == "sqlite" and info.name.startswith("sqlite_autoindex_"):
+			_rebuild_sqlite_table(db, meta)
+			return
+		if dialect == "mariadb":
+			statement = f"ALTER TABLE `{table}` DROP INDEX IF EXISTS `{info.name}`"
+		elif dialect == "postgres" and db.sql(
+			"SELECT 1 AS `found` FROM pg_constraint WHERE conname = %(n)s", {"n": info.name}
+		):
+			statement = f"ALTER TABLE `{table}` DROP CONSTRAINT IF EXISTS `{info.name}`"
+		else:
+			statement = f"DROP INDEX IF EXISTS `{info.name}`"
+		_run(db, statement, lambda: not catalog.index_exists(db, table, info.name))
+		log.info("dropped unique key %s on %s(%s): the doctype no longer asks for it", info.name, table, info.columns[0])
+
+
+def _rebuild_sqlite_table(db, meta: dict) -> None:
+	"""SQLite's way to change a table's constraints: in one transaction, rename it aside, create it
+	anew from the JSON, copy every row and drop the old one.  The old table's indexes go with it;
+	``ensure_schema`` creates them again after."""
+	table = table_name(meta["name"])
+	aside = f"{table}__rebuild"
+
+	def unit(db):
+		db.sql(f"ALTER TABLE `{table}` RENAME TO `{aside}`")
+		for statement in create_table_sql(meta, "sqlite"):
+			if statement.startswith("CREATE TABLE"):
+				db.sql(statement)
+		kept = catalog.columns(db, aside)
+		names = _cols(name for name, _ in table_columns(meta, "sqlite") if name.lower() in kept)
+		db.sql(f"INSERT INTO `{table}` ({names}) SELECT {names} FROM `{aside}`")
+		db.sql(f"DROP TABLE `{aside}`")
+
+	db.run_in_transaction(unit)
+	log.info("rebuilt %s to drop the unique keys its doctype no longer asks for", table)
 
 
 def _run(db, statement: str, done) -> None:

@@ -23,9 +23,13 @@ from ledger_app.db.rows import insert, new_name, standard_columns, table
 from ledger_app.engine import clock
 
 MAX_LOGGED_BODY = 256 * 1024
+#: the status of a callback that repeats a recorded payment or payout with other content (another
+#: amount, account or MSISDN): processed without moving money, kept for staff (``KEPT_STATUSES``)
+MISMATCH = "Mismatch"
 _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"}
-#: never cleared by age: Failed (staff may have to replay it) and Received (processing never finished)
-KEPT_STATUSES = ("Received", "Failed")
+#: never cleared by age: Failed (staff may have to replay it), Received (processing never finished)
+#: and Mismatch (the gateway and the ledger disagree on a payment: staff must look)
+KEPT_STATUSES = ("Received", "Failed", MISMATCH)
 
 
 def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | None, http_method: str = "POST") -> str:
@@ -46,6 +50,12 @@ def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | Non
 def finish(db, name: str, status: str, http_status: int, error: str | None = None, reference: str | None = None) -> None:
 	"""Service: the outcome of a logged callback, committed on its own (one statement)."""
 	db.committed(lambda db: mark(db, name, status, http_status, error, reference))
+
+
+def outcome_status(note: str | None) -> str:
+	"""The status of a processed callback whose outcome note is ``note``: Mismatch for a note that
+	reports one (``mismatch: ...``), Processed otherwise."""
+	return MISMATCH if note and note.startswith("mismatch:") else "Processed"
 
 
 def mark(db, name: str, status: str, http_status: int, error: str | None = None, reference: str | None = None) -> None:

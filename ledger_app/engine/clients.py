@@ -210,7 +210,7 @@ def fund(db, client_exchange, amount, idempotency_key, user="Administrator") -> 
 
 	def unit(db):
 		exchange = _lock_exchange(db, client_exchange)
-		prior = posting.find_by_key(db, key)
+		prior = posting.find_by_key(db, FUNDING.scope, key)
 		closed = None
 		if prior is None:
 			closed = _close_if_unpayable(db, exchange, user)
@@ -282,7 +282,7 @@ def _withdraw_profit(db, exchange, record: str, profit: Decimal, user: str) -> N
 		PROFIT_WITHDRAWAL.legs({"payable_account": names["payable"], "amount": profit}), party_type="Client Exchange",
 		party=exchange["name"], user=user, remarks=f"Profit withdrawal of {exchange['name']} ({record})")
 	payout = payouts.queue_payout(db, party_type="Client Exchange", party=exchange["name"], phone=exchange["phone"],
-		idempotency_key=withdrawal_id, purpose="Profit Withdrawal", user=user)
+		idempotency_key=withdrawal_id, key_scope=payouts.PROFIT_WITHDRAWAL_PAYOUT, purpose="Profit Withdrawal", user=user)
 	db.execute(
 		f"UPDATE {table('Balance Record')} SET `profit_consumed` = 1, `profit_withdrawal_id` = %(w)s,"
 		f" `withdrawal_transaction` = %(t)s, `payout` = %(p)s WHERE `name` = %(n)s AND `profit_consumed` = 0",

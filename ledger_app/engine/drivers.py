@@ -345,7 +345,10 @@ class C2BPayment:
 	shortcode: str = ""
 
 	def fingerprint(self) -> dict:
-		return {"amount": str(self.amount), "bill_ref": self.bill_ref_number, "time": self.trans_time.isoformat()}
+		"""What a repeat of the TransID is compared with: a resend that differs in any of these is a
+		mismatch (logged and alerted, never posted).  The time is left out: a confirmation without
+		TransTime is stamped when it arrives."""
+		return {"amount": str(self.amount), "bill_ref": self.bill_ref_number, "msisdn": self.msisdn}
 
 
 def parse_c2b(body, *, require_trans_id: bool = True) -> C2BPayment:
@@ -511,6 +514,8 @@ class Confirmation:
 	to_deposit: Decimal = ZERO
 	unmatched_payment: str | None = None
 	payout: str | None = None
+	#: a repeat of a recorded TransID whose amount, BillRefNumber or MSISDN differs: what differs
+	mismatch: str | None = None
 
 
 def confirm_c2b(db, payment: C2BPayment, user: str = "Guest", *, callback_log: str | None = None) -> Confirmation:
@@ -524,7 +529,9 @@ def confirm_c2b(db, payment: C2BPayment, user: str = "Guest", *, callback_log: s
 	the transaction back and the payment is matched again); an instant payout; and, when
 	``callback_log`` names the Callback Log row of this request, its Processed outcome, so the log
 	says Processed exactly when the payment is committed.  A repeat of a TransID changes nothing and
-	returns the original.  Unknown accounts go to suspense as an Unmatched Payment.
+	returns the original; when its amount, BillRefNumber or MSISDN differs from the original's, it is
+	a mismatch: still nothing is posted, but an alert is raised and the log row says Mismatch with
+	what differs (``_repeat``).  Unknown accounts go to suspense as an Unmatched Payment.
 	"""
 	match = kept_match(db, payment.bill_ref_number)
 	for _ in range(MATCH_ATTEMPTS):
@@ -548,8 +555,8 @@ def _confirm(db, payment, match, user, callback_log) -> Confirmation:
 	else:
 		confirmation = _post_unmatched(db, payment, user)
 	if callback_log is not None:
-		callbacks.mark(db, callback_log, "Processed", 200, "duplicate" if confirmation.duplicate else None,
-			reference=payment.trans_id)
+		callbacks.mark(db, callback_log, callbacks.MISMATCH if confirmation.mismatch else "Processed", 200,
+			confirmation.mismatch or ("duplicate" if confirmation.duplicate else None), reference=payment.trans_id)
 	crash_point("before_confirmation_commit")
 	return confirmation
 
@@ -578,7 +585,7 @@ def _post_fare(db, payment, driver, names, terms, user, precondition) -> Confirm
 		precondition=precondition,
 		party_type=DRIVER_DOCTYPE, party=driver, user=user, remarks=f"C2B {payment.trans_id} account {payment.bill_ref_number}")
 	if posted.duplicate:
-		return _repeat(posted)
+		return _repeat(posted, payment)
 	return Confirmation("fare", posted.name, False, driver, fare.split.contribution, fare.split.driver_share)
 
 
@@ -589,7 +596,7 @@ def _instant_payout(db, confirmation, payment, driver_row, terms, user) -> Confi
 	from ledger_app.engine import payouts
 
 	payout = payouts.queue_payout(db, party_type=DRIVER_DOCTYPE, party=driver_row["name"], phone=driver_row["phone"],
-		idempotency_key=f"instant:{payment.trans_id}", purpose="Driver Share",
+		idempotency_key=f"instant:{payment.trans_id}", key_scope=payouts.INSTANT_PAYOUT, purpose="Driver Share",
 		minimum=max(terms.minimum_payout, payouts.B2C_MINIMUM), user=user)
 	if payout is None:
 		return confirmation
@@ -611,7 +618,7 @@ def _post_repayment(db, payment, driver, names, user) -> Confirmation:
 		posting_datetime=payment.trans_time, party_type=DRIVER_DOCTYPE, party=driver, user=user,
 		remarks=f"Repayment {payment.trans_id} by {driver}")
 	if posted.duplicate:
-		return _repeat(posted)
+		return _repeat(posted, payment)
 	return Confirmation("repayment", posted.name, False, driver, parts["to_target"], ZERO, parts["to_deposit"])
 
 
@@ -623,7 +630,7 @@ def _post_unmatched(db, payment, user) -> Confirmation:
 		key_is_identity=True, posting_datetime=payment.trans_time, user=user,
 		remarks=f"Unmatched C2B {payment.trans_id} account {payment.bill_ref_number}")
 	if posted.duplicate:
-		return _repeat(posted)
+		return _repeat(posted, payment)
 	name = new_name()
 	insert(db, "Unmatched Payment", {"name": name, **standard_columns(clock.now(), user), "trans_id": payment.trans_id,
 		"amount": payment.amount, "bill_ref_number": payment.bill_ref_number, "msisdn": payment.msisdn,
@@ -638,9 +645,18 @@ _KIND_OF_TYPE = {txn_types.C2B_PAYMENT.name: "fare", txn_types.DRIVER_REPAYMENT.
 	txn_types.UNMATCHED_PAYMENT.name: "unmatched"}
 
 
-def _repeat(posted: posting.Posted) -> Confirmation:
-	"""A TransID already recorded: the original, whatever this repeat would have been."""
-	return Confirmation(_KIND_OF_TYPE.get(posted.transaction_type, posted.transaction_type), posted.name, True)
+def _repeat(posted: posting.Posted, payment: C2BPayment) -> Confirmation:
+	"""A TransID already recorded: the original, whatever this repeat would have been.  A repeat
+	whose content differs (``fingerprint``) is a mismatch: alerted, and said on the Confirmation."""
+	mismatch = None
+	if posted.content_differs:
+		recorded = next((leg.amount for leg in posted.legs if leg.account == PAYBILL_ACCOUNT), None)
+		mismatch = (f"mismatch: TransID {payment.trans_id} was recorded as {posted.transaction_type} {posted.name}"
+			f" of {recorded}; this repeat says {payment.amount} to account {payment.bill_ref_number!r}"
+			f" from {payment.msisdn or 'no MSISDN'}; nothing posted")
+		alerts.warning("%s", mismatch)
+	return Confirmation(_KIND_OF_TYPE.get(posted.transaction_type, posted.transaction_type), posted.name, True,
+		mismatch=mismatch)
 
 
 def record_missed_payment(db, trans_id, amount, bill_ref_number, trans_time=None, msisdn=None, user="Administrator"):

@@ -40,6 +40,10 @@ alerts = logging.getLogger("ledger_app.alerts")
 
 B2C_MINIMUM = Decimal(10)
 B2C_MAXIMUM = Decimal(250000)
+#: the scopes a payout's idempotency key is unique in (UNIQUE ``(key_scope, idempotency_key)``): a
+#: key staff give (a request or a retry) can never take the key of an instant payout (``instant:`` and
+#: the TransID) or of a profit withdrawal
+STAFF_PAYOUT, INSTANT_PAYOUT, PROFIT_WITHDRAWAL_PAYOUT = "Staff Payout", "Instant Payout", "Profit Withdrawal"
 PURPOSES = ("Driver Share", "Deposit Refund", "Profit Withdrawal", "Refund", "Bonus")
 
 
@@ -71,7 +75,7 @@ PAYOUT_FAILED = register(TransactionType(
 	description="The gateway said no: in flight back to the party's payable."))
 
 _COLUMNS = ("`name`, `party_type`, `party`, {amount} AS `amount`, `purpose`, `phone`, `originator_conversation_id`,"
-	" `idempotency_key`, `status`, `gateway`, `attempts`, `next_attempt_at`, `submitted_at`, `conversation_id`,"
+	" `idempotency_key`, `key_scope`, `status`, `gateway`, `attempts`, `next_attempt_at`, `submitted_at`, `conversation_id`,"
 	" `gateway_receipt`, `status_query_id`, `result_code`, `result_desc`, `last_error`, `queue_transaction`,"
 	" `settle_transaction`, `retry_of`")
 
@@ -111,9 +115,9 @@ def new_originator_conversation_id() -> str:
 
 def queue_payout(db, *, party_type: str, party: str, phone: str, idempotency_key: str, purpose: str = "Driver Share",
 		amount: Decimal | None = None, minimum: Decimal = B2C_MINIMUM, retry_of: str | None = None,
-		user: str = "Administrator") -> dict | None:
-	"""Queue a payout inside the caller's transaction; returns the Payout (existing for a repeated key),
-	or None when nothing is payable.
+		user: str = "Administrator", key_scope: str = STAFF_PAYOUT) -> dict | None:
+	"""Queue a payout inside the caller's transaction; returns the Payout (existing for a repeated key
+	in ``key_scope``), or None when nothing is payable.
 
 	``amount`` None pays the whole currency units of the party's payable, read under its row lock;
 	remainders (cents, or less than ``minimum``) stay payable.  Locks: the payable and in-flight rows.
@@ -121,7 +125,7 @@ def queue_payout(db, *, party_type: str, party: str, phone: str, idempotency_key
 	if purpose not in PURPOSES:
 		raise ValidationFailed(f"purpose must be one of {', '.join(PURPOSES)}")
 	key = posting.validate_key(idempotency_key)
-	existing = _by_key(db, key)
+	existing = _by_key(db, key_scope, key)
 	if existing is not None:
 		return {**existing, "duplicate": True}
 	if amount is not None:
@@ -148,7 +152,7 @@ def queue_payout(db, *, party_type: str, party: str, phone: str, idempotency_key
 	name = ocid.lower()
 	insert(db, "Payout", {"name": name, **standard_columns(now, user), "party_type": party_type, "party": party,
 		"amount": amount, "purpose": purpose, "phone": phone, "originator_conversation_id": ocid,
-		"idempotency_key": key, "status": "Queued", "attempts": 0, "next_attempt_at": now, "retry_of": retry_of,
+		"key_scope": key_scope, "idempotency_key": key, "status": "Queued", "attempts": 0, "next_attempt_at": now, "retry_of": retry_of,
 		"queue_transaction": posted.name})
 	return {**get_payout(db, name), "duplicate": False}
 
@@ -259,25 +263,41 @@ def record_submission(db, ocid: str, outcome, gateway: str | None) -> str:
 
 
 def record_result(db, ocid: str, result_code: str, result_desc: str = "", receipt: str | None = None,
-		conversation_id: str | None = None) -> dict:
+		conversation_id: str | None = None, amount: Decimal | None = None) -> dict:
 	"""Service: a B2C result (or a conclusive Transaction Status) for a payout, applied once.
 
 	``result_code`` "0" pays it (in flight -> B2C utility), anything else fails it (in flight -> back
-	to payable).  A payout already Paid or Failed is left as it is.
+	to payable).  A payout already Paid or Failed is left as it is.  ``amount``: what the result says
+	was paid (its TransactionAmount), when it says; one that differs from the payout's is a mismatch
+	(``mismatch`` in the answer, and an alert), recorded as the result says but never moving other money
+	than the payout's own amount.
 	"""
 
 	def unit(db):
 		payout = _locked(db, ocid)
+		mismatch = _amount_mismatch(payout, amount)
 		if payout["status"] in ("Paid", "Failed"):
-			return {"payout": payout["name"], "status": payout["status"], "duplicate": True}
+			return {"payout": payout["name"], "status": payout["status"], "duplicate": True, "mismatch": mismatch}
 		if conversation_id and not payout.get("conversation_id"):
 			_set(db, payout["name"], conversation_id=conversation_id)
 		_settle(db, payout, paid=str(result_code) == "0", result_code=str(result_code), result_desc=result_desc,
 			receipt=receipt)
 		crash_point("before_result_commit")
-		return {"payout": payout["name"], "status": "Paid" if str(result_code) == "0" else "Failed", "duplicate": False}
+		return {"payout": payout["name"], "status": "Paid" if str(result_code) == "0" else "Failed", "duplicate": False,
+			"mismatch": mismatch}
 
-	return db.run_in_transaction(unit)
+	outcome = db.run_in_transaction(unit)
+	if outcome["mismatch"]:
+		alerts.warning("%s", outcome["mismatch"])
+	return outcome
+
+
+def _amount_mismatch(payout: dict, amount: Decimal | None) -> str | None:
+	"""What a result's TransactionAmount says when it is not the payout's amount, else None."""
+	if amount is None or amount == payout["amount"]:
+		return None
+	return (f"mismatch: payout {payout['name']} ({payout['originator_conversation_id']}) is {payout['amount']}"
+		f" but the gateway's result says {str(amount)[:40]}; the ledger moved {payout['amount']}")
 
 
 def mark_unknown(db, ocid: str, reason: str) -> dict:
@@ -361,9 +381,22 @@ def list_payouts(db, party: str | None = None, status: str | None = None, limit:
 # --- internals ---------------------------------------------------------------------------------
 
 
-def _by_key(db, key: str) -> dict | None:
-	rows = db.sql(f"{_select(db)} WHERE `idempotency_key` = %(k)s", {"k": key})
+def _by_key(db, scope: str, key: str) -> dict | None:
+	rows = db.sql(f"{_select(db)} WHERE `key_scope` = %(s)s AND `idempotency_key` = %(k)s", {"s": scope, "k": key})
 	return _row(rows[0]) if rows else None
+
+
+def fill_key_scopes(db) -> int:
+	"""Give every Payout stored before keys were scoped (``key_scope`` empty) its scope, in one
+	statement: a profit withdrawal's, an instant payout's (its key is ``instant:`` and the TransID),
+	else staff's; returns how many rows it filled (``db/schema.upgrade_data``)."""
+	return db.execute(
+		f"UPDATE {table('Payout')} SET `key_scope` = CASE WHEN `purpose` = %(pw)s THEN %(pw_scope)s"
+		f" WHEN `idempotency_key` LIKE %(instant)s THEN %(instant_scope)s ELSE %(staff)s END"
+		f" WHERE `key_scope` IS NULL OR `key_scope` = ''",
+		{"pw": "Profit Withdrawal", "pw_scope": PROFIT_WITHDRAWAL_PAYOUT, "instant": "instant:%",
+			"instant_scope": INSTANT_PAYOUT, "staff": STAFF_PAYOUT},
+	)
 
 
 def _locked(db, ocid: str) -> dict:

@@ -4,10 +4,11 @@
 cached balances, inside the caller's database transaction:
 
 1. validate the legs (2 decimals, non-zero, distinct open accounts, sum zero);
-2. idempotency: the header is inserted "or skipped" on its UNIQUE ``idempotency_key`` (no look-up
-   first); a skipped insert means the key is taken, and that transaction is returned unchanged (a
-   key reused for different content is a Conflict).  A concurrent writer of the same key is waited
-   for by the database, so races settle there;
+2. idempotency: the header is inserted "or skipped" on its UNIQUE ``(key_scope, idempotency_key)``
+   (no look-up first; the scope is the transaction type's, ``txn_types``: a staff journal's key can
+   never take a TransID); a skipped insert means the key is taken in that scope, and that transaction
+   is returned unchanged (a key reused for different content is a Conflict).  A concurrent writer of
+   the same key is waited for by the database, so races settle there;
 3. lock the touched ``tabLedger Account`` rows ``FOR UPDATE`` in name order (one global order, so
    posts cannot deadlock on each other), reading balance and ``posting_count`` from the locked rows,
    and, when the flow decided something before its transaction (a ``Precondition``: which driver a
@@ -69,6 +70,8 @@ class Posted:
 	legs: list[Leg]
 	#: balance after this transaction on each account's normal side (only for a fresh post)
 	balances: dict[str, Decimal] = field(default_factory=dict)
+	#: a repeat of an identity key (``key_is_identity``) whose content differs from the original's
+	content_differs: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,8 +160,10 @@ def post(
 	accounts as read under their row locks (a flow whose amounts depend on a balance, like the C2B
 	split); then ``fingerprint`` (the flow's request) is what a repeated key is compared with.
 	``key_is_identity``: the key is an outside system's own id for the event (M-Pesa's TransID), so
-	any repeat of it is the same event and returns the original without comparing content (the type
-	and party a repeat would get can differ, e.g. when a vehicle changed drivers in between).
+	any repeat of it is the same event and returns the original, never a Conflict (the type and party
+	a repeat would get can differ, e.g. when a vehicle changed drivers in between); only the content
+	(``fingerprint``) is compared, and a difference is reported as ``content_differs`` for the flow
+	to log and alert.
 	``precondition``: checked in the locking statement (a repeat returns before it, unchecked).
 
 	Locks: the touched Ledger Account rows (FOR UPDATE, name order); on MariaDB also each account's
@@ -169,11 +174,14 @@ def post(
 		raise RuntimeError("post() must run inside a database transaction")
 	if (legs is None) == (build is None) or (build is not None and not lock):
 		raise ValueError("post() takes either legs, or build with the accounts to lock")
-	txn_types.get(transaction_type)
+	scope = txn_types.scope_of(transaction_type)
 	key = validate_key(idempotency_key)
 	if legs is not None:
 		legs = validate_legs(list(legs))
-	digest = payload_hash(transaction_type, fingerprint if fingerprint is not None else legs, party_type, party, reversal_of)
+	content = fingerprint if fingerprint is not None else legs
+	# an identity key's repeat is compared on its content alone (its type and party may differ)
+	digest = payload_hash(None, content, None, None, None) if key_is_identity else payload_hash(
+		transaction_type, content, party_type, party, reversal_of)
 
 	now = clock.now()
 	when = posting_datetime or now
@@ -187,6 +195,7 @@ def post(
 				**standard_columns(now, user, docstatus=1),
 				"transaction_type": transaction_type,
 				"posting_datetime": when,
+				"key_scope": scope,
 				"idempotency_key": key,
 				"remarks": remarks,
 				"reversal_of": reversal_of,
@@ -194,17 +203,21 @@ def post(
 				"party": party,
 				"payload_hash": digest,
 			},
-			skip_if_exists="idempotency_key",
+			skip_if_exists=("key_scope", "idempotency_key"),
 		)
 	except UniqueViolation as exc:
 		if reversal_of and "reversal_of" in str(exc.constraint or exc):
 			raise Conflict(f"transaction {reversal_of} has already been reversed") from None
 		raise
 	if not inserted:  # the key is taken: a repeat (waited for, if it was being written concurrently)
-		existing = find_by_key(db, key, latest=True)
+		existing = find_by_key(db, scope, key, latest=True)
 		if existing is None:  # MariaDB skips on any unique key: here it was reversal_of
 			raise Conflict(f"transaction {reversal_of} has already been reversed")
-		return _duplicate(db, existing, None if key_is_identity else digest)
+		if key_is_identity:
+			# (no hash: recorded before keys were scoped, with nothing to compare: txn_types.fill_key_scopes)
+			differs = existing["payload_hash"] is not None and existing["payload_hash"] != digest
+			return _duplicate(db, existing, None, content_differs=differs)
+		return _duplicate(db, existing, digest)
 
 	names = sorted({leg.account for leg in legs} if legs is not None else set(lock))
 	accounts = _lock_accounts(db, names, precondition)
@@ -367,18 +380,19 @@ def _move_sql(d, count: int) -> str:
 	)
 
 
-def find_by_key(db, key: str, *, latest: bool = False) -> dict | None:
-	"""The transaction holding ``key``; ``latest`` reads past a REPEATABLE READ snapshot (MariaDB)."""
+def find_by_key(db, scope: str, key: str, *, latest: bool = False) -> dict | None:
+	"""The transaction holding ``key`` in the key scope ``scope`` (``txn_types``: a type's
+	``scope``); ``latest`` reads past a REPEATABLE READ snapshot (MariaDB)."""
 	rows = db.sql(
 		f"SELECT `name`, `transaction_type`, `idempotency_key`, `posting_datetime`, `payload_hash`,"
-		f" `reversal_of` FROM {table('Ledger Transaction')} WHERE `idempotency_key` = %(key)s"
+		f" `reversal_of` FROM {table('Ledger Transaction')} WHERE `key_scope` = %(scope)s AND `idempotency_key` = %(key)s"
 		f"{db.dialect.locking_read if latest else ''}",
-		{"key": key},
+		{"scope": scope, "key": key},
 	)
 	return rows[0] if rows else None
 
 
-def _duplicate(db, existing: dict, digest: str | None) -> Posted:
+def _duplicate(db, existing: dict, digest: str | None, *, content_differs: bool = False) -> Posted:
 	if digest is not None and existing["payload_hash"] != digest:
 		raise Conflict(
 			f"idempotency key {existing['idempotency_key']!r} was already used for transaction"
@@ -391,6 +405,7 @@ def _duplicate(db, existing: dict, digest: str | None) -> Posted:
 		existing["idempotency_key"],
 		_as_datetime(existing["posting_datetime"]),
 		get_legs(db, existing["name"]),
+		content_differs=content_differs,
 	)
 
 
@@ -430,7 +445,7 @@ def reverse(db, transaction: str, idempotency_key: str, *, remarks: str | None =
 	key = validate_key(idempotency_key)
 	if not kind.reversible:
 		raise Conflict(f"a {kind.name} transaction cannot be reversed")
-	prior = find_by_key(db, key)
+	prior = find_by_key(db, txn_types.REVERSAL.scope, key)
 	if prior is None:
 		reversed_by = db.sql(
 			f"SELECT `name` FROM {table('Ledger Transaction')} WHERE `reversal_of` = %(name)s",

@@ -7,6 +7,7 @@ from frappe.tests.utils import FrappeTestCase
 from ledger_app.db import constraints
 from ledger_app.patches.v0_1.apply_constraints import FrappeCatalog
 from ledger_app.patches.v0_1.apply_constraints import execute as apply_constraints
+from ledger_app.patches.v0_2.scope_idempotency_keys import execute as scope_idempotency_keys
 from ledger_app.setup.install import ROLES, after_install
 from ledger_app.tests.fixtures import unique
 
@@ -62,3 +63,37 @@ class TestInstall(FrappeTestCase):
 		self.assertIn("one_active_loss", str(raised.exception))
 		frappe.db.rollback()
 		self.assertFalse(frappe.db.exists("Loss Snapshot", rows[0]["name"]))
+
+	def insert_transaction(self, name, transaction_type, scope, key):
+		frappe.db.sql(
+			"INSERT INTO `tabLedger Transaction` (name, docstatus, transaction_type, posting_datetime, key_scope,"
+			" idempotency_key) VALUES (%(name)s, 1, %(type)s, '2026-03-01 00:00:00', %(scope)s, %(key)s)",
+			{"name": name, "type": transaction_type, "scope": scope, "key": key},
+		)
+
+	def test_the_database_keeps_each_idempotency_key_unique_within_its_scope_only(self):
+		frappe.db.commit()
+		key = unique("QKEY")
+		self.insert_transaction(unique("LT"), "Journal", "Journal", key)
+		self.insert_transaction(unique("LT"), "C2B Payment", "C2B Receipt", key)  # another scope: allowed
+		with self.assertRaises(Exception) as raised:
+			self.insert_transaction(unique("LT"), "Unmatched Payment", "C2B Receipt", key)
+		self.assertTrue(frappe.db.is_unique_key_violation(raised.exception), raised.exception)
+		self.assertIn("transaction_scope_key", str(raised.exception))
+		frappe.db.rollback()
+
+	def test_the_key_scope_patch_gives_rows_from_before_it_their_scope_and_can_run_again(self):
+		self.addCleanup(frappe.db.rollback)
+		names = {unique("LT"): ("Driver Repayment", "C2B Receipt"), unique("LT"): ("Journal", "Journal")}
+		for name, (transaction_type, _) in names.items():
+			self.insert_transaction(name, transaction_type, "", unique("QOLD"))
+		frappe.db.commit()
+		try:
+			scope_idempotency_keys()
+			scope_idempotency_keys()
+			for name, (_, scope) in names.items():
+				self.assertEqual(frappe.db.get_value("Ledger Transaction", name, "key_scope"), scope)
+			self.assertEqual(self.missing_constraints(), [])
+		finally:
+			frappe.db.sql("DELETE FROM `tabLedger Transaction` WHERE name IN %(names)s", {"names": tuple(names)})
+			frappe.db.commit()

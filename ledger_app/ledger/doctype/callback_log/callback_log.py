@@ -22,7 +22,7 @@ class CallbackLog(Document):
 		http_status: DF.Int
 		reference: DF.Data | None
 		remote_addr: DF.Data | None
-		status: DF.Literal["Received", "Processed", "Rejected", "Failed"]
+		status: DF.Literal["Received", "Processed", "Mismatch", "Rejected", "Failed"]
 	# end: auto-generated types
 
 	@staticmethod

@@ -19,6 +19,7 @@ class LedgerTransaction(Document):
 
 		amended_from: DF.Link | None
 		idempotency_key: DF.Data
+		key_scope: DF.Data
 		party: DF.DynamicLink | None
 		party_type: DF.Link | None
 		payload_hash: DF.Data | None

@@ -21,6 +21,7 @@ class Payout(Document):
 		gateway: DF.Data | None
 		gateway_receipt: DF.Data | None
 		idempotency_key: DF.Data
+		key_scope: DF.Data
 		last_error: DF.SmallText | None
 		next_attempt_at: DF.Datetime | None
 		originator_conversation_id: DF.Data

@@ -15,6 +15,7 @@ from ledger_app.tests.fixtures import (
 	NO_LEDGER_ROLE,
 	assert_written_by_the_engine_only,
 	balance,
+	engine_db,
 	ensure_users,
 	new_driver,
 	pay,
@@ -38,6 +39,18 @@ class TestUnmatchedPayment(FrappeTestCase):
 		self.assertEqual(outcome.kind, "unmatched")
 		self.assertIn(self.account, alerts.output[0])
 		self.unmatched = outcome.unmatched_payment
+
+	def test_its_transid_resent_with_another_amount_is_an_alerted_mismatch_that_moves_nothing(self):
+		from ledger_app.engine import drivers
+
+		trans_id = frappe.db.get_value("Unmatched Payment", self.unmatched, "trans_id")
+		with self.assertLogs("ledger_app.alerts", "WARNING") as alerts:
+			outcome = drivers.record_missed_payment(engine_db(), trans_id, "99.00", self.account)
+		self.assertTrue(outcome.duplicate)
+		self.assertTrue(outcome.mismatch.startswith(f"mismatch: TransID {trans_id} was recorded as Unmatched Payment"))
+		self.assertIn("99.00", outcome.mismatch)
+		self.assertEqual(alerts.output, [f"WARNING:ledger_app.alerts:{outcome.mismatch}"])
+		self.assertEqual(balance(SUSPENSE) - self.suspense_before, Decimal("150.35"))
 
 	def test_a_payment_to_an_unknown_account_waits_in_suspense(self):
 		with self.set_user(LEDGER_MANAGER):
