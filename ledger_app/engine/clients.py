@@ -23,7 +23,7 @@ from datetime import date
 from decimal import Decimal
 
 from ledger_app.db.rows import insert, new_name, standard_columns, table
-from ledger_app.engine import accounts, business, clock, payouts, posting
+from ledger_app.engine import accounts, business, clock, payouts, posting, text
 from ledger_app.engine.drivers import _identifier, normalize_phone
 from ledger_app.engine.errors import Conflict, InvariantViolation, NotFound, UniqueViolation, ValidationFailed
 from ledger_app.engine.money import CENT, ZERO, from_db, parse_amount, round_half_up
@@ -79,7 +79,7 @@ def upsert_client(db, client, client_name=None, phone=None, user="Administrator"
 	if client_name is not None:
 		if not isinstance(client_name, str) or not client_name.strip() or len(client_name) > 140:
 			raise ValidationFailed("client_name must be 1-140 characters")
-		values["client_name"] = client_name.strip()
+		values["client_name"] = text.check(client_name.strip(), "client_name")
 	if phone is not None:
 		values["phone"] = normalize_phone(phone)
 
@@ -125,7 +125,7 @@ def upsert_client_exchange(db, client_exchange, client=None, exchange=None, my_s
 		if exchange is not None:
 			if not isinstance(exchange, str) or not exchange.strip() or len(exchange) > 140:
 				raise ValidationFailed("exchange must be 1-140 characters")
-			values["exchange"] = exchange.strip()
+			values["exchange"] = text.check(exchange.strip(), "exchange")
 		if my_share_pct is not None or company_share_pct is not None or not current:
 			my = my_share_pct if my_share_pct is not None else (current[0]["my"] if current else None)
 			company = company_share_pct if company_share_pct is not None else (current[0]["company"] if current else None)
