@@ -209,10 +209,10 @@ def test_a_method_path_of_thousands_of_parts_or_characters_gets_4xx_before_impor
 
 
 @pytest.mark.parametrize("where", ["header", "body", "referer", "form-body", "authorization"])
-def test_a_callback_token_sent_outside_the_query_is_refused_and_never_stored(server, where):
+def test_a_callback_token_sent_outside_the_query_is_refused_and_never_stored(server, host_kind, where):
 	"""Row 11: refused, but stored verbatim in the Callback Log."""
 	base, pool = server
-	url = base + CONFIRMATION
+	before = _written(pool)
 	headers = {"Content-Type": "application/json"}
 	data = json.dumps(body("QTOK1")).encode()
 	if where == "header":
@@ -220,19 +220,22 @@ def test_a_callback_token_sent_outside_the_query_is_refused_and_never_stored(ser
 	elif where == "body":
 		data = json.dumps({**body("QTOK1"), "token": CALLBACK_TOKEN, "note": f"token={CALLBACK_TOKEN}"}).encode()
 	elif where == "referer":
-		headers["Referer"] = f"https://example.com/cb?token={CALLBACK_TOKEN}"
+		headers["Referer"] = f"https://example.com/cb?token={requests.utils.quote(CALLBACK_TOKEN)}"
 	elif where == "form-body":
 		headers["Content-Type"] = "application/x-www-form-urlencoded"
 		data = f"TransID=QTOK1&token={requests.utils.quote(CALLBACK_TOKEN)}".encode()
 	else:
 		headers["Authorization"] = f"Bearer {CALLBACK_TOKEN}"
-	response = requests.post(url, data=data, headers=headers, timeout=30)
-	assert response.status_code == 401 and response.json() == {"ResultCode": 1, "ResultDesc": "Rejected: missing callback token"}
+	response = requests.post(base + CONFIRMATION, data=data, headers=headers, timeout=30)
+	assert response.status_code == 401
 	logs = callback_logs(pool)
-	assert len(logs) == 1 and logs[0]["status"] == "Rejected"
-	stored = json.dumps(logs[0])
-	assert CALLBACK_TOKEN not in stored and CALLBACK_TOKEN.replace("-", "") not in stored.replace("-", "")
-	if where in ("header", "body", "referer"):
+	if host_kind == "frappe" and where == "authorization":
+		assert logs == []  # Frappe itself refuses a bearer token it does not know, before any app code
+	else:
+		assert response.json() == {"ResultCode": 1, "ResultDesc": "Rejected: missing callback token"}
+		assert len(logs) == 1 and logs[0]["status"] == "Rejected"
+	stored = json.dumps(logs)
+	assert CALLBACK_TOKEN not in stored and requests.utils.quote(CALLBACK_TOKEN) not in stored
+	if where in ("header", "body", "referer", "form-body"):
 		assert "[redacted]" in stored
-	with pool.connection() as db:
-		assert count(db, "Ledger Transaction") == 0 or _written(pool)[0] >= 0
+	assert _written(pool) == before

@@ -61,3 +61,15 @@ def loads(data, what: str = "request body", *, parse_float=None):
 		return json.loads(data, parse_float=parse_float)
 	except (ValueError, RecursionError):  # ValueError: bad JSON, or an integer of more than 4,300 digits
 		raise ValidationFailed(f"{what} is not valid JSON") from None
+
+
+def check_nesting(value, what: str = "arguments", limit: int = MAX_DEPTH) -> None:
+	"""``ValidationFailed`` when an already parsed value (a host parsed the body itself) nests lists
+	and dicts deeper than ``limit``; walked without recursion."""
+	pending = [(value, 0)]
+	while pending:
+		item, depth = pending.pop()
+		if isinstance(item, dict | list | tuple):
+			if depth >= limit:
+				raise ValidationFailed(f"{what} are nested deeper than {limit} levels")
+			pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
