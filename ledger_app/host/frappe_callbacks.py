@@ -36,9 +36,25 @@ from ledger_app.engine import json_input
 from ledger_app.engine.errors import ValidationFailed
 
 _CALLBACK_PATH = re.compile(r"^/api/(?:v1/|v2/)?method/(ledger_app\.api\.(?:mpesa|daraja)\.[A-Za-z_]\w*)/?$")
+_APP_METHOD = re.compile(r"^/api/(?:v1/|v2/)?method/(ledger_app\..*?)/?$", re.DOTALL)
 _API_PATH = re.compile(r"^/api/(?:v1/|v2/)?method/ledger_app\.api\.[\w.]+/?$")
 _NOT_JSON = "request body is not valid JSON"
 _MODULES = ("ledger_app.api.mpesa", "ledger_app.api.daraja")
+
+
+def refuse_long_method_path() -> None:
+	"""The ``before_request`` hook (hooks.py): ``/api/method/ledger_app.<path>`` with an overlong path
+	(``host.method_path_refusal``) is refused with the standalone host's 417 before Frappe imports
+	anything for it or checks the API token (Frappe runs ``before_request`` hooks right after parsing
+	the request, before ``validate_auth`` and the API handler: frappe/app.py)."""
+	request = getattr(frappe, "request", None)
+	match = _APP_METHOD.match(request.path) if request is not None else None
+	if match is not None:
+		from ledger_app.host import method_path_refusal
+
+		refused = method_path_refusal(match.group(1))
+		if refused is not None:
+			frappe.throw(refused, frappe.ValidationError)
 
 
 def answer_refused_body(response=None, request=None) -> None:

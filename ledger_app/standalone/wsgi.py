@@ -29,16 +29,12 @@ from werkzeug.wrappers import Request, Response
 from ledger_app.db.pool import ConnectionPool
 from ledger_app.engine import json_input, text
 from ledger_app.engine.errors import LedgerError, ValidationFailed
-from ledger_app.host import json_default, standalone_host
+from ledger_app.host import json_default, method_path_refusal, standalone_host
 from ledger_app.standalone.config import Config
 
 log = logging.getLogger("ledger_app.http")
 
 MAX_BODY_BYTES = 1024 * 1024
-#: a method path longer than this, or with more dotted parts, is refused before any import (importing
-#: ``a.b.c...`` imports each parent first, recursively: 2,000 parts overflow Python's recursion limit)
-MAX_METHOD_PATH = 140
-MAX_METHOD_PARTS = 8
 STAFF_ROLES = frozenset({"Ledger Manager", "Ledger User", "System Manager"})
 
 
@@ -127,12 +123,12 @@ class LedgerApp:
 
 def _resolve(path: str):
 	"""The whitelisted function at ``path``, or Frappe's answer when there is none: 417 for a name
-	that does not resolve (no other app is installed here; a path over ``MAX_METHOD_PATH`` characters
-	or ``MAX_METHOD_PARTS`` parts is refused before anything is imported), 403 for one that is not
-	whitelisted (nothing of this app outside ledger_app.api is)."""
-	if len(path) > MAX_METHOD_PATH or path.count(".") >= MAX_METHOD_PARTS:
-		return _error(417, "ValidationError", f"Failed to get method for command {path[:MAX_METHOD_PATH]}...:"
-			f" a method path has at most {MAX_METHOD_PATH} characters and {MAX_METHOD_PARTS} parts")
+	that does not resolve (no other app is installed here; an overlong path, ``host.method_path_refusal``,
+	is refused before anything is imported or authenticated), 403 for one that is not whitelisted
+	(nothing of this app outside ledger_app.api is)."""
+	refused = method_path_refusal(path)
+	if refused is not None:
+		return _error(417, "ValidationError", refused)
 	if not path.startswith("ledger_app.") or not all(part.isidentifier() for part in path.split(".")):
 		return _error(417, "ValidationError", f"Failed to get method for command {path}")
 	if not path.startswith("ledger_app.api."):
