@@ -1,12 +1,13 @@
-"""Requests to the app that Frappe refuses before the app sees them (an ``after_request`` hook).
+"""Requests to the app that Frappe refuses before the app sees them (an ``after_request`` hook), and
+method paths refused before Frappe looks them up (a ``before_request`` hook).
 
 Frappe parses a request body sent as ``Content-Type: application/json`` while it sets the request
-up (``make_form_dict`` in frappe/app.py ``init_request``), before its ``HTTPRequest`` (session,
+up (``make_form_dict``), before its ``HTTPRequest`` (session,
 ``request_ip``) and before any ``before_request`` hook: a body that is not valid JSON raises there
 (Frappe answers 500), so does one nested so deep that Python's parser overflows its recursion limit
 (about 1,000 levels: ``RecursionError``, 500), and a JSON scalar is refused (417), so the callback
-method never runs: no Callback Log row, no Daraja-shaped answer.  The only app hook Frappe still runs for such a request is ``after_request``, with the
-response it built.
+method never runs: no Callback Log row, no Daraja-shaped answer.  The only app hook Frappe still
+runs for such a request is ``after_request``, with the response it built.
 
 ``answer_refused_body`` acts on exactly that case: a request Frappe stopped before its
 ``HTTPRequest`` because its parser refuses the body.  For a POST to a guest method of
@@ -46,7 +47,7 @@ def refuse_long_method_path() -> None:
 	"""The ``before_request`` hook (hooks.py): ``/api/method/ledger_app.<path>`` with an overlong path
 	(``host.method_path_refusal``) is refused with the standalone host's 417 before Frappe imports
 	anything for it or checks the API token (Frappe runs ``before_request`` hooks right after parsing
-	the request, before ``validate_auth`` and the API handler: frappe/app.py)."""
+	the request, before its token check and API handler; README, "Staff API")."""
 	request = getattr(frappe, "request", None)
 	match = _APP_METHOD.match(request.path) if request is not None else None
 	if match is not None:

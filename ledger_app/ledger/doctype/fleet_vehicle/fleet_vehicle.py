@@ -26,6 +26,8 @@ class FleetVehicle(Document):
 		"""Stored as C2B matching reads it (``drivers.normalize_account``: trimmed, upper-case), so
 		the unique key also refuses ``ab12`` next to ``AB12``."""
 		from ledger_app.engine.drivers import normalize_account
+		from ledger_app.ledger.engine_owned import engine_errors
 
 		if self.account_number:  # a missing one is reported by Frappe's mandatory check right after
-			self.account_number = normalize_account(self.account_number)
+			with engine_errors():  # control characters are refused with the engine's message
+				self.account_number = normalize_account(self.account_number)
