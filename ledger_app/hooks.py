@@ -26,9 +26,11 @@ after_migrate = [
 # Requests
 # --------
 
-# a request whose body Frappe cannot parse never reaches its method: a gateway callback is logged and
-# answered as the method would; a staff call gets a 417 instead of Frappe's 500
-# (ledger_app/host/frappe_callbacks.py)
+# a request whose body Frappe cannot parse (not JSON, or nested too deep for its parser) never reaches
+# its method: a gateway callback is logged and answered as the method would; a staff call gets a 417
+# instead of Frappe's 500; an overlong ledger_app method path is refused (417) before Frappe imports
+# anything for it or authenticates it (ledger_app/host/frappe_callbacks.py)
+before_request = ["ledger_app.host.frappe_callbacks.refuse_long_method_path"]
 after_request = ["ledger_app.host.frappe_callbacks.answer_refused_body"]
 
 # Log Settings clears Callback Log rows older than this many days (CallbackLog.clear_old_logs keeps

@@ -138,3 +138,33 @@ def server_process(db_url: str, *args: str, env: dict | None = None, log_path=No
 		log.close()
 		if log_path is None:
 			os.unlink(log.name)
+
+
+# --- bad input at the edge (issue 11): shared by the grammar's unit tests and the HTTP tests ------
+
+#: amounts outside the one grammar (ledger_app/engine/money.py), each with a fragment of its 417 message
+BAD_AMOUNTS = [
+	("1e3", "decimal number"), ("1_000", "decimal number"), ("\u0661\u0660\u0660", "decimal number"),
+	("\uff11\uff10\uff10", "decimal number"), (" +5 ", "decimal number"), ("5.", "decimal number"),
+	(".5", "decimal number"), ("1e30", "decimal number"), (10**40, "maximum"), ("1" + "0" * 26, "maximum"),
+	("05", "zero"), ("NaN", "decimal number"), ("10.001", "2 decimal"),
+]
+#: a lone surrogate and NUL, as JSON sends them (requests' json= escapes them as \ud800 and \u0000)
+LONE_SURROGATE = "\ud800"
+NUL = "\x00"
+
+
+def deeply_nested(depth: int = 10_000) -> bytes:
+	"""A JSON body nested ``depth`` arrays deep inside an object (20 KB for 10,000)."""
+	return b'{"a": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def long_method_path(parts: int = 2_000) -> str:
+	"""A dotted method path of ``parts`` parts under ledger_app.api."""
+	return "ledger_app.api." + ".".join("x" for _ in range(parts - 2))
+
+
+def callback_logs(pool) -> list[dict]:
+	with pool.connection() as db:
+		return db.sql("SELECT `endpoint`, `status`, `http_status`, `error`, `headers`, `body`, `remote_addr`, `reference`"
+			" FROM `tabCallback Log` ORDER BY `creation`")

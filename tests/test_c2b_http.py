@@ -155,15 +155,16 @@ def test_ip_allow_list_refuses_other_sources(server):
 		(body(amount="-100.00"), "positive"),
 		(body(amount="0"), "zero"),
 		(body(amount="10.005"), "2 decimal"),
-		(body(amount="1e9"), "maximum"),
-		(body(amount="NaN"), "finite"),
+		(body(amount="1e9"), "decimal number"),
+		(body(amount="1000000000"), "maximum"),
+		(body(amount="NaN"), "decimal number"),
 		(body(TransactionType="Salary Payment"), "TransactionType"),
 		({k: v for k, v in body().items() if k != "TransID"}, "TransID"),
 		(body(trans_id="'; DROP TABLE x; --"), "TransID"),
 		(body(TransTime="yesterday"), "TransTime"),
 		(body(account=""), "BillRefNumber"),
 	],
-	ids=["negative", "zero", "3-decimals", "absurd", "nan", "unknown-type", "no-transid", "sql-transid", "bad-time", "no-account"],
+	ids=["negative", "zero", "3-decimals", "exponent", "absurd", "nan", "unknown-type", "no-transid", "sql-transid", "bad-time", "no-account"],
 )
 def test_hostile_confirmations_are_refused_clearly_and_lose_nothing(server, payload, fragment):
 	base, pool = server
@@ -269,7 +270,9 @@ def test_32_clients_2000_confirmations_for_one_driver_exact_to_the_cent(served):
 
 def test_control_characters_are_refused_or_stripped(server):
 	base, pool = server
-	assert post(base, CONFIRMATION, body("QNUL1", account="K0\x0001")).status_code == 400
+	# the money has moved: kept in suspense under the reference with U+FFFD (tests/test_edge_input.py)
+	assert post(base, CONFIRMATION, body("QNUL1", account="K0\x0001")).status_code == 200
+	assert post(base, VALIDATION, body("QNUL1", account="K0\x0001")).json()["ResultCode"] == "C2B00012"
 	ok = post(base, CONFIRMATION, body("QNUL2", FirstName="JO\x00HN", MSISDN="2547\x00"))
 	assert ok.status_code == 200
 

@@ -1121,6 +1121,7 @@ def test_hooks_identify_the_app():
 		"doc_events",
 		"before_tests",
 		"override_whitelisted_methods",
+		"before_request",
 		"after_request",
 	],
 )

@@ -43,7 +43,7 @@ def post_journal(idempotency_key=None, remarks=None, postings=None, posting_date
 		host.get_db(),
 		idempotency_key,
 		posting.parse_legs(parse.json_list(postings, "postings")),
-		remarks=parse.optional_text(remarks, "remarks", max_length=1000),
+		remarks=parse.optional_text(remarks, "remarks", max_length=1000, multiline=True),
 		posting_datetime=parse.optional_datetime(posting_datetime, "posting_datetime"),
 		user=host.current_user(),
 	)

@@ -8,31 +8,35 @@ body, never their keyword arguments, so they are ``xss_safe``: Frappe does not r
 
 from __future__ import annotations
 
-import json
 import logging
+from decimal import Decimal
 
 from ledger_app import host
-from ledger_app.engine import callbacks, drivers, payouts
-from ledger_app.engine.errors import LedgerError
+from ledger_app.engine import callbacks, drivers, json_input, payouts
+from ledger_app.engine.errors import LedgerError, ValidationFailed
 from ledger_app.engine.settings import get_settings
 from ledger_app.gateways import daraja
 
 log = logging.getLogger("ledger_app.mpesa")
 
 
-_NOT_AN_OBJECT = {"ResultCode": 1, "ResultDesc": "Rejected: body is not a JSON object"}
+_NOT_AN_OBJECT_REASON = "body is not a JSON object"
+_NOT_AN_OBJECT = {"ResultCode": 1, "ResultDesc": f"Rejected: {_NOT_AN_OBJECT_REASON}"}
 
 
 def _receive(endpoint: str, not_an_object: dict = _NOT_AN_OBJECT):
-	"""Log the raw callback, authenticate it and parse its JSON object.
+	"""Log the raw callback (the callback token redacted wherever it appears), authenticate it and
+	parse its JSON object.
 
 	Returns ``(db, log_name, payload, None)``, or ``(db, log_name, None, refusal_response)``; a body
-	that is not a JSON object is refused with 400 and ``not_an_object`` as the answer.
+	that is not a JSON object (or nests deeper than ``json_input.MAX_DEPTH``) is refused with 400 and
+	``not_an_object`` as the answer.  Numbers keep their exact literal (``parse_float=Decimal``).
 	"""
 	db = host.get_db()
 	body = host.request_body()
-	log_name = callbacks.record(db, endpoint, body, host.request_headers(), host.remote_addr())
-	refused = callbacks.refusal(host.request_args().get("token"), host.secret("callback_token"), host.remote_addr(),
+	token = host.secret("callback_token")
+	log_name = callbacks.record(db, endpoint, body, host.request_headers(), host.remote_addr(), secrets=(token,))
+	refused = callbacks.refusal(host.request_args().get("token"), token, host.remote_addr(),
 		get_settings(db, ("allowed_callback_ips",))["allowed_callback_ips"])
 	if refused:
 		status, reason = refused
@@ -40,12 +44,18 @@ def _receive(endpoint: str, not_an_object: dict = _NOT_AN_OBJECT):
 		log.warning("callback %s refused: %s (from %s)", endpoint, reason, host.remote_addr())
 		return db, log_name, None, host.raw_json_response({"ResultCode": 1, "ResultDesc": f"Rejected: {reason}"}, status)
 	try:
-		payload = json.loads(body)
-	except (ValueError, UnicodeDecodeError):
+		payload = json_input.loads(body, "body", parse_float=Decimal)
+	except ValidationFailed as exc:
 		payload = None
+		reason = _NOT_AN_OBJECT_REASON if "not valid JSON" in exc.message else exc.message
+	else:
+		reason = _NOT_AN_OBJECT_REASON
 	if not isinstance(payload, dict):
-		callbacks.finish(db, log_name, "Rejected", 400, "body is not a JSON object")
-		return db, log_name, None, host.raw_json_response(not_an_object, 400)
+		callbacks.finish(db, log_name, "Rejected", 400, reason)
+		answer = not_an_object
+		if reason != _NOT_AN_OBJECT_REASON and not_an_object is _NOT_AN_OBJECT:
+			answer = {"ResultCode": 1, "ResultDesc": f"Rejected: {reason}"}
+		return db, log_name, None, host.raw_json_response(answer, 400)
 	return db, log_name, payload, None
 
 
@@ -66,7 +76,7 @@ def c2b_confirmation(**kwargs):
 	if refused is not None:
 		return refused
 	try:
-		payment = drivers.parse_c2b(payload)
+		payment = drivers.parse_c2b(payload, payment_made=True)
 		outcome = drivers.confirm_c2b(db, payment, callback_log=log_name)
 	except LedgerError as exc:
 		callbacks.finish(db, log_name, "Rejected", 400, exc.message, reference=str(payload.get("TransID") or "") or None)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
+from ledger_app.engine import json_input, text
 from ledger_app.engine.errors import ValidationFailed
 
 _TRUE = ("1", "true", "yes", "on")
@@ -26,23 +26,22 @@ def boolean(value, field: str, default: bool = False) -> bool:
 def json_list(value, field: str) -> list:
 	"""A list given as a JSON value or as a JSON-encoded string (a form field)."""
 	if isinstance(value, str):
-		try:
-			value = json.loads(value)
-		except ValueError:
-			raise ValidationFailed(f"{field} is not valid JSON") from None
+		value = json_input.loads(value, field)
+		text.refuse_unstorable(value, field)
 	if not isinstance(value, list):
 		raise ValidationFailed(f"{field} must be a list")
 	return value
 
 
-def optional_text(value, field: str, max_length: int = 140) -> str | None:
+def optional_text(value, field: str, max_length: int = 140, *, multiline: bool = False) -> str | None:
+	"""Text or nothing; no control characters (line breaks and tabs only when ``multiline``)."""
 	if value is None or value == "":
 		return None
 	if not isinstance(value, str):
 		raise ValidationFailed(f"{field} must be text")
 	if len(value) > max_length:
 		raise ValidationFailed(f"{field} is longer than {max_length} characters")
-	return value
+	return text.check(value, field, multiline=multiline)
 
 
 def optional_datetime(value, field: str) -> datetime | None:

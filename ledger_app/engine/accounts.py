@@ -8,7 +8,7 @@ Only ``posting`` changes a balance.
 from __future__ import annotations
 
 from ledger_app.db.rows import insert, standard_columns, table
-from ledger_app.engine import clock
+from ledger_app.engine import clock, text
 from ledger_app.engine.errors import Conflict, NotFound, UniqueViolation, ValidationFailed
 from ledger_app.engine.money import from_db
 
@@ -34,9 +34,7 @@ def validate_name(value, field: str = "account") -> str:
 	name = value.strip()
 	if len(name) > 140:
 		raise ValidationFailed(f"{field} is longer than 140 characters")
-	if any(ord(ch) < 32 for ch in name):
-		raise ValidationFailed(f"{field} contains control characters")
-	return name
+	return text.check(name, field)
 
 
 def create_account(

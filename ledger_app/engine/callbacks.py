@@ -3,8 +3,9 @@ that decide whether a callback may act (secret token in constant time, optional 
 
 M-Pesa does not sign callbacks, so every callback URL carries a secret token and the source address
 must be in the allow-list when one is configured.  A refused callback changes nothing but its log row.
-Secrets are never logged: the token travels in the query string, which is not stored, and the
-Authorization / Cookie headers are dropped from the stored headers.
+Secrets are never logged: the token travels in the query string, which is not stored, the
+Authorization / Cookie headers are dropped from the stored headers, and the configured token is
+redacted wherever else a caller put it (a header, the body).
 
 Old rows are cleared (``clear_older_than``; inside a bench by Frappe's Log Settings) except those a
 person still has to look at: a callback that failed or never finished may carry money that is not in
@@ -18,9 +19,10 @@ import ipaddress
 import json
 import re
 from datetime import timedelta
+from urllib.parse import quote, quote_plus
 
 from ledger_app.db.rows import insert, new_name, standard_columns, table
-from ledger_app.engine import clock
+from ledger_app.engine import clock, text
 
 MAX_LOGGED_BODY = 256 * 1024
 #: the status of a callback that repeats a recorded payment or payout with other content (another
@@ -32,19 +34,48 @@ _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"
 KEPT_STATUSES = ("Received", "Failed", MISMATCH)
 
 
-def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | None, http_method: str = "POST") -> str:
-	"""Service: store the raw callback, committed on its own before any processing (one statement)."""
+def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | None, http_method: str = "POST",
+		secrets=()) -> str:
+	"""Service: store the raw callback, committed on its own before any processing (one statement).
+
+	Every secret in ``secrets`` (the callback token) is replaced by ``[redacted]`` wherever it appears
+	in what is stored (body, header names and values, address), also URL- or JSON-escaped: a token
+	sent in a header or the body instead of the query string is refused, and never stored.  Text a
+	database refuses (NUL for PostgreSQL, lone surrogates for MariaDB) and other control characters
+	in headers and address are stored as U+FFFD (``text.scrub``)."""
 	name = new_name()
-	safe_headers = {k: v.replace("\x00", "\ufffd") for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
-	# undecodable bytes and NUL (which PostgreSQL text refuses) are stored as U+FFFD
-	text = body[:MAX_LOGGED_BODY].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-	if len(body) > MAX_LOGGED_BODY:
-		text += f"\n[... {len(body) - MAX_LOGGED_BODY} more bytes not stored]"
+	redact = _redactor(secrets)
+	safe_headers = {redact(text.scrub(str(k))): redact(text.scrub(str(v))) for k, v in headers.items()
+		if str(k).lower() not in _SECRET_HEADERS}
+	# undecodable bytes and NUL (which PostgreSQL text refuses) are stored as U+FFFD; redacted before
+	# it is cut, so no part of a secret is left at the cut
+	decoded = redact(body.decode("utf-8", errors="replace").replace("\x00", text.REPLACEMENT))
+	stored = decoded[:MAX_LOGGED_BODY]
+	if len(decoded) > MAX_LOGGED_BODY:
+		stored += f"\n[... {len(decoded) - MAX_LOGGED_BODY} more characters not stored]"
 	row = {"name": name, **standard_columns(clock.now(), "Guest"), "endpoint": endpoint[:140], "http_method": http_method,
-		"remote_addr": (remote_addr or "")[:140], "headers": json.dumps(safe_headers, sort_keys=True), "body": text,
-		"status": "Received", "http_status": 0}
+		"remote_addr": redact(text.scrub(remote_addr or ""))[:140], "headers": json.dumps(safe_headers, sort_keys=True),
+		"body": stored, "status": "Received", "http_status": 0}
 	db.committed(lambda db: insert(db, "Callback Log", row))
 	return name
+
+
+REDACTED = "[redacted]"
+
+
+def _redactor(secrets):
+	"""A function replacing each secret (as sent, URL-encoded or JSON-escaped) by ``REDACTED``."""
+	forms = set()
+	for secret in secrets:
+		if secret:
+			secret = str(secret)
+			forms.update({secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
+				json.dumps(secret, ensure_ascii=False)[1:-1]})
+	ordered = sorted((form for form in forms if form), key=len, reverse=True)
+	if not ordered:
+		return lambda value: value
+	pattern = re.compile("|".join(re.escape(form) for form in ordered), re.IGNORECASE)
+	return lambda value: pattern.sub(REDACTED, value)
 
 
 def finish(db, name: str, status: str, http_status: int, error: str | None = None, reference: str | None = None) -> None:
@@ -64,7 +95,8 @@ def mark(db, name: str, status: str, http_status: int, error: str | None = None,
 	db.execute(
 		f"UPDATE {table('Callback Log')} SET `status` = %(s)s, `http_status` = %(h)s, `error` = %(e)s,"
 		f" `reference` = %(r)s, `modified` = %(now)s WHERE `name` = %(n)s",
-		{"s": status, "h": http_status, "e": (error or None), "r": (reference or None)[:140] if reference else None,
+		{"s": status, "h": http_status, "e": text.scrub(error, multiline=True) if error else None,
+			"r": text.scrub(reference)[:140] if reference else None,
 			"now": clock.now(), "n": name},
 	)
 

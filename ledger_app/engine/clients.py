@@ -26,7 +26,7 @@ from datetime import date
 from decimal import Decimal
 
 from ledger_app.db.rows import insert, new_name, standard_columns, table
-from ledger_app.engine import accounts, business, clock, payouts, posting
+from ledger_app.engine import accounts, business, clock, payouts, posting, text
 from ledger_app.engine.drivers import _identifier, _name, normalize_phone
 from ledger_app.engine.errors import Conflict, InvariantViolation, NotFound, UniqueViolation, ValidationFailed
 from ledger_app.engine.money import CENT, ZERO, from_db, parse_amount, round_half_up

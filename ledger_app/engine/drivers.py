@@ -22,7 +22,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from ledger_app.db.rows import insert, new_name, standard_columns, table
-from ledger_app.engine import accounts, business, callbacks, clock, posting, txn_types
+from ledger_app.engine import accounts, business, callbacks, clock, posting, text, txn_types
 from ledger_app.engine import settings as ledger_settings
 from ledger_app.engine.errors import Conflict, NotFound, StaleDecision, UniqueViolation, ValidationFailed
 from ledger_app.engine.faults import crash_point
@@ -44,7 +44,6 @@ OVERRIDES = ("Follow Global", "Enable", "Disable")
 #: C2B confirmations above this are refused as absurd (Daraja's paybill limit is far below it)
 MAX_C2B_AMOUNT = Decimal("1000000.00")
 C2B_TRANSACTION_TYPES = ("Pay Bill", "Buy Goods", "CustomerPayBillOnline", "CustomerBuyGoodsOnline")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,59}$")
 
 
@@ -101,7 +100,7 @@ def _percent(value, field: str) -> Decimal:
 def _name(value, field: str) -> str:
 	if not isinstance(value, str) or not value.strip() or len(value) > 140:
 		raise ValidationFailed(f"{field} must be 1-140 characters")
-	return value.strip()
+	return text.check(value.strip(), field)
 
 
 def _money_or_zero(value, field: str) -> Decimal:
@@ -165,10 +164,10 @@ def normalize_phone(value) -> str:
 	"""A Kenyan mobile number as 2547XXXXXXXX / 2541XXXXXXXX (from 07…, 01…, +254…, 254…)."""
 	if not isinstance(value, str):
 		raise ValidationFailed(f"phone must be text, got {value!r}")
-	digits = re.sub(r"[\s\-()]", "", value).removeprefix("+")
-	if re.fullmatch(r"0[17]\d{8}", digits):
+	digits = re.sub(r"[ \-()]", "", value).removeprefix("+")
+	if re.fullmatch(r"0[17][0-9]{8}", digits):
 		digits = "254" + digits[1:]
-	if not re.fullmatch(r"254[17]\d{8}", digits):
+	if not re.fullmatch(r"254[17][0-9]{8}", digits):
 		raise ValidationFailed(f"phone must be a Kenyan mobile number like 0712345678 or 254712345678, got {value!r}")
 	return digits
 
@@ -268,9 +267,10 @@ def upsert_vehicle(db, vehicle, account_number=None, driver=None, substitute_dri
 
 
 def normalize_account(value) -> str:
+	"""An account number as matched: trimmed, upper-case, without control characters."""
 	if not isinstance(value, str):
 		raise ValidationFailed(f"account number must be text, got {value!r}")
-	return value.strip().upper()[:140]
+	return text.check(value.strip().upper()[:140], "account_number")
 
 
 # --- the split ---------------------------------------------------------------------------------
@@ -351,8 +351,16 @@ class C2BPayment:
 		return {"amount": str(self.amount), "bill_ref": self.bill_ref_number, "msisdn": self.msisdn}
 
 
-def parse_c2b(body, *, require_trans_id: bool = True) -> C2BPayment:
-	"""Daraja's validation/confirmation body into a C2BPayment; a clear C2BRejected otherwise."""
+def parse_c2b(body, *, require_trans_id: bool = True, payment_made: bool = False) -> C2BPayment:
+	"""Daraja's validation/confirmation body into a C2BPayment; a clear C2BRejected otherwise.
+
+	``TransAmount`` is Daraja's string (``"10"``, ``"10.00"``) or a JSON number read exactly
+	(``parse_float=Decimal``), in the one amount grammar (``money.to_decimal``).  Text that cannot be
+	stored (NUL, lone surrogates, control characters) never reaches the database: the optional fields
+	(names, MSISDN, shortcode) keep the rest with U+FFFD in place of each such character, and so does
+	the BillRefNumber of a confirmation (``payment_made``: the money has moved, so it is recorded, in
+	suspense since no account matches such a reference); a validation refuses it (C2B00012).
+	"""
 	if not isinstance(body, dict):
 		raise C2BRejected("the body must be a JSON object")
 	kind = body.get("TransactionType")
@@ -363,29 +371,41 @@ def parse_c2b(body, *, require_trans_id: bool = True) -> C2BPayment:
 		if not isinstance(trans_id, str) or not re.fullmatch(r"[A-Za-z0-9]{3,40}", trans_id.strip()):
 			raise C2BRejected(f"TransID must be 3-40 letters and digits, got {trans_id!r}")
 		trans_id = trans_id.strip().upper()
-	raw_amount = body.get("TransAmount")
-	if isinstance(raw_amount, (int, float)) and not isinstance(raw_amount, bool):
-		raw_amount = str(raw_amount)  # Daraja sends a string; a JSON number is read as its literal text
 	try:
-		amount = parse_amount(raw_amount, "TransAmount")
+		amount = parse_amount(body.get("TransAmount"), "TransAmount")
 	except ValidationFailed as exc:
 		raise C2BRejected(exc.message, "C2B00013") from None
 	if amount > MAX_C2B_AMOUNT:
 		raise C2BRejected(f"TransAmount {amount} is above the maximum {MAX_C2B_AMOUNT}", "C2B00013")
 	bill_ref = body.get("BillRefNumber")
-	if not isinstance(bill_ref, str) or not bill_ref.strip() or len(bill_ref) > 40 or _CONTROL.search(bill_ref):
+	if not isinstance(bill_ref, str) or not bill_ref.strip() or len(bill_ref) > 40:
 		raise C2BRejected(f"BillRefNumber must be 1-40 characters, got {bill_ref!r}", "C2B00012")
+	if not text.is_clean(bill_ref):
+		if not payment_made:
+			raise C2BRejected(f"BillRefNumber must not contain control characters, got {bill_ref!r}", "C2B00012")
+		log.warning("C2B %s: BillRefNumber %r holds characters that cannot be stored; recorded with U+FFFD in their place",
+			trans_id, bill_ref)
+		bill_ref = text.scrub(bill_ref)
 	return C2BPayment(
 		trans_id=trans_id or "",
 		amount=amount,
 		bill_ref_number=normalize_account(bill_ref),
 		trans_time=parse_trans_time(body.get("TransTime")),
 		transaction_type=kind,
-		msisdn=_CONTROL.sub("", str(body.get("MSISDN") or ""))[:140],
-		payer_name=_CONTROL.sub("", " ".join(str(body.get(k) or "").strip() for k in ("FirstName", "MiddleName", "LastName")))
-		.strip()[:140],
-		shortcode=_CONTROL.sub("", str(body.get("BusinessShortCode") or ""))[:20],
+		msisdn=_optional_text(body, ("MSISDN",), trans_id)[:140],
+		payer_name=_optional_text(body, ("FirstName", "MiddleName", "LastName"), trans_id)[:140],
+		shortcode=_optional_text(body, ("BusinessShortCode",), trans_id)[:20],
 	)
+
+
+def _optional_text(body: dict, keys: tuple[str, ...], trans_id) -> str:
+	"""The optional fields ``keys`` joined by spaces, each character that cannot be stored replaced."""
+	joined = " ".join(str(body.get(k) or "").strip() for k in keys).strip()
+	if not text.is_clean(joined):
+		log.warning("C2B %s: %s hold characters that cannot be stored; kept with U+FFFD in their place",
+			trans_id, "/".join(keys))
+		joined = text.scrub(joined)
+	return joined
 
 
 def parse_trans_time(value) -> datetime:

@@ -40,7 +40,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from ledger_app.db.rows import insert, insert_many, new_name, standard_columns, table
-from ledger_app.engine import clock, txn_types
+from ledger_app.engine import clock, text, txn_types
 from ledger_app.engine.accounts import get_account, side_sign, validate_name
 from ledger_app.engine.errors import (
 	Conflict,
@@ -94,7 +94,7 @@ def validate_key(value) -> str:
 	key = value.strip()
 	if len(key) > 140:
 		raise ValidationFailed("idempotency_key is longer than 140 characters")
-	return key
+	return text.check(key, "idempotency_key")
 
 
 def parse_legs(postings) -> list[Leg]:

@@ -42,6 +42,8 @@ from decimal import Decimal, InvalidOperation
 
 import requests
 
+from ledger_app.engine import json_input, money, text
+from ledger_app.engine.errors import InvalidAmount, ValidationFailed
 from ledger_app.gateways.base import ACCEPTED, DUPLICATE, REJECTED, UNKNOWN, PayoutRequest, SubmitOutcome
 
 log = logging.getLogger("ledger_app.gateways.daraja")
@@ -376,9 +378,9 @@ def _classify(response: requests.Response) -> tuple[SubmitOutcome, bool]:
 def _load(body) -> dict:
 	if isinstance(body, (bytes, bytearray, str)):
 		try:
-			body = json.loads(body, parse_float=Decimal)
-		except (ValueError, UnicodeDecodeError):
-			raise ValueError("callback body is not valid JSON") from None
+			body = json_input.loads(body, "callback body", parse_float=Decimal)
+		except ValidationFailed as exc:
+			raise ValueError(exc.message) from None
 	if not isinstance(body, dict):
 		raise ValueError(f"callback body must be a JSON object, got {type(body).__name__}")
 	return body
@@ -399,6 +401,8 @@ def _text(value, field: str, required: bool = False) -> str | None:
 		return None
 	if isinstance(value, (bool, dict, list)):
 		raise ValueError(f"'{field}' must be a string, got {type(value).__name__}")
+	if isinstance(value, str) and not text.is_clean(value):
+		raise ValueError(f"'{field}' must not contain control characters, NUL or lone surrogates, got {value!r}"[:300])
 	return str(value).strip()
 
 
@@ -435,15 +439,10 @@ def _parameters(result: dict) -> dict[str, object]:
 def _amount(value, field: str) -> Decimal | None:
 	if value is None or (isinstance(value, str) and not value.strip()):
 		return None
-	if isinstance(value, bool):
-		raise ValueError(f"'{field}' must be a number, got {value!r}")
-	try:
-		number = Decimal(str(value).strip())
-	except InvalidOperation:
-		raise ValueError(f"'{field}' must be a number, got {value!r}") from None
-	if not number.is_finite():
-		raise ValueError(f"'{field}' must be a finite number, got {value!r}")
-	return number
+	try:  # Daraja's number (10, read exactly as Decimal) or string ("10.00"), in the one amount grammar
+		return money.to_decimal(value, field)
+	except InvalidAmount as exc:
+		raise ValueError(exc.message) from None
 
 
 def _result_code(result: dict) -> str:

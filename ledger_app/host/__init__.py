@@ -40,6 +40,22 @@ payout_gateway = _impl.payout_gateway
 callback_urls = _impl.callback_urls
 
 
+#: a method path longer than this, or with more dotted parts, is refused before anything is imported
+#: or authenticated (importing ``a.b.c...`` imports each parent first, recursively: 2,000 parts
+#: overflow Python's recursion limit); this app's longest is ``ledger_app.api.daraja.transaction_status_timeout``
+MAX_METHOD_PATH = 140
+MAX_METHOD_PARTS = 8
+
+
+def method_path_refusal(path: str) -> str | None:
+	"""Why ``path`` (the dotted path of ``/api/method/<path>``) is refused unread, or None; both hosts
+	answer it 417 ValidationError, Frappe's answer for a method it cannot find."""
+	if len(path) > MAX_METHOD_PATH or path.count(".") >= MAX_METHOD_PARTS:
+		return (f"Failed to get method for command {path[:60]}...: a method path has at most {MAX_METHOD_PATH}"
+			f" characters and {MAX_METHOD_PARTS} parts")
+	return None
+
+
 def json_default(value):
 	if isinstance(value, Decimal):
 		return str(value)

@@ -1,7 +1,8 @@
 """The host interface inside a bench: thin mappings onto Frappe.
 
 ``whitelist`` wraps the function so a ``LedgerError`` becomes the Frappe exception of the same kind
-(and so the same HTTP status), then registers it with ``frappe.whitelist``.
+(and so the same HTTP status), checks a staff call's arguments as the standalone door does
+(``check_arguments``), then registers it with ``frappe.whitelist``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import functools
 
 import frappe
 
-from ledger_app.engine import clock
+from ledger_app.engine import clock, json_input, text
 from ledger_app.ledger.engine_owned import engine_errors
 
 NAME = "frappe"
@@ -25,11 +26,22 @@ def whitelist(allow_guest: bool = False, methods: list[str] | None = None, xss_s
 		@functools.wraps(function)
 		def wrapper(*args, **kwargs):
 			with engine_errors():
+				if not allow_guest:  # a gateway callback reads, logs and checks its raw body itself
+					check_arguments(getattr(frappe.local, "form_dict", None) or kwargs)
 				return function(*args, **kwargs)
 
 		return frappe.whitelist(allow_guest=allow_guest, xss_safe=xss_safe, methods=methods)(wrapper)
 
 	return decorate
+
+
+def check_arguments(kwargs: dict) -> None:
+	"""What the standalone door checks on every staff call, on all the arguments Frappe parsed
+	(``form_dict``, before ``frappe.call`` keeps only the method's parameters): nesting
+	within ``json_input.MAX_DEPTH`` (a body Frappe's own parser cannot take never gets here: see
+	``frappe_callbacks``) and no NUL or lone surrogate in any string."""
+	json_input.check_nesting(kwargs, "the request's arguments")
+	text.refuse_unstorable(kwargs)
 
 
 def get_db():

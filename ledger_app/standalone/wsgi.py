@@ -27,8 +27,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ledger_app.db.pool import ConnectionPool
+from ledger_app.engine import json_input, text
 from ledger_app.engine.errors import LedgerError, ValidationFailed
-from ledger_app.host import json_default, standalone_host
+from ledger_app.host import json_default, method_path_refusal, standalone_host
 from ledger_app.standalone.config import Config
 
 log = logging.getLogger("ledger_app.http")
@@ -122,8 +123,12 @@ class LedgerApp:
 
 def _resolve(path: str):
 	"""The whitelisted function at ``path``, or Frappe's answer when there is none: 417 for a name
-	that does not resolve (no other app is installed here), 403 for one that is not whitelisted
+	that does not resolve (no other app is installed here; an overlong path, ``host.method_path_refusal``,
+	is refused before anything is imported or authenticated), 403 for one that is not whitelisted
 	(nothing of this app outside ledger_app.api is)."""
+	refused = method_path_refusal(path)
+	if refused is not None:
+		return _error(417, "ValidationError", refused)
 	if not path.startswith("ledger_app.") or not all(part.isidentifier() for part in path.split(".")):
 		return _error(417, "ValidationError", f"Failed to get method for command {path}")
 	if not path.startswith("ledger_app.api."):
@@ -139,18 +144,18 @@ def _resolve(path: str):
 
 
 def _arguments(request: Request) -> dict:
+	"""The call's arguments: a JSON object body (its nesting bounded before it is parsed), or the
+	query string and form fields; no string in them may hold NUL or a lone surrogate."""
 	data = request.get_data(cache=True)
 	if data and request.is_json:
-		try:
-			args = json.loads(data)
-		except (ValueError, UnicodeDecodeError):
-			raise ValidationFailed("request body is not valid JSON") from None
+		args = json_input.loads(data)
 		if not isinstance(args, dict):
 			raise ValidationFailed("Invalid request arguments: the JSON body must be an object")
 	else:
 		args = {**request.args.to_dict(), **request.form.to_dict()}
 	args.pop("cmd", None)
 	args.pop("_", None)
+	text.refuse_unstorable(args)
 	return args
 
 

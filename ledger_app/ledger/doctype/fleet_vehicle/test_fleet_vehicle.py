@@ -48,6 +48,11 @@ class TestFleetVehicle(FrappeTestCase):
 				{"doctype": "Fleet Vehicle", "vehicle_id": unique("VEH"), "account_number": taken.lower()}
 			)
 
+	def test_an_account_number_with_a_control_character_is_refused_with_the_reason(self):
+		with self.set_user(LEDGER_MANAGER), self.assertRaises(frappe.ValidationError) as refused:
+			client.insert({"doctype": "Fleet Vehicle", "vehicle_id": unique("VEH"), "account_number": "K0\x0001"})
+		self.assertIn("NUL", str(refused.exception))
+
 	def test_the_payment_after_a_desk_change_of_driver_goes_to_the_new_driver(self):
 		first, second = new_driver(self), new_driver(self)
 		vehicle = new_vehicle(first)
