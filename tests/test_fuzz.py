@@ -294,3 +294,33 @@ def test_fuzzed_requests_never_answer_5xx_and_refused_ones_move_no_money(served,
 	check = call(base, "ledger_app.api.ledger.reconcile", {})
 	assert check.status_code == 200, check.text
 	assert check.json()["message"]["discrepancies"] == 0, check.text
+
+
+# what the fuzzing found beyond the known list: a name or filter of another JSON type reached the SQL
+# driver (500 on every host) or, for a vehicle's driver, silently cleared it
+WRONG_TYPES = (
+	("ledger_app.api.drivers.list_unmatched", {"status": ["Open"]}),
+	("ledger_app.api.drivers.list_unmatched", {"status": 10**26}),
+	("ledger_app.api.payouts.list_payouts", {"status": [""]}),
+	("ledger_app.api.payouts.list_payouts", {"party": ["FD1"]}),
+	("ledger_app.api.drivers.request_unmatched_refund", {"unmatched_payment": [1]}),
+	("ledger_app.api.drivers.request_unmatched_refund", {"unmatched_payment": {"name": "x"}}),
+	("ledger_app.api.payouts.request_payout", {"party_type": "Fleet Driver", "party": {}, "amount": "1",
+		"idempotency_key": "fuzz-wrong-type"}),
+	("ledger_app.api.clients.upsert_client_exchange", {"client_exchange": "FX2", "client": ["FC1"],
+		"exchange": "Fuzz Exchange", "my_share_pct": "10", "company_share_pct": "20"}),
+	("ledger_app.api.drivers.upsert_vehicle", {"vehicle": "FV1", "account_number": "FK001", "driver": ["FD1"]}),
+)
+
+
+def test_a_name_or_filter_of_another_json_type_is_refused_with_417_and_changes_nothing(served):
+	base, pool = served(callback_token=CALLBACK_TOKEN)
+	_set_up(base)
+	before = money(pool)
+	for path, body in WRONG_TYPES:
+		answer = call(base, path, body)
+		assert answer.status_code == 417, f"{path} {body!r} -> {answer.status_code} {answer.text[:300]}"
+	assert money(pool) == before
+	with pool.connection() as db:
+		assert db.sql("SELECT `driver` FROM `tabFleet Vehicle` WHERE `name` = 'FV1'")[0]["driver"] == "FD1"
+		assert not db.sql("SELECT `name` FROM `tabClient Exchange` WHERE `name` = 'FX2'")
