@@ -273,15 +273,16 @@ def host_kind(request) -> str:
 
 @pytest.fixture
 def served(host_kind, make_db_url, request):
-	"""``served(process=False, **config) -> (base URL, pool)``: the test's host serving a database in
-	its initial state, with a pool on that database for setting up and checking; cleaned up after
-	the test. ``process=True`` serves the standalone host as a real ``ledger-app serve`` process
-	(16 threads) instead of in a thread; the Frappe site is always its gunicorn."""
+	"""``served(process=False, args=(), **config) -> (base URL, pool)``: the test's host serving a
+	database in its initial state, with a pool on that database for setting up and checking; cleaned
+	up after the test. ``process=True`` serves the standalone host as a real ``ledger-app serve``
+	process (16 threads, and ``args``: more ``serve`` options) instead of in a thread; the Frappe site
+	is always its nginx in front of gunicorn."""
 	from tests.support import make_pool, running_server, server_process
 
 	opened = contextlib.ExitStack()
 
-	def serve(process=False, **config):
+	def serve(process=False, args=(), **config):
 		if host_kind == "frappe":
 			from ledger_app.db.pool import ConnectionPool
 
@@ -293,7 +294,7 @@ def served(host_kind, make_db_url, request):
 		pool = make_pool(make_db_url(host_kind))
 		opened.callback(pool.dispose)
 		if process:
-			return opened.enter_context(server_process(pool.url, "--no-scheduler", "--threads", "16", **config)), pool
+			return opened.enter_context(server_process(pool.url, "--no-scheduler", "--threads", "16", *args, **config)), pool
 		return opened.enter_context(running_server(pool, **config)), pool
 
 	with opened:

@@ -1,6 +1,14 @@
 """The Frappe host for the HTTP tests: the real v15 site ``./scripts/test`` creates
-(``scripts/lib/bench.sh``), served by gunicorn with ``frappe.app:application`` as production serves
-it, and a ``frappe worker`` process running the queued jobs (payout dispatch after a commit).
+(``scripts/lib/bench.sh``), served as ``bench setup production`` serves it: nginx in front (on the
+site's URL, ``base``) proxying to gunicorn with ``frappe.app:application`` (sync workers, on a port
+of its own), and a ``frappe worker`` process running the queued jobs (payout dispatch after a commit).
+
+nginx is what keeps slow clients from starving the site: a gunicorn sync worker is held by one
+connection until its request is complete, so three clients that send half a request would stop the
+three workers; nginx reads every request in full before it passes it on, and closes a connection that
+sends nothing for ``IDLE_TIMEOUT`` seconds (README, "Slow clients"). Its settings are bench's own
+(``X-Forwarded-For`` set to the caller, ``X-Frappe-Site-Name``, a 50 MB body limit, 120 s to answer);
+it runs from the bench's ``config/`` folder, on loopback.
 
 The site's staff token and callback token are set to the ones the standalone tests use
 (``tests.support.AUTH`` / ``CALLBACK_TOKEN``), so a test talks to both hosts the same way. Every
@@ -28,6 +36,52 @@ from tests.support import API_KEY, API_SECRET, CALLBACK_TOKEN, free_port
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 GUNICORN_WORKERS = 3  # a 2-core machine: bench's production default would be 2 * cores + 1 = 5
+IDLE_TIMEOUT = 5  # nginx's client_header_timeout / client_body_timeout here (nginx's default: 60 s)
+NGINX_CONF = """\
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 8192;
+pid {config}/pids/nginx.pid;
+error_log {logs}/test-nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+	access_log off;
+	client_body_temp_path {config}/nginx/client_body;
+	proxy_temp_path {config}/nginx/proxy;
+	fastcgi_temp_path {config}/nginx/fastcgi;
+	uwsgi_temp_path {config}/nginx/uwsgi;
+	scgi_temp_path {config}/nginx/scgi;
+	upstream frappe-bench-frappe {{ server 127.0.0.1:{upstream} fail_timeout=0; }}
+	server {{
+		listen 127.0.0.1:{port};
+		server_name {site};
+		client_max_body_size 50m;
+		client_header_timeout {idle}s;
+		client_body_timeout {idle}s;
+		location / {{
+			proxy_http_version 1.1;
+			proxy_set_header X-Forwarded-For $remote_addr;
+			proxy_set_header X-Forwarded-Proto $scheme;
+			proxy_set_header X-Frappe-Site-Name {site};
+			proxy_set_header Host $host;
+			proxy_set_header X-Use-X-Accel-Redirect True;
+			proxy_read_timeout 120;
+			proxy_redirect off;
+			proxy_pass http://frappe-bench-frappe;
+		}}
+	}}
+}}
+"""
+
+
+def nginx_binary() -> str:
+	"""nginx as ``scripts/lib/bench.sh`` installed it (Debian's package)."""
+	import shutil
+
+	found = os.environ.get("LEDGER_TEST_NGINX") or shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+	if not found:
+		raise RuntimeError("nginx not found: ./scripts/test installs it (apt-get install nginx-light)")
+	return found
 
 
 def bench_env() -> tuple[Path, str] | None:
@@ -41,7 +95,8 @@ class FrappeSite:
 	def __init__(self, bench: Path, site: str):
 		self.bench, self.site = bench, site
 		self.sites = bench / "sites"
-		self.port = free_port()
+		self.port = free_port()  # nginx: the site's URL
+		self.upstream_port = free_port()  # gunicorn, behind it
 		self.base = f"http://{site}:{self.port}"
 		self.processes: list[subprocess.Popen] = []
 		self._settings: dict[str, list[dict]] = {"tabSingles": [], "__Auth": []}
@@ -69,14 +124,24 @@ class FrappeSite:
 		# the gateway builds its callback URLs from host_name outside a request (the worker's jobs)
 		done = self.frappe("set-config", "host_name", self.base)
 		assert done.returncode == 0, done.stderr
-		self._spawn("gunicorn", str(self.bench / "env/bin/gunicorn"), "-b", f"127.0.0.1:{self.port}",
+		self._spawn("gunicorn", str(self.bench / "env/bin/gunicorn"), "-b", f"127.0.0.1:{self.upstream_port}",
 			"-w", str(GUNICORN_WORKERS), "-t", "120", "--preload", "frappe.app:application")
+		self._spawn("nginx", nginx_binary(), "-c", str(self._nginx_conf()))
 		self._spawn("worker", str(self.bench / "env/bin/python"), "-m", "frappe.utils.bench_helper", "frappe",
 			"worker", "--queue", "short,default,long")
 		self._wait_until_serving()
 		self.reset()  # Ledger Settings at their defaults (the in-app tests may have changed them)...
 		self._configure()  # ... saved through Frappe with the callback token
 		self._settings = self._read_settings()
+
+	def _nginx_conf(self) -> Path:
+		config = self.bench / "config"
+		for folder in ("pids", "nginx"):
+			(config / folder).mkdir(parents=True, exist_ok=True)
+		path = config / "nginx.conf"
+		path.write_text(NGINX_CONF.format(config=config, logs=self.bench / "logs", upstream=self.upstream_port,
+			port=self.port, site=self.site, idle=IDLE_TIMEOUT))
+		return path
 
 	def stop(self) -> None:
 		for process in self.processes:

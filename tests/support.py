@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import requests
-import waitress
 
 from ledger_app.db.pool import ConnectionPool
 from ledger_app.db.schema import ensure_schema
 from ledger_app.engine import accounts
 from ledger_app.standalone.config import Config
+from ledger_app.standalone.http_server import create_server
 from ledger_app.standalone.wsgi import LedgerApp
 
 API_KEY, API_SECRET = "test-key", "test-secret"
@@ -46,12 +46,13 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(pool: ConnectionPool, **config):
-	"""The standalone WSGI app under waitress on a free loopback port, in a thread."""
+	"""The standalone WSGI app under waitress (tuned as ``ledger-app serve`` tunes it) on a free
+	loopback port, in a thread."""
 	port = free_port()
 	cfg = Config(db_url=pool.url, api_key=API_KEY, api_secret=API_SECRET, port=port, **config)
 	executor = ThreadPoolExecutor(max_workers=2)
 	app = LedgerApp(cfg, pool=pool, executor=executor)
-	server = waitress.create_server(app, host="127.0.0.1", port=port, threads=8)
+	server = create_server(app, host="127.0.0.1", port=port, threads=8)
 	thread = threading.Thread(target=server.run, daemon=True)
 	thread.start()
 	try:

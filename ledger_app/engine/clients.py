@@ -156,6 +156,8 @@ def upsert_client_exchange(db, client_exchange, client=None, exchange=None, my_s
 			f" WHERE `name` = %(n)s{db.dialect.for_update}", {"n": client_exchange})
 		values = {}
 		if client is not None:
+			if not isinstance(client, str):
+				raise ValidationFailed(f"client must be text, got {client!r}")
 			if not db.sql(f"SELECT `name` FROM {table('Client')} WHERE `name` = %(n)s", {"n": client}):
 				raise NotFound(f"Client {client!r} not found")
 			values["client"] = client

@@ -40,6 +40,7 @@ ensure_business_accounts = business.ensure_business_accounts
 DRIVER_DOCTYPE = "Fleet Driver"
 VEHICLE_DOCTYPE = "Fleet Vehicle"
 STATUSES = ("Active", "Suspended", "Exited")
+UNMATCHED_STATUSES = ("Open", "Assigned", "Refund Requested", "Refunded")
 OVERRIDES = ("Follow Global", "Enable", "Disable")
 #: C2B confirmations above this are refused as absurd (Daraja's paybill limit is far below it)
 MAX_C2B_AMOUNT = Decimal("1000000.00")
@@ -193,6 +194,8 @@ def _typed_driver(row: dict) -> dict:
 
 
 def get_driver(db, driver) -> dict:
+	if not isinstance(driver, str):
+		raise ValidationFailed(f"driver must be text, got {driver!r}")
 	rows = db.sql(
 		f"SELECT `name`, `driver_name`, {_select_list(_driver_terms(db.dialect, ''))}, `consecutive_misses`,"
 		f" `flagged`, `last_target_date` FROM {table(DRIVER_DOCTYPE)} WHERE `name` = %(n)s",
@@ -734,6 +737,8 @@ def assign_unmatched(db, unmatched_payment, driver, user="Administrator") -> dic
 
 def request_unmatched_refund(db, unmatched_payment, user="Administrator") -> dict:
 	"""Service: mark an Open unmatched payment for refund (the refund itself is a later flow)."""
+	if not isinstance(unmatched_payment, str) or not unmatched_payment.strip():
+		raise ValidationFailed("unmatched_payment is required")
 
 	def unit(db):
 		rows = db.sql(f"SELECT `name`, `status` FROM {table('Unmatched Payment')} WHERE `name` = %(n)s{db.dialect.for_update}",
@@ -752,6 +757,7 @@ def request_unmatched_refund(db, unmatched_payment, user="Administrator") -> dic
 
 
 def list_unmatched(db, status="Open") -> list[dict]:
+	status = _choice(status, "status", UNMATCHED_STATUSES, "Open")
 	rows = db.sql(
 		f"SELECT `name`, `trans_id`, {db.dialect.money('`amount`')} AS `amount`, `bill_ref_number`, `trans_time`, `status`,"
 		f" `assigned_driver` FROM {table('Unmatched Payment')} WHERE `status` = %(s)s ORDER BY `trans_time`",

@@ -367,6 +367,9 @@ def get_payout(db, name: str) -> dict:
 
 
 def list_payouts(db, party: str | None = None, status: str | None = None, limit: int = 500) -> list[dict]:
+	for field, value in (("party", party), ("status", status)):
+		if value is not None and not isinstance(value, str):
+			raise ValidationFailed(f"{field} must be text, got {value!r}")
 	where, params = [], {}
 	if party:
 		where.append("`party` = %(party)s")

@@ -10,6 +10,7 @@ try:
 	import click
 
 	from ledger_app.db.pool import ConnectionPool
+	from ledger_app.standalone.http_server import IDLE_TIMEOUT
 except ImportError as exc:  # installed without the standalone host's packages (as a bench does)
 	raise SystemExit(f"ledger-app needs the standalone extra: pip install 'ledger_app[standalone]' ({exc})") from exc
 from ledger_app.db.schema import ensure_schema
@@ -62,18 +63,19 @@ def init(db_url):
 @click.option("--threads", default=8, show_default=True, type=int, help="HTTP worker threads.")
 @click.option("--no-scheduler", is_flag=True, help="Do not run scheduled jobs in this process.")
 @click.option("--no-worker", is_flag=True, help="Do not run the payout worker in this process.")
-def serve(db_url, host, port, threads, no_scheduler, no_worker):
+@click.option("--idle-timeout", default=IDLE_TIMEOUT, show_default=True, type=click.IntRange(min=1),
+	help="Seconds a client may send nothing (before or in the middle of a request) before its connection is closed.")
+def serve(db_url, host, port, threads, no_scheduler, no_worker, idle_timeout):
 	"""Serve the API (waitress), with the scheduler and the payout worker in-process."""
-	import waitress
-
+	from ledger_app.standalone.http_server import create_server
 	from ledger_app.standalone.wsgi import LedgerApp
 
 	config = Config.from_env(db_url=db_url, host=host, port=port)
 	services = start_services(config, threads=threads, scheduler_on=not no_scheduler, worker_on=not no_worker)
 	if not (config.api_key and config.api_secret):
 		click.echo("warning: LEDGER_APP_API_KEY/LEDGER_APP_API_SECRET not set: staff methods will refuse every call", err=True)
-	server = waitress.create_server(LedgerApp(config, services.pool, services.executor, services), host=host, port=port,
-		threads=threads, clear_untrusted_proxy_headers=True)
+	server = create_server(LedgerApp(config, services.pool, services.executor, services), host=host, port=port,
+		threads=threads, idle_timeout=idle_timeout, clear_untrusted_proxy_headers=True)
 	click.echo(f"ledger-app listening on http://{host}:{server.effective_port} (database {_redact(config.db_url)})")
 	sys.stdout.flush()
 	try:

@@ -111,10 +111,11 @@ def run(base: str, staff_token: str, callback_token: str, echo=print, seed: int 
 
 
 def start_in_thread(app, host: str, port: int):
-	"""Serve ``app`` with waitress in a daemon thread; returns (server, thread)."""
-	import waitress
+	"""Serve ``app`` with waitress (tuned for slow clients, ``http_server``) in a daemon thread;
+	returns (server, thread)."""
+	from ledger_app.standalone.http_server import create_server
 
-	server = waitress.create_server(app, host=host, port=port, threads=8)
+	server = create_server(app, host=host, port=port, threads=8)
 	thread = threading.Thread(target=server.run, daemon=True, name="ledger-demo-http")
 	thread.start()
 	return server, thread

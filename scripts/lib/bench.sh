@@ -15,7 +15,9 @@
 # ledger_app and sets allow_tests. Exported on success:
 #   LEDGER_TEST_FRAPPE_BENCH  the bench folder (run commands from its sites/)
 #   LEDGER_TEST_FRAPPE_SITE   the site name
-# tests/frappe_site.py serves that site with gunicorn and a `frappe worker` for the HTTP tests.
+#   LEDGER_TEST_NGINX         nginx (installed from Debian's nginx-light when missing)
+# tests/frappe_site.py serves that site with nginx in front of gunicorn, and a `frappe worker`, for
+# the HTTP tests.
 #
 # CI=true: a bench that cannot be built or started fails the run; otherwise a loud warning and the
 # Frappe tests skip.
@@ -33,6 +35,9 @@ BENCH_BUILD_VERSION=1
 # The bench's Python: helper commands run from its sites/ folder with the checkout importable.
 bench_python() { (cd "$BENCH_DIR/sites" && PYTHONPATH="$BENCH_CHECKOUT" "$BENCH_DIR/env/bin/python" "$@"); }
 bench_frappe() { bench_python -m frappe.utils.bench_helper frappe "$@"; }
+
+# Prints the nginx binary (Debian's is in /usr/sbin, often not on a user's PATH); fails when there is none.
+bench_nginx() { PATH="$PATH:/usr/sbin" command -v nginx; }
 
 # The dependencies a test bench needs besides Frappe, one per line: pyproject's [project]
 # dependencies and its [tool.bench.dev-dependencies] (what `bench setup requirements --dev` adds).
@@ -146,6 +151,14 @@ bench_start() {
 		backends_apt_install redis-server || true
 		command -v redis-server >/dev/null 2>&1 || { bench_fail "redis-server not found and could not be installed"; return 1; }
 	fi
+	# the HTTP tests reach the site through nginx, as `bench setup production` serves it (tests/frappe_site.py)
+	if ! bench_nginx >/dev/null; then
+		backends_log "nginx missing; installing it from Debian"
+		backends_apt_install nginx-light || true
+		bench_nginx >/dev/null || { bench_fail "nginx not found and could not be installed"; return 1; }
+	fi
+	LEDGER_TEST_NGINX="$(bench_nginx)"
+	export LEDGER_TEST_NGINX
 	cache="$(bench_build)" || { bench_fail "the bench could not be built"; return 1; }
 
 	BENCH_DIR="${BACKENDS_TMP:-$(mktemp -d "${TMPDIR:-/tmp}/ledger-bench.XXXXXXXX")}/bench"
