@@ -51,9 +51,16 @@ class Database:
 		return self._run(query, params, fetch=False)
 
 	def _run(self, query, params, fetch):
-		try:
+		with self._classified():
 			return self._execute(query, params or {}, fetch)
-		except Exception as exc:  # translate driver errors into the port's error types
+
+	@contextmanager
+	def _classified(self):
+		"""Driver errors raised inside become the port's error types (unique violation, retryable,
+		database unavailable); others pass as they are."""
+		try:
+			yield
+		except Exception as exc:
 			ours = self.dialect.classify(exc) or self._classify_host(exc)
 			if ours is not None:
 				raise ours from exc
@@ -63,7 +70,8 @@ class Database:
 	def begin(self) -> None:
 		if self.in_transaction:
 			raise RuntimeError("a transaction is already open on this connection")
-		self._begin()
+		with self._classified():
+			self._begin()
 		self.in_transaction = True
 
 	def commit(self) -> None:
@@ -122,7 +130,8 @@ class Database:
 		"""A read-only transaction whose statements all see one consistent state of the database."""
 		if self.in_transaction:
 			raise RuntimeError("a transaction is already open on this connection")
-		self._begin_snapshot()
+		with self._classified():
+			self._begin_snapshot()
 		self.in_transaction = True
 		try:
 			yield self

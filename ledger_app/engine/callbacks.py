@@ -28,24 +28,36 @@ _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"
 KEPT_STATUSES = ("Received", "Failed")
 
 
-def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | None, http_method: str = "POST") -> str:
-	"""Service: store the raw callback, committed on its own before any processing (one statement)."""
-	name = new_name()
+def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | None, http_method: str = "POST", *,
+		name: str | None = None, received_at=None) -> str:
+	"""Service: store the raw callback, committed on its own before any processing (one statement).
+
+	A given ``name`` is inserted once: a confirmation names its row before writing it, so the spool
+	entry kept when the database went away meanwhile (``host/spool.py``) finishes the same row, and
+	a second replay inserts nothing; ``received_at`` is the time a replayed callback arrived."""
+	given = name is not None
+	name = name or new_name()
 	safe_headers = {k: v.replace("\x00", "\ufffd") for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
 	# undecodable bytes and NUL (which PostgreSQL text refuses) are stored as U+FFFD
 	text = body[:MAX_LOGGED_BODY].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 	if len(body) > MAX_LOGGED_BODY:
 		text += f"\n[... {len(body) - MAX_LOGGED_BODY} more bytes not stored]"
-	row = {"name": name, **standard_columns(clock.now(), "Guest"), "endpoint": endpoint[:140], "http_method": http_method,
+	row = {"name": name, **standard_columns(received_at or clock.now(), "Guest"), "endpoint": endpoint[:140], "http_method": http_method,
 		"remote_addr": (remote_addr or "")[:140], "headers": json.dumps(safe_headers, sort_keys=True), "body": text,
 		"status": "Received", "http_status": 0}
-	db.committed(lambda db: insert(db, "Callback Log", row))
+	db.committed(lambda db: insert(db, "Callback Log", row, skip_if_exists="name" if given else None))
 	return name
 
 
 def finish(db, name: str, status: str, http_status: int, error: str | None = None, reference: str | None = None) -> None:
 	"""Service: the outcome of a logged callback, committed on its own (one statement)."""
 	db.committed(lambda db: mark(db, name, status, http_status, error, reference))
+
+
+def status(db, name: str) -> str | None:
+	"""The status of a logged callback (None when there is no such row)."""
+	rows = db.sql(f"SELECT `status` FROM {table('Callback Log')} WHERE `name` = %(n)s", {"n": name})
+	return rows[0]["status"] if rows else None
 
 
 def mark(db, name: str, status: str, http_status: int, error: str | None = None, reference: str | None = None) -> None:

@@ -116,6 +116,28 @@ def secret(fieldname: str) -> str | None:
 	return kept[1]
 
 
+def cached_secret(fieldname: str) -> str | None:
+	"""The secret as this process last decrypted it, without the database (None when it never read
+	it): what authenticates a callback while the database is unreachable."""
+	kept = _decrypted.get((getattr(frappe.local, "site", None), fieldname))
+	return kept[1] if kept else None
+
+
+#: per process: site -> its callback spool
+_spools: dict = {}
+
+
+def callback_spool():
+	"""The site's callback spool, in its private folder (``sites/SITE/private/spool``)."""
+	from ledger_app.host.spool import Spool
+
+	site = frappe.local.site
+	found = _spools.get(site)
+	if found is None:
+		found = _spools[site] = Spool(frappe.get_site_path("private", "spool"))
+	return found
+
+
 GATEWAY_SETTINGS = ("daraja_base_url", "daraja_consumer_key", "daraja_shortcode", "daraja_initiator")
 
 
