@@ -149,3 +149,42 @@ def own_server(kind: str, directory: Path):
 	server.setup()
 	server.start()
 	return server
+
+
+class RunningMariaDB:
+	"""A MariaDB server this test did not start (the one under the Frappe site), found by its port:
+	stopped and started again with its own command line.  The new process outlives the test;
+	``scripts/lib/backends.sh`` stops it by its pid file at the end of the run."""
+
+	def __init__(self, port: int):
+		self.port = port
+		self.pid, self.command = self._find()
+
+	def _find(self):
+		for entry in os.listdir("/proc"):
+			if not entry.isdigit():
+				continue
+			try:
+				command = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[:-1]
+			except OSError:
+				continue
+			if not command or not os.path.basename(command[0]).startswith((b"mariadbd", b"mysqld")):
+				continue
+			defaults = next((arg.split(b"=", 1)[1] for arg in command if arg.startswith(b"--defaults-file=")), None)
+			if defaults and f"port = {self.port}\n" in Path(defaults.decode()).read_text():
+				return int(entry), [arg.decode() for arg in command]
+		raise RuntimeError(f"no mariadbd listening on port {self.port} found")
+
+	def stop(self) -> None:
+		os.kill(self.pid, signal.SIGTERM)
+		deadline = time.monotonic() + 60
+		while os.path.exists(f"/proc/{self.pid}") and Path(f"/proc/{self.pid}/stat").read_text().split(") ")[1][0] != "Z":
+			if time.monotonic() > deadline:
+				raise RuntimeError(f"mariadbd {self.pid} did not stop in 60 s")
+			time.sleep(0.05)
+
+	def start(self) -> None:
+		process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+			stdin=subprocess.DEVNULL, start_new_session=True)
+		self.pid = process.pid
+		_wait_port(self.port, 60)

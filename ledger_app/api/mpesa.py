@@ -124,6 +124,7 @@ def spool_confirmation(spool, log_name: str | None = None):
 	(durable before this returns) and answer Success.  The token is compared with the configured one
 	when this process knows it; otherwise its hash is kept and compared when the entry is replayed.
 	The allow-list is checked at replay, against the settings then in force."""
+	host.database_lost()
 	given, expected = _token_given(), host.cached_secret("callback_token")
 	if not given:
 		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Rejected: missing callback token"}, 401)
@@ -143,13 +144,18 @@ def _hash(token: str) -> str:
 	return hashlib.sha256(str(token).encode()).hexdigest()
 
 
-def replay_spool(db) -> int:
-	"""Service: replay the host's spooled confirmations in order (``DatabaseUnavailable`` stops it,
-	and the rest wait for the next replay); the number replayed."""
+#: spooled confirmations a live confirmation replays before its own (bounds its answer's delay;
+#: the scheduled replay takes the rest)
+REPLAY_BEFORE_LIVE = 20
+
+
+def replay_spool(db, limit: int | None = None) -> int:
+	"""Service: replay the host's spooled confirmations in order, at most ``limit`` (``DatabaseUnavailable``
+	stops it, and the rest wait for the next replay); the number replayed."""
 	spool = host.callback_spool()
 	if spool is None or not spool.pending():
 		return 0
-	replayed = spool.replay(lambda entry: replay_confirmation(db, entry))
+	replayed = spool.replay(lambda entry: replay_confirmation(db, entry), limit)
 	if replayed:
 		log.warning("replayed %s spooled c2b confirmation(s)", replayed)
 	return replayed
@@ -159,7 +165,7 @@ def _replay_first(db) -> None:
 	"""Replay the spool before a new confirmation; a failure other than the outage is logged (and the
 	entry waits for the next replay), never turned into the new confirmation's answer."""
 	try:
-		replay_spool(db)
+		replay_spool(db, REPLAY_BEFORE_LIVE)
 	except DatabaseUnavailable:
 		raise
 	except Exception as exc:
@@ -199,6 +205,7 @@ def replay_confirmation(db, entry) -> None:
 def _validate_without_database():
 	"""Validation while the database is unreachable: a wrong token is refused; a well-formed body is
 	accepted (see the module docstring), a malformed one rejected with its code.  Nothing is logged."""
+	host.database_lost()
 	given, expected = _token_given(), host.cached_secret("callback_token")
 	if not given or (expected is not None and not hmac.compare_digest(str(given).encode(), str(expected).encode())):
 		return host.raw_json_response({"ResultCode": "C2B00016", "ResultDesc": "Rejected"}, 401 if not given else 403)

@@ -123,6 +123,14 @@ def cached_secret(fieldname: str) -> str | None:
 	return kept[1] if kept else None
 
 
+def database_lost() -> None:
+	"""The database went away during this request and the app answered without it (a spooled
+	confirmation): drop the request's database handle, so Frappe neither commits on it after the
+	method (``sync_database`` commits after every POST ``if frappe.db``) nor closes it (``destroy``),
+	either of which would turn the app's answer into a 500."""
+	frappe.local.db = None
+
+
 #: per process: site -> its callback spool
 _spools: dict = {}
 

@@ -99,9 +99,10 @@ class Spool:
 		"""Every entry not yet replayed, in order."""
 		return [entry for _, entry in self._unreplayed()]
 
-	def replay(self, handle: Callable[[Entry], None]) -> int:
-		"""Hand every unreplayed entry to ``handle`` in order; the number handled.  Returns 0 at once
-		when another thread or process is replaying; stops at (and re-raises) the first failure."""
+	def replay(self, handle: Callable[[Entry], None], limit: int | None = None) -> int:
+		"""Hand every unreplayed entry (at most ``limit``) to ``handle`` in order; the number handled.
+		Returns 0 at once when another thread or process is replaying; stops at (and re-raises) the
+		first failure."""
 		if not self._replaying.acquire(blocking=False):
 			return 0
 		try:
@@ -109,7 +110,7 @@ class Spool:
 				if not got:
 					return 0
 				handled = 0
-				for end, entry in self._unreplayed():
+				for end, entry in self._unreplayed()[:limit]:
 					handle(entry)
 					self._set_done(end)
 					handled += 1

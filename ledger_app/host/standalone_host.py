@@ -156,6 +156,10 @@ def cached_secret(fieldname: str) -> str | None:
 	return secret(fieldname)
 
 
+def database_lost() -> None:
+	"""Nothing to do: the WSGI app discards a broken connection itself (db/pool.py)."""
+
+
 def callback_spool():
 	"""The host's callback spool (``LEDGER_APP_SPOOL_DIR``), or None outside a host."""
 	services = current().services
