@@ -21,7 +21,7 @@ from typing import TypeVar
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from ledger_app.db.dialects import Dialect
-from ledger_app.engine.errors import RetryableDatabaseError
+from ledger_app.engine.errors import DatabaseUnavailable, RetryableDatabaseError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,8 +78,11 @@ class Database:
 		try:
 			self._commit()
 		except Exception as exc:
-			self.rollback()  # a failed COMMIT may leave the transaction open: end it
 			ours = self.dialect.classify(exc) or self._classify_host(exc)
+			try:
+				self.rollback()  # a failed COMMIT may leave the transaction open: end it
+			except DatabaseUnavailable:  # the connection is gone: the COMMIT's own error says more
+				pass
 			if ours is not None:
 				raise ours from exc
 			raise
@@ -94,7 +97,8 @@ class Database:
 	def rollback(self) -> None:
 		self._after_commit.clear()
 		try:
-			self._rollback()
+			with self._classified():  # on a lost connection: DatabaseUnavailable
+				self._rollback()
 		finally:
 			self.in_transaction = False
 
@@ -137,7 +141,8 @@ class Database:
 			yield self
 		finally:
 			self.in_transaction = False
-			self._end_snapshot()
+			with self._classified():
+				self._end_snapshot()
 
 	def _begin_snapshot(self) -> None:
 		self._execute(self.dialect.snapshot_begin, {}, False)
