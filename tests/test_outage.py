@@ -323,4 +323,3 @@ def test_on_the_frappe_site_a_mariadb_restart_under_load_loses_no_confirmation(f
 			f"{recovered_in:.2f} s after it returned, spool replayed after {drained_in:.2f} s")
 	finally:
 		pool.dispose()
-		import shutil; shutil.copy(site.bench / "logs" / "test-gunicorn.log", "/tmp/outage-probe/gunicorn.log")  # DEBUG

@@ -186,8 +186,8 @@ def replay_confirmation(db, entry) -> None:
 	expected = host.secret("callback_token")
 	if not entry.token_checked and not (expected and hmac.compare_digest(_hash(expected), entry.token_hash or "")):
 		refused = (403, "wrong callback token")
-	else:  # the token was right: what is left to check is the allow-list in force now
-		refused = callbacks.refusal(expected, expected, entry.remote_addr,
+	else:  # the token was right (then or now): what is left to check is the allow-list in force now
+		refused = callbacks.refusal("checked", "checked", entry.remote_addr,
 			get_settings(db, ("allowed_callback_ips",))["allowed_callback_ips"])
 	if refused:
 		callbacks.finish(db, log_name, "Rejected", refused[0], f"{refused[1]} (replayed from the spool)")
