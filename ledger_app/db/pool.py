@@ -8,7 +8,7 @@ SQLite's ``BEGIN IMMEDIATE`` takes the single writer lock up front (WAL journal,
 30 s busy timeout), MariaDB and PostgreSQL keep their default isolation (REPEATABLE READ and
 READ COMMITTED), the same as Frappe on MariaDB.
 
-Outages (docs/operations.md): every driver has connect, read and write timeouts (the constants
+Outages (README "Database outages"): every driver has connect, read and write timeouts (the constants
 below), a connection is checked before it is lent (one round trip: a MariaDB ping, an empty
 PostgreSQL query) and discarded when broken, and opening a connection, which is idempotent, is
 tried again with a bounded backoff; a database still unreachable after that raises

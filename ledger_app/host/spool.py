@@ -1,5 +1,5 @@
 """The callback spool: a durable local file of gateway callbacks received while the database was
-unreachable, replayed in order once it is back (docs/operations.md).
+unreachable, replayed in order once it is back (README "Database outages").
 
 One spool is a directory holding ``callbacks.jsonl`` (one JSON object per line, appended only),
 ``callbacks.done`` (how many bytes of it were replayed) and ``callbacks.lock``.  Framework-free:
