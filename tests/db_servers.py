@@ -151,6 +151,14 @@ def own_server(kind: str, directory: Path):
 	return server
 
 
+def _running(pid: int) -> bool:
+	"""Whether process ``pid`` exists and is not a zombie waiting for its parent."""
+	try:
+		return Path(f"/proc/{pid}/stat").read_text().rpartition(") ")[2][:1] not in ("Z", "X", "")
+	except OSError:
+		return False
+
+
 class RunningMariaDB:
 	"""A MariaDB server this test did not start (the one under the Frappe site), found by its port:
 	stopped and started again with its own command line.  The new process outlives the test;
@@ -178,7 +186,7 @@ class RunningMariaDB:
 	def stop(self) -> None:
 		os.kill(self.pid, signal.SIGTERM)
 		deadline = time.monotonic() + 60
-		while os.path.exists(f"/proc/{self.pid}") and Path(f"/proc/{self.pid}/stat").read_text().split(") ")[1][0] != "Z":
+		while _running(self.pid):
 			if time.monotonic() > deadline:
 				raise RuntimeError(f"mariadbd {self.pid} did not stop in 60 s")
 			time.sleep(0.05)
