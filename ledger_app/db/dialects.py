@@ -22,9 +22,9 @@ _PARAM = re.compile(r"%\((\w+)\)s")
 
 #: MariaDB client/server error codes that mean the server cannot be reached or the connection is gone:
 #: can't connect (2002, 2003), server gone away (2006), lost connection / read timeout (2013),
-#: lost at handshake (2055, 2026), server shutting down (1053), connection killed (1927), idle
-#: connection closed by the server (4031)
-_MYSQL_UNAVAILABLE = frozenset({2002, 2003, 2006, 2013, 2026, 2055, 1053, 1927, 4031})
+#: lost at handshake (2055, 2026), server shutting down (1053), statement or connection killed
+#: (1317, 1927: a server shutting down kills them), idle connection closed by the server (4031)
+_MYSQL_UNAVAILABLE = frozenset({2002, 2003, 2006, 2013, 2026, 2055, 1053, 1317, 1927, 4031})
 
 
 class Dialect:
