@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -96,6 +97,9 @@ collation-server = utf8mb4_unicode_ci
 			f"--init-file={self.dir}/init.sql"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 		_wait_port(self.port, 60)
 
+	def remove(self) -> None:
+		self.stop()  # its directory is the test's own (pytest removes it)
+
 	def stop(self) -> None:
 		if self.process is None:
 			return
@@ -110,7 +114,9 @@ collation-server = utf8mb4_unicode_ci
 
 class PostgresServer:
 	def __init__(self, directory: Path):
-		self.dir = Path(directory) / "postgres"
+		# not under pytest's directory: pytest makes /tmp/pytest-of-USER private again (0700) whenever
+		# a pytest session starts, and the postgres OS user must keep reaching its data
+		self.dir = Path(tempfile.mkdtemp(prefix="ledger-outage-pg-")) / "postgres"
 		self.port = free_port()
 		self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 		self.bindir = _pg_bindir()
@@ -122,10 +128,9 @@ class PostgresServer:
 
 	def setup(self) -> None:
 		self.dir.mkdir(parents=True)
+		os.chmod(self.dir.parent, 0o711)  # mkdtemp's 0700 would keep the postgres user out
 		if _is_root():
 			shutil.chown(self.dir, "postgres", "postgres")
-			for parent in list(self.dir.parents)[:3]:  # the postgres user must reach its directory
-				os.chmod(parent, os.stat(parent).st_mode | 0o011)
 		os.chmod(self.dir, 0o700)
 		self._as_pg(f"{self.bindir}/initdb", "-D", f"{self.dir}/data", "-U", "postgres", "-A", "trust", "-E", "UTF8",
 			"--locale=C", "--no-sync")
@@ -142,9 +147,14 @@ class PostgresServer:
 			self._as_pg(f"{self.bindir}/pg_ctl", "-D", f"{self.dir}/data", "-m", "fast", "-w", "-t", "30", "stop")
 			self.running = False
 
+	def remove(self) -> None:
+		self.stop()
+		shutil.rmtree(self.dir.parent, ignore_errors=True)
+
 
 def own_server(kind: str, directory: Path):
-	"""A set-up and started server of ``kind`` in ``directory``; call ``stop()`` when done."""
+	"""A set-up and started server of ``kind`` (in ``directory``, or a directory of its own for
+	PostgreSQL); call ``remove()`` when done."""
 	server = MariaDBServer(directory) if kind == "mariadb" else PostgresServer(directory)
 	server.setup()
 	server.start()

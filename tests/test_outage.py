@@ -292,7 +292,7 @@ def test_a_database_restart_under_load_loses_no_confirmation_and_the_host_recove
 	finally:
 		if pool is not None:
 			pool.dispose()
-		server.stop()
+		server.remove()
 
 
 def test_on_the_frappe_site_a_mariadb_restart_under_load_loses_no_confirmation(frappe_site):
