@@ -59,6 +59,11 @@ scheduler_events = {
 		"ledger_app.jobs.sweep_payouts",
 	],
 	"cron": {
+		# confirmations spooled while the database was unreachable (also replayed before the next
+		# confirmation; the standalone host replays every second while there are some)
+		"* * * * *": [
+			"ledger_app.jobs.replay_callback_spool",
+		],
 		"*/15 * * * *": [
 			"ledger_app.jobs.reconcile_all",
 		],

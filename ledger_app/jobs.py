@@ -23,6 +23,14 @@ def reconcile_all():
 	)
 
 
+def replay_callback_spool():
+	"""Replay the gateway callbacks spooled while the database was unreachable (in order, each once);
+	every minute inside a bench, every second while there are some on the standalone host."""
+	from ledger_app.api.mpesa import replay_spool
+
+	return replay_spool(host.get_db())
+
+
 def daily_targets():
 	"""Charge every active driver's daily target for today (business timezone), once per day."""
 	from ledger_app.engine import clock, drivers

@@ -16,9 +16,15 @@ import re
 from decimal import Decimal
 from functools import lru_cache
 
-from ledger_app.engine.errors import RetryableDatabaseError, UniqueViolation
+from ledger_app.engine.errors import DatabaseUnavailable, RetryableDatabaseError, UniqueViolation
 
 _PARAM = re.compile(r"%\((\w+)\)s")
+
+#: MariaDB client/server error codes that mean the server cannot be reached or the connection is gone:
+#: can't connect (2002, 2003), server gone away (2006), lost connection / read timeout (2013),
+#: lost at handshake (2055, 2026), server shutting down (1053), statement or connection killed
+#: (1317, 1927: a server shutting down kills them), idle connection closed by the server (4031)
+_MYSQL_UNAVAILABLE = frozenset({2002, 2003, 2006, 2013, 2026, 2055, 1053, 1317, 1927, 4031})
 
 
 class Dialect:
@@ -87,6 +93,8 @@ class MariaDB(Dialect):
 			return UniqueViolation(str(exc), _mysql_unique_key(exc))
 		if code in (1213, 1205, 1020):  # deadlock, lock wait timeout, record changed
 			return RetryableDatabaseError(str(exc))
+		if code in _MYSQL_UNAVAILABLE or _driver_class(exc, "pymysql", "InterfaceError") or isinstance(exc, OSError):
+			return DatabaseUnavailable(str(exc) or type(exc).__name__)
 		return None
 
 
@@ -118,6 +126,11 @@ class Postgres(Dialect):
 			return UniqueViolation(str(exc), getattr(diag, "constraint_name", None))
 		if state in ("40P01", "40001", "55P03"):  # deadlock, serialization failure, lock not available
 			return RetryableDatabaseError(str(exc))
+		# class 08 (connection exception), 57P01-57P03 (admin/crash shutdown, cannot connect now), or a
+		# driver error without a server state (connection refused, closed or broken)
+		if (state or "").startswith("08") or state in ("57P01", "57P02", "57P03") or (
+				state is None and (_driver_class(exc, "psycopg", "OperationalError") or _driver_class(exc, "psycopg", "InterfaceError"))):
+			return DatabaseUnavailable(str(exc) or type(exc).__name__)
 		return None
 
 
@@ -179,6 +192,12 @@ def _mysql_code(exc) -> int | None:
 		return args[0]
 	cause = exc.__cause__ or exc.__context__
 	return _mysql_code(cause) if cause is not None and cause is not exc else None
+
+
+def _driver_class(exc, module: str, name: str) -> bool:
+	"""Whether ``exc`` is an instance of the driver's ``module.name`` (checked without importing
+	the driver: a host may not have it)."""
+	return any(cls.__name__ == name and cls.__module__.split(".")[0] == module for cls in type(exc).__mro__)
 
 
 def _mysql_unique_key(exc) -> str | None:

@@ -7,12 +7,20 @@ URLs: ``sqlite:///path/to/file.db``, ``mariadb://user:pass@host:port/db`` (``mys
 SQLite's ``BEGIN IMMEDIATE`` takes the single writer lock up front (WAL journal, full sync,
 30 s busy timeout), MariaDB and PostgreSQL keep their default isolation (REPEATABLE READ and
 READ COMMITTED), the same as Frappe on MariaDB.
+
+Outages (README "Database outages"): every driver has connect, read and write timeouts (the constants
+below), a connection is checked before it is lent (one round trip: a MariaDB ping, an empty
+PostgreSQL query) and discarded when broken, and opening a connection, which is idempotent, is
+tried again with a bounded backoff; a database still unreachable after that raises
+``DatabaseUnavailable``.
 """
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,12 +30,30 @@ from sqlalchemy.pool import QueuePool
 
 from ledger_app.db.dialects import get_dialect, sqlite_cents_text, sqlite_money_add
 from ledger_app.db.port import Database
-from ledger_app.engine.errors import ValidationFailed
+from ledger_app.engine.errors import DatabaseUnavailable, ValidationFailed
 
 sqlite3.register_adapter(Decimal, str)
 sqlite3.register_adapter(datetime, lambda value: value.isoformat(" ", timespec="microseconds"))
 sqlite3.register_adapter(date, lambda value: value.isoformat())
 
+#: seconds to open a connection, handshake and authentication included (a server that accepts and
+#: never answers fails in this time, not in minutes)
+CONNECT_TIMEOUT = 5
+#: seconds a statement's answer may take: above InnoDB's default 50 s lock wait, so a lock wait is
+#: ended by the server (and replayed by the port), never cut by the client
+READ_TIMEOUT = 60
+#: seconds to send a statement (MariaDB); PostgreSQL: unacknowledged data for this long drops the
+#: connection (TCP_USER_TIMEOUT), and TCP keepalives find a vanished server within about 25 s
+WRITE_TIMEOUT = 30
+#: PostgreSQL ends a statement (a lock wait included) after this long, as MariaDB's read timeout does
+STATEMENT_TIMEOUT = READ_TIMEOUT
+#: SQLite: how long a writer waits for another process's write lock
+SQLITE_BUSY_TIMEOUT = 30
+#: attempts to lend a working connection, and the longest wait between two of them (seconds)
+CHECKOUT_ATTEMPTS = 4
+CHECKOUT_MAX_WAIT = 0.5
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _SCHEMES = {"sqlite": "sqlite", "mariadb": "mariadb", "mysql": "mariadb", "postgresql": "postgres", "postgres": "postgres"}
 
 
@@ -55,10 +81,10 @@ def parse_url(url: str) -> tuple[str, dict]:
 
 
 def _connect_sqlite(args):
-	conn = sqlite3.connect(args["path"], timeout=30, isolation_level=None, check_same_thread=False)
+	conn = sqlite3.connect(args["path"], timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
 	conn.execute("PRAGMA journal_mode=WAL")
 	conn.execute("PRAGMA synchronous=FULL")
-	conn.execute("PRAGMA busy_timeout=30000")
+	conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT * 1000}")
 	conn.execute("PRAGMA foreign_keys=ON")
 	conn.create_function("ledger_money_add", 2, sqlite_money_add, deterministic=True)
 	conn.create_function("ledger_cents_text", 1, sqlite_cents_text, deterministic=True)
@@ -70,7 +96,7 @@ def _connect_mariadb(args):
 	import pymysql
 	import pymysql.cursors
 
-	return pymysql.connect(
+	conn = pymysql.connect(
 		host=args["host"],
 		port=args["port"],
 		user=args["user"],
@@ -79,8 +105,18 @@ def _connect_mariadb(args):
 		charset="utf8mb4",
 		autocommit=True,
 		cursorclass=pymysql.cursors.DictCursor,
-		connect_timeout=10,
+		connect_timeout=CONNECT_TIMEOUT,
+		# PyMySQL reads the server's greeting and the authentication answer with the read timeout:
+		# the connect timeout for those, the statements' read timeout once connected
+		read_timeout=CONNECT_TIMEOUT,
+		write_timeout=WRITE_TIMEOUT,
+		# PyMySQL's default (TLS when the server offers it) builds a TLS context for every connection,
+		# about 50 ms of CPU holding the GIL: a storm of reconnects after an outage queues on it.  On
+		# the loopback interface TLS protects nothing; elsewhere it stays on
+		ssl_disabled=args["host"] in _LOOPBACK,
 	)
+	conn._read_timeout = READ_TIMEOUT  # PyMySQL applies it to the socket before the next read
+	return conn
 
 
 def _connect_postgres(args):
@@ -95,11 +131,33 @@ def _connect_postgres(args):
 		dbname=args["database"] or "postgres",
 		autocommit=True,
 		row_factory=dict_row,
-		connect_timeout=10,
+		connect_timeout=CONNECT_TIMEOUT,
+		keepalives=1,
+		keepalives_idle=10,
+		keepalives_interval=5,
+		keepalives_count=3,
+		tcp_user_timeout=WRITE_TIMEOUT * 1000,
+		options=f"-c statement_timeout={STATEMENT_TIMEOUT * 1000}",
 	)
 
 
 _CONNECT = {"sqlite": _connect_sqlite, "mariadb": _connect_mariadb, "postgres": _connect_postgres}
+
+
+def _alive(dialect_name: str, conn) -> bool:
+	"""Whether a pooled connection still reaches its server (one round trip; SQLite has no server)."""
+	if dialect_name == "sqlite":
+		return True
+	try:
+		if dialect_name == "mariadb":
+			conn.ping(reconnect=False)
+		else:
+			if conn.closed or conn.broken:
+				return False
+			conn.execute("")  # an empty query: the cheapest round trip psycopg has
+		return True
+	except Exception:
+		return False
 
 
 class PooledDatabase(Database):
@@ -188,14 +246,48 @@ class ConnectionPool:
 
 	@contextmanager
 	def connection(self):
-		raw = self._pool.connect()
+		raw = self._checkout()
 		db = PooledDatabase(self.dialect, raw, self._writer_lock, scope=self.url)
 		try:
 			yield db
+		except DatabaseUnavailable:
+			self._discard(raw)
+			raise
 		finally:
 			if db.in_transaction:
 				db.rollback()
-			raw.close()  # back to the pool
+			raw.close()  # back to the pool (an invalidated one is closed)
+
+	def _checkout(self):
+		"""A pooled connection that answered a ping; broken ones are discarded, and opening one is
+		tried ``CHECKOUT_ATTEMPTS`` times with jittered backoff (not again once ``CONNECT_TIMEOUT``
+		has passed) before ``DatabaseUnavailable``."""
+		failure, started = None, time.monotonic()
+		for attempt in range(CHECKOUT_ATTEMPTS):
+			if attempt:
+				if time.monotonic() - started > CONNECT_TIMEOUT:
+					break  # a server that times out is not tried again: failing fast matters more
+				time.sleep(random.uniform(0, min(CHECKOUT_MAX_WAIT, 0.05 * 2 ** attempt)))
+			try:
+				raw = self._pool.connect()
+			except Exception as exc:
+				ours = self.dialect.classify(exc)
+				if not isinstance(ours, DatabaseUnavailable):
+					raise
+				failure = ours
+				continue
+			if _alive(self.dialect_name, raw.dbapi_connection):
+				return raw
+			self._discard(raw)
+			raw.close()
+			failure = DatabaseUnavailable(f"a pooled connection to {self.dialect_name} no longer answers")
+		raise failure
+
+	def _discard(self, raw) -> None:
+		"""A broken connection is never lent again, nor are the idle ones opened with it: a server
+		that dropped one (a restart) dropped them all."""
+		raw.invalidate()
+		self._pool.dispose()
 
 	def dispose(self) -> None:
 		self._pool.dispose()

@@ -21,7 +21,7 @@ from typing import TypeVar
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from ledger_app.db.dialects import Dialect
-from ledger_app.engine.errors import RetryableDatabaseError
+from ledger_app.engine.errors import DatabaseUnavailable, RetryableDatabaseError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,9 +51,16 @@ class Database:
 		return self._run(query, params, fetch=False)
 
 	def _run(self, query, params, fetch):
-		try:
+		with self._classified():
 			return self._execute(query, params or {}, fetch)
-		except Exception as exc:  # translate driver errors into the port's error types
+
+	@contextmanager
+	def _classified(self):
+		"""Driver errors raised inside become the port's error types (unique violation, retryable,
+		database unavailable); others pass as they are."""
+		try:
+			yield
+		except Exception as exc:
 			ours = self.dialect.classify(exc) or self._classify_host(exc)
 			if ours is not None:
 				raise ours from exc
@@ -63,15 +70,19 @@ class Database:
 	def begin(self) -> None:
 		if self.in_transaction:
 			raise RuntimeError("a transaction is already open on this connection")
-		self._begin()
+		with self._classified():
+			self._begin()
 		self.in_transaction = True
 
 	def commit(self) -> None:
 		try:
 			self._commit()
 		except Exception as exc:
-			self.rollback()  # a failed COMMIT may leave the transaction open: end it
 			ours = self.dialect.classify(exc) or self._classify_host(exc)
+			try:
+				self.rollback()  # a failed COMMIT may leave the transaction open: end it
+			except DatabaseUnavailable:  # the connection is gone: the COMMIT's own error says more
+				pass
 			if ours is not None:
 				raise ours from exc
 			raise
@@ -86,7 +97,8 @@ class Database:
 	def rollback(self) -> None:
 		self._after_commit.clear()
 		try:
-			self._rollback()
+			with self._classified():  # on a lost connection: DatabaseUnavailable
+				self._rollback()
 		finally:
 			self.in_transaction = False
 
@@ -122,13 +134,15 @@ class Database:
 		"""A read-only transaction whose statements all see one consistent state of the database."""
 		if self.in_transaction:
 			raise RuntimeError("a transaction is already open on this connection")
-		self._begin_snapshot()
+		with self._classified():
+			self._begin_snapshot()
 		self.in_transaction = True
 		try:
 			yield self
 		finally:
 			self.in_transaction = False
-			self._end_snapshot()
+			with self._classified():
+				self._end_snapshot()
 
 	def _begin_snapshot(self) -> None:
 		self._execute(self.dialect.snapshot_begin, {}, False)

@@ -34,16 +34,21 @@ _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"
 KEPT_STATUSES = ("Received", "Failed", MISMATCH)
 
 
-def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | None, http_method: str = "POST",
-		secrets=()) -> str:
+def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | None, http_method: str = "POST", *,
+		secrets=(), name: str | None = None, received_at=None) -> str:
 	"""Service: store the raw callback, committed on its own before any processing (one statement).
 
 	Every secret in ``secrets`` (the callback token) is replaced by ``[redacted]`` wherever it appears
 	in what is stored (body, header names and values, address), also URL- or JSON-escaped: a token
 	sent in a header or the body instead of the query string is refused, and never stored.  Text a
 	database refuses (NUL for PostgreSQL, lone surrogates for MariaDB) and other control characters
-	in headers and address are stored as U+FFFD (``text.scrub``)."""
-	name = new_name()
+	in headers and address are stored as U+FFFD (``text.scrub``).
+
+	A given ``name`` is inserted once: a confirmation names its row before writing it, so the spool
+	entry kept when the database went away meanwhile (``host/spool.py``) finishes the same row, and
+	a second replay inserts nothing; ``received_at`` is the time a replayed callback arrived."""
+	given = name is not None
+	name = name or new_name()
 	redact = _redactor(secrets)
 	safe_headers = {redact(text.scrub(str(k))): redact(text.scrub(str(v))) for k, v in headers.items()
 		if str(k).lower() not in _SECRET_HEADERS}
@@ -53,10 +58,10 @@ def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | Non
 	stored = decoded[:MAX_LOGGED_BODY]
 	if len(decoded) > MAX_LOGGED_BODY:
 		stored += f"\n[... {len(decoded) - MAX_LOGGED_BODY} more characters not stored]"
-	row = {"name": name, **standard_columns(clock.now(), "Guest"), "endpoint": endpoint[:140], "http_method": http_method,
+	row = {"name": name, **standard_columns(received_at or clock.now(), "Guest"), "endpoint": endpoint[:140], "http_method": http_method,
 		"remote_addr": redact(text.scrub(remote_addr or ""))[:140], "headers": json.dumps(safe_headers, sort_keys=True),
 		"body": stored, "status": "Received", "http_status": 0}
-	db.committed(lambda db: insert(db, "Callback Log", row))
+	db.committed(lambda db: insert(db, "Callback Log", row, skip_if_exists="name" if given else None))
 	return name
 
 
@@ -87,6 +92,12 @@ def outcome_status(note: str | None) -> str:
 	"""The status of a processed callback whose outcome note is ``note``: Mismatch for a note that
 	reports one (``mismatch: ...``), Processed otherwise."""
 	return MISMATCH if note and note.startswith("mismatch:") else "Processed"
+
+
+def status(db, name: str) -> str | None:
+	"""The status of a logged callback (None when there is no such row)."""
+	rows = db.sql(f"SELECT `status` FROM {table('Callback Log')} WHERE `name` = %(n)s", {"n": name})
+	return rows[0]["status"] if rows else None
 
 
 def mark(db, name: str, status: str, http_status: int, error: str | None = None, reference: str | None = None) -> None:

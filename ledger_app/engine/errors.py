@@ -66,6 +66,12 @@ class RetryableDatabaseError(Exception):
 	"""A deadlock, lock-wait timeout, serialization failure or busy database: replay the unit."""
 
 
+class DatabaseUnavailable(Exception):
+	"""The database cannot be reached: connection refused, lost or timed out.  Nothing of the
+	statement that failed can be assumed to have happened (a lost COMMIT may or may not have
+	committed), so only work that is idempotent may be tried again."""
+
+
 class UniqueViolation(Exception):
 	"""The database refused a row because a UNIQUE key already holds its value."""
 

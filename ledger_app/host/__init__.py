@@ -2,8 +2,11 @@
 
 ``whitelist``, ``get_db``, ``request_body``, ``request_headers``, ``request_args``, ``remote_addr``,
 ``raw_json_response``, ``enqueue_after_commit``, ``log_error``, ``current_user``, ``require_role``,
-``secret`` (a Password setting such as the callback token), ``payout_gateway`` and ``callback_urls``
-(the B2C gateway, None while none is configured, and the URLs it calls back).
+``secret`` (a Password setting such as the callback token), ``cached_secret`` (the same without the
+database: the last value this process read, or None), ``payout_gateway`` and ``callback_urls``
+(the B2C gateway, None while none is configured, and the URLs it calls back), ``callback_spool`` (the
+host's callback spool, ``host/spool.py``), ``database_lost`` (a request answered without its
+database: the host must not use it afterwards).
 
 Inside a bench (Frappe importable) these map to Frappe (``frappe_host``); otherwise to the standalone
 host (``standalone_host``), whose WSGI app serves the same whitelisted functions at the same paths.
@@ -36,6 +39,9 @@ log_error = _impl.log_error
 current_user = _impl.current_user
 require_role = _impl.require_role
 secret = _impl.secret
+cached_secret = _impl.cached_secret
+callback_spool = _impl.callback_spool
+database_lost = _impl.database_lost
 payout_gateway = _impl.payout_gateway
 callback_urls = _impl.callback_urls
 

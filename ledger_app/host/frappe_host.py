@@ -128,6 +128,36 @@ def secret(fieldname: str) -> str | None:
 	return kept[1]
 
 
+def cached_secret(fieldname: str) -> str | None:
+	"""The secret as this process last decrypted it, without the database (None when it never read
+	it): what authenticates a callback while the database is unreachable."""
+	kept = _decrypted.get((getattr(frappe.local, "site", None), fieldname))
+	return kept[1] if kept else None
+
+
+def database_lost() -> None:
+	"""The database went away during this request and the app answered without it (a spooled
+	confirmation): drop the request's database handle, so Frappe neither commits on it after the
+	method (``sync_database`` commits after every POST ``if frappe.db``) nor closes it (``destroy``),
+	either of which would turn the app's answer into a 500."""
+	frappe.local.db = None
+
+
+#: per process: site -> its callback spool
+_spools: dict = {}
+
+
+def callback_spool():
+	"""The site's callback spool, in its private folder (``sites/SITE/private/spool``)."""
+	from ledger_app.host.spool import Spool
+
+	site = frappe.local.site
+	found = _spools.get(site)
+	if found is None:
+		found = _spools[site] = Spool(frappe.get_site_path("private", "spool"))
+	return found
+
+
 GATEWAY_SETTINGS = ("daraja_base_url", "daraja_consumer_key", "daraja_shortcode", "daraja_initiator")
 
 

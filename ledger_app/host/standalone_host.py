@@ -33,11 +33,14 @@ class Services:
 	gateway: object = None  # the payout gateway (a GatewayRouter), when one is configured
 	urls: object = None  # CallbackUrls for that gateway
 	worker: object = None  # the in-process PayoutWorker, when one runs
+	spool: object = None  # the callback spool (host/spool.py)
 
 
 @dataclass
 class Context:
 	db: object = None
+	#: why there is no database (DatabaseUnavailable), raised by get_db
+	db_error: Exception | None = None
 	request: object = None
 	user: str = "Guest"
 	roles: frozenset = field(default_factory=frozenset)
@@ -76,9 +79,12 @@ def whitelist(allow_guest: bool = False, methods: list[str] | None = None, xss_s
 
 
 def get_db():
-	db = current().db
-	if db is None:
+	context = current()
+	if context.db is None:
+		if context.db_error is not None:
+			raise context.db_error
 		raise RuntimeError("no database in this context")
+	db = context.db
 	return db
 
 
@@ -143,6 +149,21 @@ def secret(fieldname: str) -> str | None:
 	services = current().services
 	config = services.config if services is not None else None
 	return getattr(config, fieldname, None) if config is not None else None
+
+
+def cached_secret(fieldname: str) -> str | None:
+	"""The same as ``secret``: standalone secrets never come from the database."""
+	return secret(fieldname)
+
+
+def database_lost() -> None:
+	"""Nothing to do: the WSGI app discards a broken connection itself (db/pool.py)."""
+
+
+def callback_spool():
+	"""The host's callback spool (``LEDGER_APP_SPOOL_DIR``), or None outside a host."""
+	services = current().services
+	return services.spool if services is not None else None
 
 
 def payout_gateway():

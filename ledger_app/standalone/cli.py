@@ -89,13 +89,15 @@ def start_services(config: Config, *, threads: int = 8, scheduler_on: bool = Tru
 	LEDGER_APP_GATEWAY_URL is set) with its in-process payout worker, and the scheduler."""
 	from concurrent.futures import ThreadPoolExecutor
 
+	from ledger_app.host.spool import Spool
 	from ledger_app.host.standalone_host import Services
 	from ledger_app.standalone import scheduler
 
 	pool = ConnectionPool(config.db_url, size=threads + 4)
 	with pool.connection() as db:
 		prepare(db)
-	services = Services(pool=pool, config=config, executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-jobs"))
+	services = Services(pool=pool, config=config, executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-jobs"),
+		spool=Spool(config.spool_directory()))
 	if config.gateway_url:
 		from ledger_app.gateways.callback_urls import callback_urls
 		from ledger_app.gateways.setup import standalone_router
@@ -107,6 +109,7 @@ def start_services(config: Config, *, threads: int = 8, scheduler_on: bool = Tru
 		services.urls = callback_urls(config.base_url(), config.callback_token)
 		if worker_on:
 			services.worker = PayoutWorker(pool, services.gateway, services.urls).start()
+	scheduler.start_spool_replayer(services)
 	if scheduler_on:
 		scheduler.start(services)
 	return services

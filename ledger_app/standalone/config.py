@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ class Config:
 	daraja_shortcode: str = "600000"
 	daraja_initiator: str = "ledger-app"
 	daraja_security_credential: str = "simulated-credential"
+	#: where callbacks received while the database is unreachable are kept (default: spool_directory())
+	spool_dir: str | None = None
 
 	@classmethod
 	def from_env(cls, **overrides) -> Config:
@@ -34,6 +37,7 @@ class Config:
 			"callback_token": env.get("LEDGER_APP_CALLBACK_TOKEN") or None,
 			"gateway_url": env.get("LEDGER_APP_GATEWAY_URL") or None,
 			"public_url": env.get("LEDGER_APP_PUBLIC_URL") or None,
+			"spool_dir": env.get("LEDGER_APP_SPOOL_DIR") or None,
 		}
 		for field in ("consumer_key", "consumer_secret", "shortcode", "initiator", "security_credential"):
 			value = env.get(f"LEDGER_APP_DARAJA_{field.upper()}")
@@ -41,6 +45,18 @@ class Config:
 				values[f"daraja_{field}"] = value
 		values.update({k: v for k, v in overrides.items() if v is not None})
 		return cls(**values)
+
+	def spool_directory(self) -> str:
+		"""``spool_dir``, else ``<the SQLite file>.spool`` beside it, else ``ledger_app-spool-<hash of
+		the URL>`` in the working directory (MariaDB and PostgreSQL URLs name no local place; one
+		spool per database, so a spool is never replayed into another database)."""
+		if self.spool_dir:
+			return os.path.abspath(self.spool_dir)
+		if self.db_url.startswith("sqlite:"):
+			path = self.db_url.split("://", 1)[1].removeprefix("/")
+			return os.path.abspath(f"{path}.spool")
+		digest = hashlib.sha256(self.db_url.encode()).hexdigest()[:12]
+		return os.path.abspath(f"ledger_app-spool-{digest}")
 
 	def base_url(self) -> str:
 		return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

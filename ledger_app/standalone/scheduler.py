@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -78,3 +79,25 @@ def _safe(services, path):
 		run_job(services, path)
 	except Exception:  # already logged; the next run tries again
 		pass
+
+
+SPOOL_JOB = "ledger_app.jobs.replay_callback_spool"
+
+
+def start_spool_replayer(services, interval: float = 1.0) -> threading.Thread:
+	"""A thread that replays the callback spool every ``interval`` seconds while it holds entries
+	(a ``stat`` when it is empty), so spooled payments are in within a second or two of the database
+	returning, whether or not confirmations keep coming and whether or not the scheduler runs here."""
+
+	def loop():
+		while True:
+			try:
+				if services.spool is not None and services.spool.pending():
+					run_job(services, SPOOL_JOB)
+			except Exception:  # the database is still away (or logged by run_job): try again soon
+				log.debug("spool replay failed; next try in %s s", interval, exc_info=True)
+			threading.Event().wait(interval)
+
+	thread = threading.Thread(target=loop, name="ledger-spool-replayer", daemon=True)
+	thread.start()
+	return thread

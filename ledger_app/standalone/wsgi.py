@@ -8,7 +8,8 @@
   guest methods (gateway callbacks) do their own token check.
 - The answer is ``{"message": result}``, or the method's own Response when it returns one.
 - Errors follow Frappe's mapping (ValidationError 417, DoesNotExistError 404, PermissionError 403,
-  AuthenticationError 401, DuplicateEntryError 409) with Frappe's error body keys; anything
+  AuthenticationError 401, DuplicateEntryError 409) with Frappe's error body keys; an unreachable
+  database is a 503 (a gateway callback may be spooled instead, api/mpesa.py); anything
   unexpected is a 500 whose body reveals nothing but its kind.
 """
 
@@ -20,6 +21,7 @@ import inspect
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import NotFound as RouteNotFound
@@ -28,8 +30,9 @@ from werkzeug.wrappers import Request, Response
 
 from ledger_app.db.pool import ConnectionPool
 from ledger_app.engine import json_input, text
-from ledger_app.engine.errors import LedgerError, ValidationFailed
+from ledger_app.engine.errors import DatabaseUnavailable, LedgerError, ValidationFailed
 from ledger_app.host import json_default, method_path_refusal, standalone_host
+from ledger_app.host.spool import Spool
 from ledger_app.standalone.config import Config
 
 log = logging.getLogger("ledger_app.http")
@@ -45,6 +48,8 @@ class LedgerApp:
 		self.pool = pool or ConnectionPool(config.db_url)
 		self.executor = executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-worker")
 		self.services = services or standalone_host.Services(pool=self.pool, config=config, executor=self.executor)
+		if self.services.spool is None:
+			self.services.spool = Spool(config.spool_directory())
 		self.routes = Map([
 			Rule("/api/method/ping", endpoint="ping"),
 			Rule("/api/method/<path:method>", endpoint="method"),
@@ -86,14 +91,23 @@ class LedgerApp:
 			kwargs = {}  # a gateway callback reads (and logs) its raw body itself
 		kwargs = _accepted(entry.function, kwargs)
 
-		with self.pool.connection() as db:
+		with ExitStack() as opened:
+			db, db_error = None, None
+			try:
+				db = opened.enter_context(self.pool.connection())
+			except DatabaseUnavailable as exc:  # a gateway callback may still be kept (api/mpesa.py)
+				if not entry.allow_guest:
+					return _unavailable(path, exc)
+				db_error = exc
 			token = standalone_host.use(standalone_host.Context(
-				db=db, request=request, user=user,
+				db=db, db_error=db_error, request=request, user=user,
 				roles=STAFF_ROLES if user != "Guest" else frozenset(), services=self.services))
 			try:
 				result = entry.function(**kwargs)
 			except LedgerError as exc:
 				return _error(exc.http_status, exc.frappe_exc, exc.message)
+			except DatabaseUnavailable as exc:
+				return _unavailable(path, exc)
 			except Exception:
 				log.exception("unhandled error in %s", path)
 				return _error(500, "Exception", "Internal Server Error")
@@ -164,6 +178,11 @@ def _accepted(function, kwargs: dict) -> dict:
 	if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
 		return kwargs
 	return {k: v for k, v in kwargs.items() if k in parameters}
+
+
+def _unavailable(path: str, exc: Exception) -> Response:
+	log.warning("database unreachable in %s: %s", path, exc)
+	return _error(503, "DatabaseUnavailable", "The database is unreachable; try again shortly")
 
 
 def _json(body, status: int = 200) -> Response:

@@ -14,6 +14,7 @@ from ledger_app.tests.fixtures import drifted_account, engine_db, new_driver, ne
 RECONCILE = ("ledger_app.jobs.reconcile_all", "*/15 * * * *")
 DAILY_TARGETS = ("ledger_app.jobs.daily_targets", "1 0 * * *")
 DISPATCH = ("ledger_app.jobs.dispatch_payouts", "all")
+REPLAY_SPOOL = ("ledger_app.jobs.replay_callback_spool", "* * * * *")
 
 
 class TestScheduledJobs(FrappeTestCase):
@@ -58,6 +59,28 @@ class TestScheduledJobs(FrappeTestCase):
 			"Reconciliation Discrepancy", {"account": account, "fixed": 1}, "fixed_by"
 		)
 		self.assertEqual(fixed_by, "Scheduler")
+
+	def test_replay_callback_spool_records_a_confirmation_spooled_during_an_outage_once(self):
+		"""What ``c2b_confirmation`` appends to the site's spool while MariaDB is unreachable (the outage
+		itself is proven over HTTP in tests/test_outage.py) is recorded by the job, once, with its log row."""
+		import json
+
+		from ledger_app import host
+
+		driver = new_driver(self)
+		vehicle = new_vehicle(driver)
+		trans_id = frappe.generate_hash(length=10).upper()
+		body = {"TransactionType": "Pay Bill", "TransID": trans_id, "TransTime": "20260301101500",
+			"TransAmount": "100.00", "BusinessShortCode": "600000", "BillRefNumber": vehicle, "MSISDN": "2547 *** 126"}
+		spool = host.callback_spool()
+		self.assertTrue(spool.directory.endswith("/private/spool"))
+		entry = spool.append("c2b_confirmation", json.dumps(body).encode(), {}, "127.0.0.1",
+			"2026-03-01 10:15:00", token_checked=True)
+		for _run in range(2):  # a second run finds nothing to replay
+			self.run_scheduled(*REPLAY_SPOOL)
+			self.assertFalse(spool.pending())
+		self.assertEqual(frappe.db.get_value("Callback Log", entry.id, ["status", "reference"]), ("Processed", trans_id))
+		self.assertEqual(frappe.db.count("Ledger Transaction", {"transaction_type": "C2B Payment", "party": driver}), 1)
 
 	def test_daily_targets_charges_each_active_driver_once_a_day(self):
 		driver = new_driver(self, daily_target=700)

@@ -311,8 +311,21 @@ backends_mariadb_launch() {
 
 backends_mariadb_stop() {
 	[ -n "$BACKENDS_MARIADB_PID" ] || return 0
-	local pid="$BACKENDS_MARIADB_PID" _
+	local pid="$BACKENDS_MARIADB_PID" restarted=""
 	BACKENDS_MARIADB_PID=""
+	# a test may have restarted the server with its own command line (tests/test_outage.py, the
+	# Frappe site's outage): that process is named by the pid file, and is stopped too
+	restarted="$(cat "$BACKENDS_TMP/mariadb/mariadbd.pid" 2>/dev/null || true)"
+	backends_mariadb_stop_pid "$pid"
+	wait "$pid" 2>/dev/null || true
+	if [ -n "$restarted" ] && [ "$restarted" != "$pid" ] && backends_alive "$restarted" &&
+		grep -q "$BACKENDS_TMP/mariadb/my.cnf" "/proc/$restarted/cmdline" 2>/dev/null; then
+		backends_mariadb_stop_pid "$restarted"
+	fi
+}
+
+backends_mariadb_stop_pid() {
+	local pid="$1" _
 	kill -TERM "$pid" 2>/dev/null || return 0
 	for _ in $(seq 1 300); do # up to 30 s for a clean shutdown
 		backends_alive "$pid" || break
@@ -322,7 +335,6 @@ backends_mariadb_stop() {
 		backends_log "mariadbd ($pid) did not stop in 30 s; killing it"
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
-	wait "$pid" 2>/dev/null || true
 }
 
 # ---------------------------------------------------------------------------------------------------
