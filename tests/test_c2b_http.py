@@ -226,6 +226,15 @@ def test_huge_body_is_refused(server):
 	assert ledger_rows(pool) == before
 
 
+def test_a_callback_body_over_1_mib_is_refused_413_before_its_json_is_read(server):
+	base, pool = server
+	before = ledger_rows(pool)
+	deep = b"[" * (1024 * 1024 + 1)  # a bench lets 25 MB through: never scanned for its nesting
+	for data in (deep, b'{"TransID": "' + b"A" * (1024 * 1024) + b'"}'):
+		assert post(base, CONFIRMATION, data=data).status_code == 413
+	assert ledger_rows(pool) == before
+
+
 def test_unknown_account_confirmation_lands_in_suspense(server):
 	base, pool = server
 	assert post(base, CONFIRMATION, body("QUN1", "75.00", account="ZZZ")).json() == {"ResultCode": 0, "ResultDesc": "Success"}

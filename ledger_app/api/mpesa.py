@@ -54,6 +54,10 @@ def _receive(endpoint: str, not_an_object: dict = _NOT_AN_OBJECT, log_name: str 
 		callbacks.finish(db, log_name, "Rejected", status, reason)
 		log.warning("callback %s refused: %s (from %s)", endpoint, reason, host.remote_addr())
 		return db, log_name, None, host.raw_json_response({"ResultCode": 1, "ResultDesc": f"Rejected: {reason}"}, status)
+	if len(body) > json_input.MAX_BYTES:  # never scanned or parsed (a bench lets up to 25 MB through)
+		reason = f"body is larger than {json_input.MAX_BYTES} bytes"
+		callbacks.finish(db, log_name, "Rejected", 413, reason)
+		return db, log_name, None, host.raw_json_response({"ResultCode": 1, "ResultDesc": f"Rejected: {reason}"}, 413)
 	try:
 		payload = json_input.loads(body, "body", parse_float=Decimal)
 	except ValidationFailed as exc:

@@ -44,6 +44,8 @@ def insert_many(db, doctype: str, rows: list[dict], *, common: dict | None = Non
 	(MariaDB/PostgreSQL), or numbered by SQLite.  ``returning`` (a select list, where the dialect
 	``supports_returning``): the inserted rows' values of it instead of the count.
 	"""
+	if isinstance(skip_if_exists, str):
+		raise TypeError("skip_if_exists takes a tuple of column names")
 	if not rows:
 		return [] if returning else 0
 	if returning and not db.dialect.supports_returning:

@@ -61,7 +61,7 @@ def record(db, endpoint: str, body: bytes, headers: dict, remote_addr: str | Non
 	row = {"name": name, **standard_columns(received_at or clock.now(), "Guest"), "endpoint": endpoint[:140], "http_method": http_method,
 		"remote_addr": redact(text.scrub(remote_addr or ""))[:140], "headers": json.dumps(safe_headers, sort_keys=True),
 		"body": stored, "status": "Received", "http_status": 0}
-	db.committed(lambda db: insert(db, "Callback Log", row, skip_if_exists="name" if given else None))
+	db.committed(lambda db: insert(db, "Callback Log", row, skip_if_exists=("name",) if given else None))
 	return name
 
 

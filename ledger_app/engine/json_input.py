@@ -16,6 +16,9 @@ import re
 from ledger_app.engine.errors import ValidationFailed
 
 MAX_DEPTH = 32
+#: the largest body either host parses (a Daraja callback is a few KB; the standalone door answers 413
+#: above it, and a callback on a bench is refused 413 with its log row before its JSON is scanned)
+MAX_BYTES = 1024 * 1024
 NOT_JSON = "request body is not valid JSON"
 _STRUCTURE = re.compile(r'[\[\]{}"\\]')
 

@@ -37,7 +37,7 @@ from ledger_app.standalone.config import Config
 
 log = logging.getLogger("ledger_app.http")
 
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = json_input.MAX_BYTES
 STAFF_ROLES = frozenset({"Ledger Manager", "Ledger User", "System Manager"})
 
 
