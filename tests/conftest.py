@@ -112,10 +112,11 @@ def connect(url: str, database: str | None = None):
 	)
 
 
-def create_server_database(backend: str) -> str:
-	"""Creates an empty ``ledger_t_<hex>`` database on the backend's server; returns its URL."""
-	base = server_url(backend)
-	name = DB_PREFIX + secrets.token_hex(6)
+def create_server_database(backend: str, base: str | None = None, name: str | None = None) -> str:
+	"""Creates an empty database (default ``ledger_t_<hex>``) on the backend's server (or the server at
+	``base``, a URL of that backend); returns its URL."""
+	base = base or server_url(backend)
+	name = name or DB_PREFIX + secrets.token_hex(6)
 	if backend == "mariadb":
 		conn = connect(base, database="")
 		try:

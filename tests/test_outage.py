@@ -23,7 +23,7 @@ from ledger_app.db.pool import CONNECT_TIMEOUT, ConnectionPool
 from ledger_app.engine import drivers, posting, reconcile, settings
 from ledger_app.engine.errors import DatabaseUnavailable
 from ledger_app.host.spool import Spool
-from tests.conftest import with_database
+from tests.conftest import create_server_database
 from tests.db_servers import RunningMariaDB, available, own_server
 from tests.support import AUTH, CALLBACK_TOKEN, ledger_app_command, make_pool, server_process
 
@@ -149,22 +149,6 @@ def test_init_against_a_database_that_never_answers_exits_in_seconds(silent_serv
 
 # --- a restart under load ---------------------------------------------------------------------------
 
-def _database_on(server, kind) -> str:
-	from tests.conftest import connect
-
-	name = "ledger_outage"
-	conn = connect(server.url, database="" if kind == "mariadb" else None)
-	try:
-		if kind == "mariadb":
-			with conn.cursor() as cur:
-				cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-		else:
-			conn.execute(f'CREATE DATABASE "{name}"')
-	finally:
-		conn.close()
-	return with_database(server.url, name)
-
-
 class Load:
 	"""16 clients sending confirmations (10 % of them repeats of earlier TransIDs) until stopped;
 	every answer is kept."""
@@ -220,13 +204,13 @@ def _check_every_success_in_the_ledger_once(pool, answers, down_at, back_at, str
 	"""Every answer was Success, also while the database was away; each TransID answered Success is
 	one C2B payment in the ledger with a Processed log row, nothing else is; reconcile is clean.
 
-	``stray_500s``: how many answers may be a 500 at the instant the database stopped (the Frappe
+	``stray_500s``: how many answers may be a 500 within a second of the database stopping (the Frappe
 	host: Frappe's own end-of-request commit or rollback failing; README "Database outages").  Such
 	a payment may or may not be in (Daraja resends it); if it is, it is in once."""
-	during = [a for a in answers if down_at < a[0] < back_at]
-	assert during and all(outcome == (200, SUCCESS) for _, _, outcome in during), [a for a in during if a[2] != (200, SUCCESS)][:5]
 	others = [a for a in answers if a[2] != (200, SUCCESS)]
-	assert len(others) <= stray_500s and all(outcome[0] == 500 for _, _, outcome in others), others[:5]
+	assert len(others) <= stray_500s and all(outcome[0] == 500 and abs(at - down_at) < 1.0 for at, _, outcome in others), others[:5]
+	during = [a for a in answers if down_at < a[0] < back_at]
+	assert during and all(a[2] == (200, SUCCESS) for a in during if a not in others), [a for a in during if a not in others][:5]
 	succeeded = {trans_id for _, trans_id, outcome in answers if outcome == (200, SUCCESS)}
 	maybe = {trans_id for _, trans_id, _ in others} - succeeded
 	pool.dispose()
@@ -262,7 +246,7 @@ def test_a_database_restart_under_load_loses_no_confirmation_and_the_host_recove
 	server = own_server(kind, tmp_path)
 	pool = None
 	try:
-		url = _database_on(server, kind)
+		url = create_server_database(kind, server.url, "ledger_outage")
 		pool = make_pool(url)
 		setup_fleet(pool)
 		spool_dir = tmp_path / "spool"

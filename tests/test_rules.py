@@ -135,15 +135,20 @@ def test_a_broken_stored_allow_list_refuses_callbacks_with_403_and_finishes_thei
 # --- row 13: every loss can be closed ----------------------------------------------------------------
 
 
+def _exchange_funded_1000_at_12_5_and_20(base) -> None:
+	"""Client exchange C1-BIN: your share 12.5 %, the company's 20 %, funded with 1,000.00."""
+	ok(call(base, "ledger_app.api.clients.upsert_client", {"client": "C1", "client_name": "Wanjiku", "phone": "0722000001"}))
+	ok(call(base, "ledger_app.api.clients.upsert_client_exchange", {"client_exchange": "C1-BIN", "client": "C1",
+		"exchange": "Binance", "my_share_pct": "12.5", "company_share_pct": "20"}))
+	ok(call(base, "ledger_app.api.clients.fund", {"client_exchange": "C1-BIN", "amount": "1000.00", "idempotency_key": "f1"}))
+
+
 def test_a_remaining_loss_whose_payable_share_rounds_to_zero_closes_the_snapshot(served):
 	"""12.5 % + 20 %, capital 1,000, balance 666.67: after 10.00 and 0.01, the maximum payable 98.32
 	leaves 0.01 of loss whose payable share is 0.00; that settlement closes the snapshot, so the
 	exchange takes new balances and funding again."""
 	base, _ = served()
-	ok(call(base, "ledger_app.api.clients.upsert_client", {"client": "C1", "client_name": "Wanjiku", "phone": "0722000001"}))
-	ok(call(base, "ledger_app.api.clients.upsert_client_exchange", {"client_exchange": "C1-BIN", "client": "C1",
-		"exchange": "Binance", "my_share_pct": "12.5", "company_share_pct": "20"}))
-	ok(call(base, "ledger_app.api.clients.fund", {"client_exchange": "C1-BIN", "amount": "1000.00", "idempotency_key": "f1"}))
+	_exchange_funded_1000_at_12_5_and_20(base)
 	record = ok(call(base, "ledger_app.api.clients.record_balance", {"client_exchange": "C1-BIN", "date": "2026-03-01",
 		"remaining_balance": "666.67", "idempotency_key": "b1"}))
 	assert record["loss_at_time"] == "333.33"
@@ -164,10 +169,7 @@ def test_a_loss_recorded_with_no_payable_share_is_closed_at_once(served):
 	"""A loss of 0.01 at 12.5 % + 20 % has a payable share of 0.00: no payment could settle it, so
 	recording it closes it with a settlement of 0.00 and the exchange is not blocked."""
 	base, _ = served()
-	ok(call(base, "ledger_app.api.clients.upsert_client", {"client": "C1", "client_name": "Wanjiku", "phone": "0722000001"}))
-	ok(call(base, "ledger_app.api.clients.upsert_client_exchange", {"client_exchange": "C1-BIN", "client": "C1",
-		"exchange": "Binance", "my_share_pct": "12.5", "company_share_pct": "20"}))
-	ok(call(base, "ledger_app.api.clients.fund", {"client_exchange": "C1-BIN", "amount": "1000.00", "idempotency_key": "f1"}))
+	_exchange_funded_1000_at_12_5_and_20(base)
 	record = ok(call(base, "ledger_app.api.clients.record_balance", {"client_exchange": "C1-BIN", "date": "2026-03-01",
 		"remaining_balance": "999.99", "idempotency_key": "b1"}))
 	assert record["loss_at_time"] == "0.01" and record["loss_snapshot"]
