@@ -206,7 +206,8 @@ def _check_every_success_in_the_ledger_once(pool, answers, down_at, back_at, str
 
 	``stray_500s``: how many answers may be a 500 within a second of the database stopping (the Frappe
 	host: Frappe's own end-of-request commit or rollback failing; README "Database outages").  Such
-	a payment may or may not be in (Daraja resends it); if it is, it is in once."""
+	a payment may or may not be in (one not in is found against the gateway, README "Database
+	outages"); if it is, it is in once."""
 	others = [a for a in answers if a[2] != (200, SUCCESS)]
 	assert len(others) <= stray_500s and all(outcome[0] == 500 and abs(at - down_at) < 1.0 for at, _, outcome in others), others[:5]
 	during = [a for a in answers if down_at < a[0] < back_at]
@@ -286,7 +287,7 @@ def test_on_the_frappe_site_a_mariadb_restart_under_load_loses_no_confirmation(f
 	server is back; what arrived meanwhile was spooled in the site's private folder and is replayed
 	by the next confirmations and by the scheduled job (run here as the scheduler would).  A request
 	in flight just as MariaDB stops can get a 500 from Frappe's own end-of-request commit or rollback
-	(seen in about one run in three): never one answered Success, and Daraja resends it."""
+	(seen in about one run in three): never one answered Success."""
 	from urllib.parse import urlsplit
 
 	site = frappe_site
