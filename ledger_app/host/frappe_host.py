@@ -103,7 +103,7 @@ def require_role(*roles: str) -> None:
 #: per process: (site, fieldname) -> (the ciphertext stored in __Auth, its plaintext)
 _decrypted: dict[tuple[str, str], tuple[str, str]] = {}
 _SECRET_SQL = (
-	"SELECT `password` FROM `__Auth` WHERE `doctype` = %s AND `name` = %s AND `fieldname` = %s"
+	"SELECT `password` FROM `__Auth` WHERE `doctype` = %(dt)s AND `name` = %(dt)s AND `fieldname` = %(f)s"
 	" AND `encrypted` = 1 LIMIT 1"
 )
 
@@ -113,12 +113,14 @@ def secret(fieldname: str) -> str | None:
 
 	Read on every call with one plain statement (what ``get_decrypted_password`` reads, without
 	building it with the query builder), so a changed secret applies to the next request; decrypted
-	once per stored ciphertext and process (a callback checks the token on every request).
+	once per stored ciphertext and process (a callback checks the token on every request).  Read
+	through the app's database handle, so an unreachable database is ``DatabaseUnavailable`` (a
+	confirmation is then spooled) rather than the driver's own error.
 	"""
 	from frappe.utils.password import decrypt
 
-	rows = frappe.db.sql(_SECRET_SQL, ("Ledger Settings", "Ledger Settings", fieldname))
-	stored = rows[0][0] if rows else None
+	rows = get_db().sql(_SECRET_SQL, {"dt": "Ledger Settings", "f": fieldname})
+	stored = rows[0]["password"] if rows else None
 	if not stored:
 		return None
 	key = (frappe.local.site, fieldname)
