@@ -140,11 +140,10 @@ def spool_confirmation(spool, log_name: str | None = None):
 	The allow-list is checked at replay, against the settings then in force."""
 	host.database_lost()
 	given, expected = _token_given(), host.cached_secret("callback_token")
-	if not given:
-		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Rejected: missing callback token"}, 401)
-	if expected is not None and not hmac.compare_digest(str(given).encode("utf-8", "replace"), str(expected).encode("utf-8", "replace")):
-		log.warning("callback c2b_confirmation refused during an outage: wrong callback token (from %s)", host.remote_addr())
-		return host.raw_json_response({"ResultCode": 1, "ResultDesc": "Rejected: wrong callback token"}, 403)
+	refused = _token_refusal_without_database(given, expected)
+	if refused:
+		log.warning("callback c2b_confirmation refused during an outage: %s (from %s)", refused[1], host.remote_addr())
+		return host.raw_json_response({"ResultCode": 1, "ResultDesc": f"Rejected: {refused[1]}"}, refused[0])
 	if spool is None:
 		raise DatabaseUnavailable("the database is unreachable and this host has no callback spool")
 	entry = spool.append("c2b_confirmation", host.request_body(), host.request_headers(), host.remote_addr(),
@@ -152,6 +151,14 @@ def spool_confirmation(spool, log_name: str | None = None):
 		token_hash=None if expected is not None else _hash(given), name=log_name)
 	log.warning("database unreachable: c2b confirmation spooled as %s", entry.id)
 	return host.raw_json_response(SUCCESS)
+
+
+def _token_refusal_without_database(given: str | None, expected: str | None):
+	"""``callbacks.token_refusal`` when this process knows the configured token (``expected``); when
+	it does not, only a missing token is refused (the one sent is compared when replayed)."""
+	if expected is not None:
+		return callbacks.token_refusal(given, expected)
+	return None if given else (401, "missing callback token")
 
 
 def _hash(token: str) -> str:
@@ -201,7 +208,7 @@ def replay_confirmation(db, entry) -> None:
 	if not entry.token_checked and not (expected and hmac.compare_digest(_hash(expected), entry.token_hash or "")):
 		refused = (403, "wrong callback token")
 	else:  # the token was right (then or now): what is left to check is the allow-list in force now
-		refused = callbacks.refusal("checked", "checked", entry.remote_addr,
+		refused = callbacks.address_refusal(entry.remote_addr,
 			get_settings(db, ("allowed_callback_ips",))["allowed_callback_ips"])
 	if refused:
 		callbacks.finish(db, log_name, "Rejected", refused[0], f"{refused[1]} (replayed from the spool)")
@@ -220,9 +227,9 @@ def _validate_without_database():
 	"""Validation while the database is unreachable: a wrong token is refused; a well-formed body is
 	accepted (see the module docstring), a malformed one rejected with its code.  Nothing is logged."""
 	host.database_lost()
-	given, expected = _token_given(), host.cached_secret("callback_token")
-	if not given or (expected is not None and not hmac.compare_digest(str(given).encode("utf-8", "replace"), str(expected).encode("utf-8", "replace"))):
-		return host.raw_json_response({"ResultCode": "C2B00016", "ResultDesc": "Rejected"}, 401 if not given else 403)
+	refused = _token_refusal_without_database(_token_given(), host.cached_secret("callback_token"))
+	if refused:
+		return host.raw_json_response({"ResultCode": "C2B00016", "ResultDesc": "Rejected"}, refused[0])
 	try:
 		payload = json_input.loads(host.request_body(), "body", parse_float=Decimal)
 	except ValidationFailed:

@@ -117,12 +117,23 @@ def refusal(given_token: str | None, expected_token: str | None, remote_addr: st
 	403 for a wrong token, an unconfigured token, an address outside the allow-list, or an allow-list
 	that is not valid (stored before Ledger Settings checked it, or by plain SQL): a broken allow-list
 	refuses every callback rather than trusting any.  Never raises."""
+	return token_refusal(given_token, expected_token) or address_refusal(remote_addr, allowed_ips)
+
+
+def token_refusal(given_token: str | None, expected_token: str | None):
+	"""The token part of ``refusal``: 403 when no token is configured, 401 without one, 403 for a
+	wrong one (compared in constant time); ``None`` when it is right."""
 	if not expected_token:
 		return 403, "callback token is not configured"
 	if not given_token:
 		return 401, "missing callback token"
 	if not hmac.compare_digest(str(given_token).encode("utf-8", "replace"), str(expected_token).encode("utf-8", "replace")):
 		return 403, "wrong callback token"
+	return None
+
+
+def address_refusal(remote_addr: str | None, allowed_ips: str | None):
+	"""The allow-list part of ``refusal`` (see there); ``None`` when the address may call."""
 	networks, bad = parse_allow_list(allowed_ips)
 	if bad:
 		shown = ", ".join(repr(item[:60]) for item in bad[:3])
