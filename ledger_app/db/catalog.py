@@ -21,6 +21,19 @@ class IndexInfo:
 	partial: bool = False
 
 
+@dataclass(frozen=True)
+class TextColumn:
+	"""A MariaDB text column as ``information_schema.columns`` describes it."""
+
+	column_type: str
+	collation: str
+	nullable: bool
+	#: the DEFAULT clause's SQL (``NULL``, ``'x'``), or None when the column has no default
+	default: str | None
+	#: the expression of a generated column, else None
+	generation: str | None
+
+
 def dialect_name(db) -> str:
 	return db.dialect.name
 
@@ -58,6 +71,30 @@ def columns(db, table: str) -> set[str]:
 			" WHERE table_schema = current_schema() AND table_name = %(table)s"
 		)
 	return {str(row["name"]).lower() for row in db.sql(query, {"table": table})}
+
+
+def text_columns(db, table: str) -> dict[str, TextColumn]:
+	"""MariaDB: the lower-cased name and definition of each column of ``table`` that has a collation."""
+	if dialect_name(db) != "mariadb":
+		raise ValueError("text_columns reads MariaDB's catalog only")
+	rows = db.sql(
+		"SELECT column_name AS `name`, column_type AS `column_type`, collation_name AS `collation`,"
+		" is_nullable AS `nullable`, column_default AS `column_default`,"
+		" generation_expression AS `generation`, is_generated AS `is_generated`"
+		" FROM information_schema.columns"
+		" WHERE table_schema = DATABASE() AND table_name = %(table)s AND collation_name IS NOT NULL",
+		{"table": table},
+	)
+	return {
+		str(row["name"]).lower(): TextColumn(
+			column_type=str(row["column_type"]),
+			collation=str(row["collation"]),
+			nullable=row["nullable"] == "YES",
+			default=None if row["column_default"] is None else str(row["column_default"]),
+			generation=str(row["generation"]) if row["is_generated"] == "ALWAYS" else None,
+		)
+		for row in rows
+	}
 
 
 def indexes(db, table: str) -> list[IndexInfo]:

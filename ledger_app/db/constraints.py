@@ -7,7 +7,7 @@ relies on is declared here, once, and applied by both hosts:
   ``after_install``, because ``install-app`` marks every patch as already run);
 - standalone by ``ledger_app.db.schema.ensure_schema``.
 
-Three kinds:
+Four kinds:
 
 ``Index``
 	a multi-column index, optionally unique.
@@ -20,6 +20,13 @@ Three kinds:
 	a CHECK constraint with an expression per dialect.  SQLite cannot add a CHECK to an existing
 	table, so ``schema.create_table_sql`` writes a table's checks inline when it creates the table
 	(``checks_for_table``) and ``apply_all`` leaves SQLite checks alone.
+``Exact``
+	text columns compared byte for byte.  SQLite (``BINARY``) and PostgreSQL (a deterministic
+	collation) already compare every text exactly.  MariaDB compares by the column's collation, and
+	Frappe creates every table with ``utf8mb4_unicode_ci``, which ignores case, accents and
+	zero-width characters: ``INV-A1`` and ``inv-a1`` would be one idempotency key.  There each
+	column is modified to ``utf8mb4_bin``, keeping the rest of its definition as the catalog shows
+	it (also the generated columns of a ``PartialUnique`` over an exact column).
 
 Every function takes ``db`` with ``sql(query, params) -> list[dict]`` and ``dialect.name``.
 """
@@ -99,7 +106,20 @@ class Check:
 		_check_identifier(self.name)
 
 
-Constraint = Index | PartialUnique | Check
+@dataclass(frozen=True)
+class Exact:
+	name: str
+	table: str
+	columns: tuple[str, ...]
+
+	def __post_init__(self):
+		_check_identifier(self.name)
+
+
+#: MariaDB's byte-for-byte collation for the utf8mb4 columns of ``Exact``
+EXACT_COLLATION = "utf8mb4_bin"
+
+Constraint = Index | PartialUnique | Check | Exact
 
 
 CONSTRAINTS: list[Constraint] = [
@@ -126,6 +146,51 @@ CONSTRAINTS: list[Constraint] = [
 	PartialUnique("one_active_loss", "tabLoss Snapshot", ("client_exchange",), where="is_settled = 0"),
 	# one balance record per client exchange per day
 	Index("balance_record_exchange_date", "tabBalance Record", ("client_exchange", "date"), unique=True),
+	# ids, names, links, keys, TransIDs and references: compared byte for byte on every database
+	# (declared last: a PartialUnique above creates the generated columns these make exact too)
+	# (README "Keys and names are exact").  People's names and remarks keep the table's collation,
+	# so a desk search for them ignores case on MariaDB.
+	Exact("ledger_account_exact", "tabLedger Account", ("name", "account_name", "party_type", "party")),
+	Exact(
+		"ledger_transaction_exact",
+		"tabLedger Transaction",
+		("name", "transaction_type", "idempotency_key", "key_scope", "party_type", "party", "reversal_of",
+			"amended_from"),
+	),
+	Exact("ledger_posting_exact", "tabLedger Posting", ("parent", "account")),
+	Exact(
+		"payout_exact",
+		"tabPayout",
+		("name", "party_type", "party", "idempotency_key", "key_scope", "retry_of", "originator_conversation_id",
+			"conversation_id", "gateway_receipt", "status_query_id", "queue_transaction", "settle_transaction"),
+	),
+	Exact(
+		"fleet_driver_exact",
+		"tabFleet Driver",
+		("name", "driver_id", "target_account", "payable_account", "deposit_account"),
+	),
+	Exact("fleet_vehicle_exact", "tabFleet Vehicle", ("name", "vehicle_id", "account_number", "driver", "substitute_driver")),
+	Exact("client_exact", "tabClient", ("name", "client_id")),
+	Exact(
+		"client_exchange_exact",
+		"tabClient Exchange",
+		("name", "client_exchange_id", "client", "capital_account", "payable_account"),
+	),
+	Exact(
+		"balance_record_exact",
+		"tabBalance Record",
+		("name", "client_exchange", "profit_withdrawal_id", "idempotency_key", "loss_snapshot",
+			"withdrawal_transaction", "payout"),
+	),
+	Exact("loss_snapshot_exact", "tabLoss Snapshot", ("name", "client_exchange", "balance_record")),
+	Exact("loss_settlement_exact", "tabLoss Settlement", ("name", "parent", "idempotency_key", "ledger_transaction")),
+	Exact(
+		"unmatched_payment_exact",
+		"tabUnmatched Payment",
+		("name", "trans_id", "bill_ref_number", "msisdn", "ledger_transaction", "assigned_driver",
+			"assignment_transaction"),
+	),
+	Exact("callback_log_exact", "tabCallback Log", ("name", "reference")),
 ]
 
 
@@ -176,6 +241,9 @@ def statements(constraint: Constraint, dialect_name: str) -> list[str]:
 		)
 		return result
 
+	if isinstance(constraint, Exact):
+		return []  # built from the catalog by exact_statements (MariaDB only)
+
 	if isinstance(constraint, Check):
 		if dialect_name == "sqlite":
 			return []  # written inline by schema.create_table_sql (checks_for_table)
@@ -194,8 +262,48 @@ def checks_for_table(table: str, dialect_name: str) -> list[str]:
 	]
 
 
+def exact_columns(constraint: Exact) -> tuple[str, ...]:
+	"""The columns ``constraint`` makes exact on MariaDB: its own, and the generated column of each
+	``PartialUnique`` of its table over one of them (a unique key compares by that column's collation)."""
+	generated = tuple(
+		partial.generated_column(column)
+		for partial in CONSTRAINTS
+		if isinstance(partial, PartialUnique) and partial.table == constraint.table
+		for column in partial.columns
+		if column in constraint.columns
+	)
+	return constraint.columns + generated
+
+
+def exact_statements(db, constraint: Exact) -> list[str]:
+	"""MariaDB: one ALTER TABLE that gives each column of ``constraint`` not yet exact the
+	``utf8mb4_bin`` collation, its type, nullability, default or generation kept as the catalog
+	shows them.  Other databases: none."""
+	if catalog.dialect_name(db) != "mariadb":
+		return []
+	current = catalog.text_columns(db, constraint.table)
+	changes = []
+	for column in exact_columns(constraint):
+		info = current.get(column.lower())
+		if info is None:
+			raise LookupError(f"constraint {constraint.name}: {constraint.table} has no text column {column}")
+		if info.collation == EXACT_COLLATION:
+			continue
+		definition = f"{info.column_type} CHARACTER SET utf8mb4 COLLATE {EXACT_COLLATION}"
+		if info.generation is not None:
+			definition += f" AS ({info.generation}) PERSISTENT"
+		else:
+			definition += " NULL" if info.nullable else " NOT NULL"
+			if info.default is not None:
+				definition += f" DEFAULT {info.default}"
+		changes.append(f"MODIFY `{column}` {definition}")
+	return [f"ALTER TABLE `{constraint.table}` " + ", ".join(changes)] if changes else []
+
+
 def exists(db, constraint: Constraint) -> bool:
 	"""Whether the database already has ``constraint`` (looked up by name in its catalog)."""
+	if isinstance(constraint, Exact):
+		return not exact_statements(db, constraint)
 	if isinstance(constraint, Check):
 		return catalog.check_exists(db, constraint.table, constraint.name)
 	return catalog.index_exists(db, constraint.table, constraint.name)
@@ -223,7 +331,7 @@ def apply_all(
 			)
 		if exists(db, constraint):
 			continue
-		ddl = statements(constraint, dialect)
+		ddl = exact_statements(db, constraint) if isinstance(constraint, Exact) else statements(constraint, dialect)
 		if not ddl:  # a SQLite CHECK on a table created before the CHECK was declared
 			log.warning(
 				"SQLite cannot add CHECK %s to the existing table %s; recreate the table to get it",

@@ -29,12 +29,8 @@ def side_sign(normal_side: str) -> int:
 
 
 def validate_name(value, field: str = "account") -> str:
-	if not isinstance(value, str) or not value.strip():
-		raise ValidationFailed(f"{field} is required")
-	name = value.strip()
-	if len(name) > 140:
-		raise ValidationFailed(f"{field} is longer than 140 characters")
-	return text.check(name, field)
+	"""An account name as stored and compared: byte for byte, so no look-alikes (``text.identifier``)."""
+	return text.identifier(value, field)
 
 
 def create_account(

@@ -89,12 +89,8 @@ class Precondition:
 
 
 def validate_key(value) -> str:
-	if not isinstance(value, str) or not value.strip():
-		raise ValidationFailed("idempotency_key is required")
-	key = value.strip()
-	if len(key) > 140:
-		raise ValidationFailed("idempotency_key is longer than 140 characters")
-	return text.check(key, "idempotency_key")
+	"""An idempotency key as stored and compared: byte for byte, so no look-alikes (``text.identifier``)."""
+	return text.identifier(value, "idempotency_key")
 
 
 def parse_legs(postings) -> list[Leg]:

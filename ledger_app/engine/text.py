@@ -7,11 +7,19 @@ such as remarks).  ``check`` refuses a value holding one with a clear ``Validati
 ``scrub`` replaces each with U+FFFD for text that must be kept whatever it holds (a payment's optional
 fields, a Callback Log row); ``refuse_unstorable`` walks every string (keys too) of a request's
 arguments for NUL and lone surrogates, so no door lets them reach a lookup or an insert.
+
+Ids, names of accounts and idempotency keys are compared byte for byte on every database (README
+"Keys and names are exact"), so two that look the same must be the same bytes.  ``identifier``
+takes them in Unicode's composed form (NFC) and refuses what would let two different values look
+alike: invisible characters (format characters such as the zero-width space, spaces other than
+U+0020, private-use and unassigned code points), compatibility forms (fullwidth letters,
+ligatures: whatever NFKC would change) and letters of more than one script.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from ledger_app.engine.errors import ValidationFailed
 
@@ -68,3 +76,48 @@ def refuse_unstorable(arguments, field: str = "arguments") -> None:
 				pending.append((str(name), item))
 		elif isinstance(value, list | tuple):
 			pending.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+
+
+#: scripts that are written together, counted as one (Japanese mixes Han, Hiragana and Katakana)
+_SCRIPT_FAMILIES = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "KATAKANA-HIRAGANA": "CJK", "HANGUL": "CJK"}
+
+
+def _script(letter: str) -> str:
+	"""The script of a letter, from the first word of its Unicode name (LATIN, CYRILLIC, GREEK...)."""
+	word = unicodedata.name(letter, "UNKNOWN").split(" ")[0]
+	return _SCRIPT_FAMILIES.get(word, word)
+
+
+#: default-ignorable characters outside the format category: the combining grapheme joiner, Hangul
+#: fillers, and the variation selectors (Mongolian, U+FE00..FE0F, U+E0100..E01EF)
+_IGNORABLE = re.compile("[\u034f\u115f\u1160\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]")
+
+
+def _invisible(character: str) -> bool:
+	category = unicodedata.category(character)
+	return (
+		category in ("Cf", "Co", "Cn", "Zl", "Zp")
+		or (category == "Zs" and character != " ")
+		or _IGNORABLE.match(character) is not None
+	)
+
+
+def identifier(value, field: str, max_length: int = 140) -> str:
+	"""An id, account name or key: trimmed, in NFC, 1..``max_length`` characters, without control,
+	invisible or compatibility characters and without letters of two scripts; else ``ValidationFailed``."""
+	if not isinstance(value, str) or not value.strip():
+		raise ValidationFailed(f"{field} is required")
+	name = unicodedata.normalize("NFC", check(value, field).strip())
+	if len(name) > max_length:
+		raise ValidationFailed(f"{field} is longer than {max_length} characters")
+	for position, character in enumerate(name):
+		if _invisible(character):
+			raise ValidationFailed(
+				f"{field} contains an invisible character (U+{ord(character):04X}) at position {position}")
+	if unicodedata.normalize("NFKC", name) != name:
+		raise ValidationFailed(
+			f"{field} contains a compatibility character (fullwidth, ligature or similar); type it plainly")
+	scripts = sorted({_script(c) for c in name if unicodedata.category(c).startswith("L")})
+	if len(scripts) > 1:
+		raise ValidationFailed(f"{field} mixes letters of several scripts ({', '.join(scripts)})")
+	return name
