@@ -29,6 +29,15 @@ class LedgerAccount(Document):
 		root_type: DF.Literal["Asset", "Liability", "Equity", "Income", "Expense"]
 	# end: auto-generated types
 
+	def before_insert(self):
+		"""The name is the account name as the engine takes it (``accounts.validate_name``: no
+		look-alikes, NFC); checked before Frappe names the document from it."""
+		from ledger_app.engine.accounts import validate_name
+		from ledger_app.ledger.engine_owned import engine_errors
+
+		with engine_errors():
+			self.account_name = validate_name(self.account_name)
+
 	def validate(self):
 		from ledger_app.engine.accounts import normal_side_for
 

@@ -42,6 +42,16 @@ class TestLedgerAccount(FrappeTestCase):
 		self.assertEqual((doc["normal_side"], doc["balance"], doc["posting_count"]), ("Credit", 0, 0))
 		self.assertEqual(frappe.db.get_value("Ledger Account", name, "normal_side"), "Credit")
 
+	def test_a_look_alike_account_name_is_refused_from_the_desk_and_a_decomposed_one_composed(self):
+		with self.set_user(LEDGER_MANAGER):
+			with self.assertRaises(frappe.ValidationError) as raised:
+				client.insert({"doctype": "Ledger Account", "account_name": unique("Desk Ca\u200bsh"), "root_type": "Asset"})
+			self.assertIn("invisible character (U+200B)", str(raised.exception))
+			name = unique("Cafe\u0301")
+			doc = client.insert({"doctype": "Ledger Account", "account_name": name, "root_type": "Asset"})
+		composed = name.replace("e\u0301", "\u00e9")
+		self.assertEqual((doc["name"], doc["account_name"]), (composed, composed))
+
 	def test_a_desk_save_from_a_form_opened_before_a_posting_keeps_the_engines_balance(self):
 		cash, sales = new_account("Asset"), new_account("Income")
 		with self.set_user(LEDGER_MANAGER):
