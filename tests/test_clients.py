@@ -274,7 +274,7 @@ def share_terms(draw) -> tuple[Decimal, Decimal]:
 
 
 def test_every_loss_can_be_settled_to_closure_keeping_the_invariants(db_url):
-	"""SPEC §8: for any shares from 0.01 % to 100 %, any loss and any sequence of partial payments
+	"""For any shares from 0.01 % to 100 %, any loss and any sequence of partial payments
 	(each capped at what is payable), no settlement leaves a loss that cannot be paid: after each one
 	the snapshot is closed or at least 0.01 is payable, paying what is payable closes it within two
 	more settlements, and the six invariants, conservation and reconciliation hold throughout."""

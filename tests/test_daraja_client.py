@@ -2,7 +2,7 @@
 
 The client talks real HTTP to the Daraja simulator (waitress in a thread on loopback); a small
 receiving server stands in for the ledger host and records the callbacks.  The parsers are also run
-on Daraja's documented samples (../shared/research/daraja.md A.11-A.13).
+on Daraja's documented sample bodies.
 """
 
 from __future__ import annotations

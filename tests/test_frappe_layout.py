@@ -326,25 +326,19 @@ def test_the_app_has_exactly_the_contracted_doctypes():
 
 
 # DocType names are global in a site: ours must not take one of Frappe, ERPNext, HRMS or Payments v15
-# (installing over one replaces it, and every migrate flips it back). The list of theirs is kept
-# beside the vendored Frappe source; names of doctypes the spec plans are reserved here now.
-TAKEN_DOCTYPE_NAMES = APP.parent.parent / "shared" / "research" / "frappe-doctype-names.tsv"
-PLANNED_DOCTYPES = {"Phone Payment Request"}  # SPEC §9: M-Pesa Express (STK push) payment requests
+# (installing over one replaces it, and every migrate flips it back). tests/data/taken-doctype-names.tsv
+# lists theirs (app, module, name, path of the JSON in v15); names of doctypes planned are reserved here.
+TAKEN_DOCTYPE_NAMES = Path(__file__).resolve().parent / "data" / "taken-doctype-names.tsv"
+PLANNED_DOCTYPES = {"Phone Payment Request"}  # M-Pesa Express (STK push) payment requests, planned
 
 
 def taken_doctype_names() -> dict[str, str]:
 	import csv
-	import os
 
-	if not TAKEN_DOCTYPE_NAMES.is_file():
-		if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
-			pytest.fail(f"{TAKEN_DOCTYPE_NAMES} is missing", pytrace=False)
-		pytest.skip(f"{TAKEN_DOCTYPE_NAMES} is missing")
 	taken = {}
-	for path in sorted(TAKEN_DOCTYPE_NAMES.parent.glob("frappe-doctype-names*.tsv")):
-		with path.open(newline="") as file:
-			for row in csv.DictReader(file, delimiter="\t"):
-				taken[row["doctype_name"].casefold()] = f"{row['app']} ({row['module']})"
+	with TAKEN_DOCTYPE_NAMES.open(newline="") as file:
+		for row in csv.DictReader(file, delimiter="\t"):
+			taken[row["doctype_name"].casefold()] = f"{row['app']} ({row['module']})"
 	assert len(taken) > 900, "the list of taken doctype names looks truncated"
 	return taken
 
@@ -1552,7 +1546,7 @@ def test_virtual_fields_have_no_column_on_the_database(db_url):
 		pool.dispose()
 
 
-# --- client exchanges (SPEC section 8) --------------------------------------------------------------
+# --- client exchanges --------------------------------------------------------------------------------
 
 CLIENT_POSITION_COLUMNS = [
 	"client_exchange",

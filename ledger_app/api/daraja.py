@@ -2,7 +2,7 @@
 
 Daraja refuses a callback URL that contains ``M-PESA``, ``mpesa``, ``Safaricom``, ``exe``, ``exec``,
 ``cmd``, ``sql`` or ``query`` anywhere, in any case, the dotted method path of
-``/api/method/...`` included (research notes A.3).  So the URLs to register with Daraja, and the
+``/api/method/...`` included (Daraja's URL registration rules).  So the URLs to register with Daraja, and the
 ones the payout worker sends, are ``/api/method/ledger_app.api.daraja.<method>``; each method here
 is the ``ledger_app.api.mpesa`` method of the same name (same token, log, checks and answers).
 """

@@ -1,5 +1,5 @@
 """Client exchange accounts: funding, balance records, frozen losses settled by partial payments,
-and profit withdrawn exactly once (SPEC §8).
+and profit withdrawn exactly once (README "Client exchanges").
 
 Owns clients and client exchanges (each with two ledger accounts: its capital at the exchange and
 what is payable to the client), Balance Records, Loss Snapshots and their settlements, and the six
@@ -10,7 +10,7 @@ The database also holds the line on its own: at most one unsettled Loss Snapshot
 (partial unique index, or a unique generated column on MariaDB), one Balance Record per exchange and
 day, one withdrawal per Balance Record.
 
-Arithmetic (SPEC §8): ``total_pct = my_share_pct + company_share_pct`` (frozen on the snapshot);
+Arithmetic: ``total_pct = my_share_pct + company_share_pct`` (frozen on the snapshot);
 a payment ``P`` is at most ``round(L * total_pct / 100, 2)``; ``capital_closed = round(P * 100 /
 total_pct, 2)`` half up, capped at ``L``, and the whole of ``L`` when what would remain has a
 payable share of 0.00 (``payable_share``: less than 0.01 left, or a few cents at shares under 50 %);
@@ -115,7 +115,7 @@ def upsert_client(db, client, client_name=None, phone=None, user="Administrator"
 
 
 def validate_shares(my_share_pct, company_share_pct) -> tuple[Decimal, Decimal]:
-	"""SPEC §8: both shares > 0 and their sum <= 100 (at most 2 decimals each)."""
+	"""Both shares > 0 and their sum <= 100 (at most 2 decimals each)."""
 	my = parse_amount(my_share_pct, "my_share_pct")
 	company = parse_amount(company_share_pct, "company_share_pct")
 	if my + company > 100:
@@ -310,7 +310,7 @@ class SettlementSplit:
 
 
 def settlement_split(payment: Decimal, remaining_loss: Decimal, my_share_pct: Decimal, company_share_pct: Decimal) -> SettlementSplit:
-	"""SPEC §8's settlement arithmetic for one partial payment against ``remaining_loss``."""
+	"""The settlement arithmetic of the module docstring for one partial payment against ``remaining_loss``."""
 	total_pct = my_share_pct + company_share_pct
 	payable = payable_share(remaining_loss, total_pct)
 	if payment > payable:
@@ -391,7 +391,7 @@ def _close_unpayable(db, ce: str, snapshot: dict, user: str) -> SettlementSplit:
 
 
 def check_invariants(db, exchange: dict, settlement: SettlementSplit | None = None) -> None:
-	"""SPEC §8's six invariants for one exchange, inside the write transaction; a violation raises
+	"""The six invariants for one exchange (numbered in the code below), inside the write transaction; a violation raises
 	(the whole write rolls back) with a message that names the numbers."""
 	ce = exchange["name"]
 	names = exchange_accounts(ce)

@@ -286,7 +286,7 @@ class Split:
 
 
 def split_fare(amount: Decimal, outstanding: Decimal, fare_pct: Decimal, target_sharing: bool) -> Split:
-	"""SPEC §4 step 5.  ``fare_pct`` is the driver's percentage of a fare.
+	"""A fare split between the daily target and the driver (README "Gateway callbacks").  ``fare_pct`` is the driver's percentage of a fare.
 
 	With sharing off or nothing outstanding, the driver gets it all.  Otherwise the company's cut is
 	``round(A * (100 - f) / 100, 2)`` (half up) and contributes at most what is outstanding (a payment
@@ -613,7 +613,7 @@ def _post_fare(db, payment, driver, names, terms, user, precondition) -> Confirm
 
 
 def _instant_payout(db, confirmation, payment, driver_row, terms, user) -> Confirmation:
-	"""SPEC §4 step 7: with instant payout on, queue the driver's payable in whole units once it
+	"""With instant payout on, queue the driver's payable in whole units once it
 	reaches the minimum payout, in the confirmation's own transaction (the payable row is still
 	locked by it).  Smaller amounts accumulate."""
 	from ledger_app.engine import payouts

@@ -1,7 +1,7 @@
 """A Daraja (M-Pesa) simulator: a real HTTP server with Daraja's paths and bodies and its own books.
 
-Tests and the demo point the real Daraja client at it; only the base URL differs (SPEC §10, the
-shapes are ../shared/research/daraja.md Part A).
+Tests and the demo point the real Daraja client at it; only the base URL differs (the paths and
+body shapes are Daraja's, as listed below).
 
 Daraja paths (every one but OAuth needs ``Authorization: Bearer <token>``, else 401 ``401.002.01``;
 a wrong HTTP method is 404 ``404.001.04``; errors are ``{"requestId", "errorCode", "errorMessage"}``):
