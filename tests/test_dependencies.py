@@ -16,7 +16,7 @@ APP = ROOT / "ledger_app"
 
 #: modules only the standalone host (its CLI, WSGI app, scheduler, pool) and its tests use
 STANDALONE_ONLY = ("ledger_app/standalone/", "ledger_app/db/pool.py", "ledger_app/host/standalone_host.py",
-	"ledger_app/gateways/simulator.py")
+	"ledger_app/gateways/simulator/")
 #: distribution name -> the top-level module it provides, for every package pyproject names
 IMPORT_NAME = {"werkzeug": "werkzeug", "tenacity": "tenacity", "requests": "requests", "waitress": "waitress",
 	"click": "click", "pymysql": "pymysql", "psycopg": "psycopg", "sqlalchemy": "sqlalchemy",
