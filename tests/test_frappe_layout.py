@@ -1267,6 +1267,9 @@ def test_constraints_name_existing_tables_and_columns():
 		columns = {name for name, _ in schema.table_columns(DOCTYPES[doctype], "mariadb")}
 		for column in getattr(constraint, "columns", ()):
 			assert column in columns, (constraint, column)
+		if isinstance(constraint, constraints.PartialUnique):  # its generated columns take the key's type
+			types = dict(schema.table_columns(DOCTYPES[doctype], "mariadb"))
+			assert {types[column].split(" ")[0] for column in constraint.columns} == {constraint.generated_type}
 	declared = {c.name: c for c in constraints.CONSTRAINTS}
 	assert declared["posting_account_name"].columns == ("account", "name")
 	assert declared["posting_account_datetime"].columns == ("account", "posting_datetime")

@@ -84,6 +84,8 @@ class PartialUnique:
 	columns: tuple[str, ...]
 	#: SQL condition over the table's columns (a string, or one per dialect with a "default")
 	where: str | Mapping[str, str]
+	#: MariaDB only: the type of each generated column, the key columns' own (a Link is varchar(140))
+	generated_type: str = "varchar(140)"
 
 	def __post_init__(self):
 		_check_identifier(self.name)
@@ -226,14 +228,11 @@ def statements(constraint: Constraint, dialect_name: str) -> list[str]:
 					f" ({_cols(constraint.columns)}) WHERE {condition}"
 				)
 			]
-		from ledger_app.db.schema import column_type_for
-
 		result = []
 		for column in constraint.columns:
-			column_type = column_type_for(table, column, "mariadb")
 			result.append(
 				f"ALTER TABLE `{table}` ADD COLUMN IF NOT EXISTS `{constraint.generated_column(column)}`"
-				f" {column_type} AS (IF({condition}, `{column}`, NULL)) PERSISTENT"
+				f" {constraint.generated_type} AS (IF({condition}, `{column}`, NULL)) PERSISTENT"
 			)
 		generated = [constraint.generated_column(column) for column in constraint.columns]
 		result.append(

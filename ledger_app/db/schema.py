@@ -235,18 +235,6 @@ def column_type(fieldtype: str, dialect_name: str, length: int | None = None) ->
 	return f"{coltype}({size})" if size is not None else coltype
 
 
-def column_type_for(table: str, column: str, dialect_name: str) -> str:
-	"""The column type of ``table.column`` from the doctype JSON (standard columns included)."""
-	doctype = table.removeprefix("tab")
-	meta = load_doctypes().get(doctype)
-	if meta is None:
-		raise LookupError(f"no doctype JSON for table {table}")
-	for name, definition in table_columns(meta, dialect_name):
-		if name == column:
-			return definition.split(" ")[0]
-	raise LookupError(f"{table} has no column {column}")
-
-
 def _literal(value, dialect_name: str) -> str:
 	text = str(value).replace("'", "''")
 	if dialect_name == "mariadb":  # MariaDB reads backslash escapes in string literals
