@@ -4,6 +4,7 @@ standalone WSGI app (per request) and by the standalone scheduler (per job)."""
 from __future__ import annotations
 
 import contextvars
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,8 +120,6 @@ def enqueue_after_commit(function, **kwargs) -> None:
 	if path == "ledger_app.jobs.dispatch_payouts" and services.worker is not None:
 		job = services.worker.kick
 	else:
-		from ledger_app.standalone.scheduler import run_job
-
 		def job():
 			run_job(services, path, **kwargs)
 
@@ -174,3 +173,25 @@ def payout_gateway():
 
 def callback_urls():
 	return current().services.urls
+
+
+def resolve(path: str):
+	module, _, name = path.rpartition(".")
+	return getattr(importlib.import_module(module), name)
+
+
+def run_job(services, path: str, **kwargs):
+	"""Run one job by dotted path with a pooled connection as the host's database, as the user
+	Scheduler.  ``services`` is the host's ``Services`` (or just a pool, for a host without gateway
+	or workers).  Used by the scheduler, the spool replayer and ``enqueue_after_commit``."""
+	if not isinstance(services, Services):
+		services = Services(pool=services)
+	with services.pool.connection() as db:
+		token = use(Context(db=db, user="Scheduler", services=services, roles=frozenset({"System Manager"})))
+		try:
+			return resolve(path)(**kwargs)
+		except Exception:
+			log.exception("job %s failed", path)
+			raise
+		finally:
+			reset(token)

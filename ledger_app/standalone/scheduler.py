@@ -3,7 +3,6 @@ scheduler reads) with APScheduler, each job in its own host context with a poole
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 
@@ -41,28 +40,9 @@ def scheduled_jobs() -> list[tuple[str, object]]:
 	return jobs
 
 
-def resolve(path: str):
-	module, _, name = path.rpartition(".")
-	return getattr(importlib.import_module(module), name)
-
-
 def run_job(services, path: str, **kwargs):
-	"""Run one job by dotted path with a pooled connection as the host's database.
-
-	``services`` is the host's ``Services`` (or just a pool, for a host without gateway or workers).
-	"""
-	if not isinstance(services, standalone_host.Services):
-		services = standalone_host.Services(pool=services)
-	with services.pool.connection() as db:
-		token = standalone_host.use(standalone_host.Context(db=db, user="Scheduler", services=services,
-			roles=frozenset({"System Manager"})))
-		try:
-			return resolve(path)(**kwargs)
-		except Exception:
-			log.exception("scheduled job %s failed", path)
-			raise
-		finally:
-			standalone_host.reset(token)
+	"""Run one job by dotted path in a host context of its own (``standalone_host.run_job``)."""
+	return standalone_host.run_job(services, path, **kwargs)
 
 
 def start(services) -> BackgroundScheduler:
