@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from decimal import Decimal
@@ -25,6 +24,7 @@ from ledger_app.gateways.breaker import CLOSED, HALF_OPEN, OPEN, UNAVAILABLE, Ga
 from ledger_app.gateways.breaker_store import BreakerState, MemoryStore
 from ledger_app.gateways.daraja import DarajaGateway, parse_b2c_result, parse_status_result, parse_timeout
 from ledger_app.gateways.simulator import Simulator, base_url, serve, stop
+from tests.support import free_port
 
 KEY, SECRET = "client-key", "client-secret-DO-NOT-LOG"
 CREDENTIAL = "security-credential-DO-NOT-LOG"
@@ -54,12 +54,6 @@ class Receiver:
 
 
 CALLBACKS = {"url": "http://127.0.0.1:9"}  # the module's receiver once it runs
-
-
-def free_port() -> int:
-	with socket.socket() as s:
-		s.bind(("127.0.0.1", 0))
-		return s.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 
 from ledger_app.gateways import simulator as sim_module
 from ledger_app.gateways.simulator import EAT, Simulator, base_url, serve, stop
+from tests.support import free_port
 
 KEY, SECRET = "sim-key", "sim-secret"
 PHONE = "254712345678"
@@ -62,12 +62,6 @@ class Receiver:
 		with self.lock:
 			self.calls.clear()
 		self.validation_answer = {"ResultCode": "0", "ResultDesc": "Accepted"}
-
-
-def free_port() -> int:
-	with socket.socket() as s:
-		s.bind(("127.0.0.1", 0))
-		return s.getsockname()[1]
 
 
 def start_receiver(port: int = 0):
