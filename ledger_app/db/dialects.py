@@ -40,6 +40,10 @@ class Dialect:
 	joined_rows_fresh_under_lock = True
 	#: statement that starts a read-only transaction with one consistent snapshot
 	snapshot_begin = "START TRANSACTION WITH CONSISTENT SNAPSHOT"
+	#: statement holding a lock on the name ``%(lock)s`` until the transaction ends, for writers of
+	#: something with no row they could lock first; None where locking the rows' index range does
+	#: (MariaDB's next-key locks under REPEATABLE READ; SQLite's single writer)
+	name_lock: str | None = None
 
 	def for_update_of(self, alias: str) -> str:
 		"""The locking clause of a select that joins other tables and locks only ``alias``'s rows."""
@@ -104,6 +108,7 @@ class Postgres(Dialect):
 	supports_returning = True
 	joined_rows_fresh_under_lock = False
 	snapshot_begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+	name_lock = "SELECT pg_advisory_xact_lock(hashtext(%(lock)s))"
 
 	def for_update_of(self, alias):
 		return f" FOR UPDATE OF {alias}"
