@@ -18,7 +18,7 @@ import pytest
 from ledger_app.engine import clients, drivers, payouts, posting
 from ledger_app.engine import settings as ledger_settings
 from ledger_app.engine.business import PAYOUTS_IN_FLIGHT, SUSPENSE
-from tests.support import CALLBACK_TOKEN, books_clean, count, open_accounts, race, usable_answers
+from tests.support import CALLBACK_TOKEN, books_clean, call, count, error_text, open_accounts, race, usable_answers
 
 API = "ledger_app.api"
 ROUNDS = 3
@@ -354,4 +354,33 @@ def test_every_write_method_is_raced():
 def test_sixteen_identical_requests_answer_usably_and_act_once(served, host_kind, method):
 	base, pool = served(callback_token=CALLBACK_TOKEN)
 	RACES[method](base, pool)
+	assert books_clean(pool)
+
+
+def test_a_payout_key_repeated_for_another_party_or_amount_is_a_409(served):
+	"""A repeated key answers its payout only when the repeat asks for the same payout (no amount: all
+	that was payable, so any); asking for another amount, party or a retry under it is a 409 and moves
+	nothing."""
+	base, pool = served()
+	with pool.connection() as db:
+		funded_driver(db, "RD1")
+		funded_driver(db, "RD2")
+	request = {"party_type": "Fleet Driver", "party": "RD1", "idempotency_key": "race-k", "amount": "100"}
+	first = call(base, f"{API}.payouts.request_payout", request)
+	assert first.status_code == 200 and first.json()["message"]["duplicate"] is False, first.text
+	for other in ({"amount": "200"}, {"party": "RD2"}):
+		refused = call(base, f"{API}.payouts.request_payout", {**request, **other})
+		assert refused.status_code == 409 and "race-k" in error_text(refused), refused.text
+	again = call(base, f"{API}.payouts.request_payout", {key: value for key, value in request.items() if key != "amount"})
+	assert again.status_code == 200, again.text
+	assert (again.json()["message"]["name"], again.json()["message"]["duplicate"]) == (first.json()["message"]["name"], True)
+	with pool.connection() as db:
+		failed = payouts.request_payout(db, "Fleet Driver", "RD2", "race-fail", amount="50")
+		payouts.record_result(db, failed["originator_conversation_id"], "2001", "wrong initiator")
+	retried = call(base, f"{API}.payouts.retry_payout", {"payout": failed["name"], "idempotency_key": "race-k"})
+	assert retried.status_code == 409 and "race-k" in error_text(retried), retried.text
+	with pool.connection() as db:
+		assert count(db, "Payout") == 2
+		assert [drivers.driver_balances(db, d)["payable"] for d in ("RD1", "RD2")] == [D(400), D(500)]
+		assert posting.balance(db, PAYOUTS_IN_FLIGHT) == D(100)
 	assert books_clean(pool)

@@ -162,7 +162,9 @@ def upsert_client_exchange(db, client_exchange, client=None, exchange=None, my_s
 		if client is not None:
 			if not isinstance(client, str):
 				raise ValidationFailed(f"client must be text, got {client!r}")
-			if not db.sql(f"SELECT `name` FROM {table('Client')} WHERE `name` = %(n)s", {"n": client}):
+			# a locking read: a plain one would fix MariaDB's REPEATABLE READ snapshot before the wait
+			# for a concurrent create of this exchange, whose accounts it would then not see
+			if not db.sql(f"SELECT `name` FROM {table('Client')} WHERE `name` = %(n)s{db.dialect.locking_read}", {"n": client}):
 				raise NotFound(f"Client {client!r} not found")
 			values["client"] = client
 		if exchange is not None:

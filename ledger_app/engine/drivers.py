@@ -270,7 +270,7 @@ def upsert_vehicle(db, vehicle, account_number=None, driver=None, substitute_dri
 		except UniqueViolation:
 			raise Conflict(f"account number {values.get('account_number')!r} belongs to another vehicle") from None
 		row = db.sql(f"SELECT `name`, `account_number`, `driver`, `substitute_driver` FROM {table(VEHICLE_DOCTYPE)}"
-			f" WHERE `name` = %(n)s", {"n": vehicle})[0]
+			f" WHERE `name` = %(n)s{db.dialect.locking_read}", {"n": vehicle})[0]  # past the snapshot get_driver fixed
 		return row
 
 	return db.run_in_transaction(unit)
