@@ -52,7 +52,7 @@ def create_account(
 	"""Create an account, or return the existing one when it has the same root type and party.
 
 	Runs inside the caller's transaction.  A name taken by a different account is a Conflict.  The
-	row is inserted or skipped on its name (never a failed statement, so the transaction stays usable
+	row is inserted or skipped on its unique name (never a failed statement, so the transaction stays usable
 	on PostgreSQL): a concurrent create of the same name waits for the first one to commit, then reads
 	its account past any REPEATABLE READ snapshot and answers as for an existing account.
 	"""
@@ -77,7 +77,7 @@ def create_account(
 			"frozen": 0,
 			"allow_negative_balance": 1 if allow_negative_balance else 0,
 		}
-		if insert(db, "Ledger Account", row, skip_if_exists=("name",)):
+		if insert(db, "Ledger Account", row, skip_if_exists=()):  # its name and account_name are both unique
 			return {**row, "balance": from_db(0), "created": True}
 		existing = find_account(db, name, latest=True)  # created meanwhile: the winner's account
 	if existing is None:
