@@ -6,7 +6,9 @@ Owns the Payout row and its states ``Queued -> Submitted -> Paid | Failed``,
 and ``Payout Failed`` (in flight -> back to payable).
 
 - Queueing writes the Payout row and the ``Payout Queued`` transaction in the caller's database
-  transaction; nothing is sent before that commits.
+  transaction; nothing is sent before that commits.  The row is written first, inserted or skipped
+  on its UNIQUE key ``(key_scope, idempotency_key)``: a repeated key, even one sent concurrently,
+  answers the payout that holds it.
 - ``claim_due`` (one short transaction, ``FOR UPDATE SKIP LOCKED`` on MariaDB/PostgreSQL, the single
   writer lock on SQLite) marks due payouts Submitted and counts the attempt; only then does the
   worker call the gateway, with the payout's own OriginatorConversationID, outside any transaction.
