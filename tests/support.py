@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -169,3 +170,44 @@ def callback_logs(pool) -> list[dict]:
 	with pool.connection() as db:
 		return db.sql("SELECT `endpoint`, `status`, `http_status`, `error`, `headers`, `body`, `remote_addr`, `reference`"
 			" FROM `tabCallback Log` ORDER BY `creation`")
+
+
+# --- races: many clients sending one request at the same moment (tests/test_races.py) ------------
+
+def race(base: str, method: str, payload: dict, *, clients: int = 16, params: dict | None = None,
+		headers: dict | None = AUTH) -> list[requests.Response]:
+	"""``clients`` identical POSTs of ``payload`` to ``method``, one thread and one ``requests.Session``
+	each, released together by a barrier once every session holds an open connection; the answers
+	in thread order."""
+	url = f"{base}/api/method/{method}"
+	barrier = threading.Barrier(clients)
+
+	def one(_):
+		with requests.Session() as session:
+			session.headers.update(headers or {})
+			session.get(f"{base}/api/method/ping", timeout=30)  # the connection, opened before the barrier
+			barrier.wait(timeout=60)
+			return session.post(url, json=payload, params=params, timeout=120)
+
+	with ThreadPoolExecutor(max_workers=clients) as pool:
+		return list(pool.map(one, range(clients)))
+
+
+def usable_answers(responses: list[requests.Response]) -> list[dict]:
+	"""Assert that every answer is one a client can act on, never a 5xx: 200, or a 409 with its
+	reason; returns the 200 answers' messages (Frappe's ``message``, or the whole body of a callback)."""
+	statuses = [r.status_code for r in responses]
+	refused = Counter((r.status_code, r.text[:300]) for r in responses if r.status_code not in (200, 409))
+	assert all(s < 500 for s in statuses) and set(statuses) <= {200, 409}, f"{sorted(statuses)}: {refused.most_common(3)}"
+	for r in responses:
+		if r.status_code == 409:
+			assert error_text(r).strip(), r.text
+	return [r.json().get("message", r.json()) for r in responses if r.status_code == 200]
+
+
+def books_clean(pool) -> bool:
+	"""Whether a reconciliation of every account finds nothing (cached balances = their postings)."""
+	from ledger_app.engine import reconcile
+
+	with pool.connection() as db:
+		return reconcile.reconcile(db)["discrepancies"] == 0

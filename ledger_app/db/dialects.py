@@ -40,6 +40,10 @@ class Dialect:
 	joined_rows_fresh_under_lock = True
 	#: statement that starts a read-only transaction with one consistent snapshot
 	snapshot_begin = "START TRANSACTION WITH CONSISTENT SNAPSHOT"
+	#: statement holding a lock on the name ``%(lock)s`` until the transaction ends, for writers of
+	#: something with no row they could lock first; None where locking the rows' index range does
+	#: (MariaDB's next-key locks under REPEATABLE READ; SQLite's single writer)
+	name_lock: str | None = None
 
 	def for_update_of(self, alias: str) -> str:
 		"""The locking clause of a select that joins other tables and locks only ``alias``'s rows."""
@@ -47,9 +51,10 @@ class Dialect:
 
 	def insert_or_skip(self, insert_sql: str, key_columns: tuple[str, ...]) -> str:
 		"""``insert_sql`` made to insert nothing (rowcount 0) when the unique key over ``key_columns``
-		already holds the values, instead of failing.  (MariaDB's form skips on any unique key of the
-		row.)"""
-		return f"{insert_sql} ON DUPLICATE KEY UPDATE `{key_columns[0]}` = `{key_columns[0]}`"
+		already holds the values, instead of failing; no ``key_columns``: when any unique key of the row
+		does.  (MariaDB's form always skips on any unique key of the row.)"""
+		column = key_columns[0] if key_columns else "name"
+		return f"{insert_sql} ON DUPLICATE KEY UPDATE `{column}` = `{column}`"
 
 	def translate(self, query: str) -> str:
 		return query
@@ -103,12 +108,13 @@ class Postgres(Dialect):
 	supports_returning = True
 	joined_rows_fresh_under_lock = False
 	snapshot_begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+	name_lock = "SELECT pg_advisory_xact_lock(hashtext(%(lock)s))"
 
 	def for_update_of(self, alias):
 		return f" FOR UPDATE OF {alias}"
 
 	def insert_or_skip(self, insert_sql, key_columns):
-		return f"{insert_sql} ON CONFLICT ({', '.join(f'`{c}`' for c in key_columns)}) DO NOTHING"
+		return _on_conflict_do_nothing(insert_sql, key_columns)
 
 	def translate(self, query):
 		return _pg_translate(query)
@@ -142,7 +148,7 @@ class SQLite(Dialect):
 	snapshot_begin = "BEGIN DEFERRED"  # WAL: the snapshot taken at the first read holds to the end
 
 	def insert_or_skip(self, insert_sql, key_columns):
-		return f"{insert_sql} ON CONFLICT ({', '.join(f'`{c}`' for c in key_columns)}) DO NOTHING"
+		return _on_conflict_do_nothing(insert_sql, key_columns)
 
 	def translate(self, query):
 		return _sqlite_translate(query)
@@ -174,6 +180,12 @@ class SQLite(Dialect):
 		if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
 			return RetryableDatabaseError(text)
 		return None
+
+
+def _on_conflict_do_nothing(insert_sql: str, key_columns: tuple[str, ...]) -> str:
+	"""PostgreSQL's and SQLite's skip: on the unique key over ``key_columns``, or on any (none given)."""
+	target = f" ({', '.join(f'`{c}`' for c in key_columns)})" if key_columns else ""
+	return f"{insert_sql} ON CONFLICT{target} DO NOTHING"
 
 
 @lru_cache(maxsize=2048)

@@ -12,6 +12,8 @@ import secrets
 from datetime import datetime
 from functools import lru_cache
 
+from ledger_app.engine.errors import UniqueViolation
+
 
 def table(doctype: str) -> str:
 	return f"`tab{doctype}`"
@@ -28,8 +30,10 @@ def standard_columns(now: datetime, user: str, docstatus: int = 0) -> dict:
 def insert(db, doctype: str, values: dict, *, skip_if_exists: tuple[str, ...] | None = None) -> int:
 	"""Insert one row; ``values`` must already hold the standard columns it needs.
 
-	With ``skip_if_exists`` (the columns of a unique key), a row whose values are already there is not
-	inserted and 0 is returned instead of an error (the transaction stays usable on every backend).
+	With ``skip_if_exists`` (the columns of a unique key; ``()``: any unique key of the row), a row
+	whose values are already there is not inserted and 0 is returned instead of an error (the
+	transaction stays usable on every backend).  A concurrent transaction inserting the same values is
+	waited for: skipped if it commits, inserted if it rolls back.
 	"""
 	return insert_many(db, doctype, [values], skip_if_exists=skip_if_exists)
 
@@ -62,6 +66,25 @@ def insert_many(db, doctype: str, rows: list[dict], *, common: dict | None = Non
 	return db.execute(statement, params)
 
 
+def insert_or_lock(db, doctype: str, name: str, row: dict | None) -> str:
+	"""Create the row called ``name``, or lock the one there is, without a failing statement (on
+	PostgreSQL the first error aborts the whole transaction): ``row`` (None: do not create one) is
+	inserted unless one of its unique values is taken (a concurrent insert of them is waited for),
+	otherwise the row called ``name`` is locked ``FOR UPDATE``, read past any REPEATABLE READ snapshot.
+
+	Returns ``"inserted"``, ``"locked"`` (it exists and this transaction now holds its lock) or
+	``"missing"`` (no such row and ``row`` is None).  ``UniqueViolation`` when ``row`` was skipped for
+	another unique value than its name (another row holds it).
+	"""
+	if row is not None and insert(db, doctype, row, skip_if_exists=()):
+		return "inserted"
+	if db.sql(f"SELECT `name` FROM {table(doctype)} WHERE `name` = %(n)s{db.dialect.for_update}", {"n": name}):
+		return "locked"
+	if row is not None:
+		raise UniqueViolation(f"a {doctype} other than {name!r} holds one of its unique values")
+	return "missing"
+
+
 @lru_cache(maxsize=256)
 def _insert_sql(doctype: str, dialect, common: tuple, own: tuple, count: int, skip_if_exists: tuple | None) -> str:
 	name_expr = _name_expr(doctype, dialect.name) if "name" not in common and "name" not in own else None
@@ -73,7 +96,7 @@ def _insert_sql(doctype: str, dialect, common: tuple, own: tuple, count: int, sk
 		groups.append("(" + ", ".join(values) + ")")
 	column_sql = ", ".join(f"`{c}`" for c in columns)
 	statement = f"INSERT INTO {table(doctype)} ({column_sql}) VALUES {', '.join(groups)}"
-	if skip_if_exists:
+	if skip_if_exists is not None:
 		statement = dialect.insert_or_skip(statement, skip_if_exists)
 	return statement
 

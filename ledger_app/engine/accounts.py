@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ledger_app.db.rows import insert, standard_columns, table
 from ledger_app.engine import clock, text
-from ledger_app.engine.errors import Conflict, NotFound, UniqueViolation, ValidationFailed
+from ledger_app.engine.errors import Conflict, NotFound, ValidationFailed
 from ledger_app.engine.money import from_db
 
 ROOT_TYPES = ("Asset", "Liability", "Equity", "Income", "Expense")
@@ -47,7 +47,10 @@ def create_account(
 ) -> dict:
 	"""Create an account, or return the existing one when it has the same root type and party.
 
-	Runs inside the caller's transaction.  A name taken by a different account is a Conflict.
+	Runs inside the caller's transaction.  A name taken by a different account is a Conflict.  The
+	row is inserted or skipped on its unique name (never a failed statement, so the transaction stays usable
+	on PostgreSQL): a concurrent create of the same name waits for the first one to commit, then reads
+	its account past any REPEATABLE READ snapshot and answers as for an existing account.
 	"""
 	name = validate_name(account)
 	normal_side = normal_side_for(root_type)
@@ -70,12 +73,9 @@ def create_account(
 			"frozen": 0,
 			"allow_negative_balance": 1 if allow_negative_balance else 0,
 		}
-		try:
-			insert(db, "Ledger Account", row)
-		except UniqueViolation:
-			existing = find_account(db, name)
-		else:
+		if insert(db, "Ledger Account", row, skip_if_exists=()):  # its name and account_name are both unique
 			return {**row, "balance": from_db(0), "created": True}
+		existing = find_account(db, name, latest=True)  # created meanwhile: the winner's account
 	if existing is None:
 		raise Conflict(f"account {name!r} is being created concurrently; retry")
 	if any(existing[k] != v for k, v in wanted.items()):
@@ -83,11 +83,12 @@ def create_account(
 	return {**existing, "created": False}
 
 
-def find_account(db, name: str) -> dict | None:
+def find_account(db, name: str, *, latest: bool = False) -> dict | None:
+	"""The account called ``name``, or None; ``latest`` reads past a REPEATABLE READ snapshot (MariaDB)."""
 	rows = db.sql(
 		f"SELECT `name`, `root_type`, `normal_side`, `account_type`, `party_type`, `party`, `currency`,"
 		f" {db.dialect.money('`balance`')} AS `balance`, `frozen`, `allow_negative_balance`"
-		f" FROM {table('Ledger Account')} WHERE `name` = %(name)s",
+		f" FROM {table('Ledger Account')} WHERE `name` = %(name)s{db.dialect.locking_read if latest else ''}",
 		{"name": name},
 	)
 	if not rows:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from ledger_app.db.rows import insert, new_name, standard_columns, table
+from ledger_app.db.rows import insert, insert_or_lock, new_name, standard_columns, table
 from ledger_app.engine import accounts, business, clock, payouts, posting, text
 from ledger_app.engine.drivers import _identifier, _name, normalize_phone
 from ledger_app.engine.errors import Conflict, InvariantViolation, NotFound, UniqueViolation, ValidationFailed
@@ -94,18 +94,21 @@ def validate_client(values: dict) -> dict:
 
 
 def upsert_client(db, client, client_name=None, phone=None, user="Administrator") -> dict:
+	"""Service: create or update a client.  Locks: the Client row (a new one is inserted or skipped on
+	its id, ``rows.insert_or_lock``: a concurrent create waits for the first, then updates it)."""
 	client = validate_client({"client": client})["client"]
 	values = validate_client({name: value for name, value in (("client_name", client_name), ("phone", phone))
 		if value is not None})
 
+	missing = [required for required in ("client_name", "phone") if required not in values]
+
 	def unit(db):
 		now = clock.now()
-		if not db.sql(f"SELECT `name` FROM {table('Client')} WHERE `name` = %(n)s{db.dialect.for_update}", {"n": client}):
-			for required in ("client_name", "phone"):
-				if required not in values:
-					raise ValidationFailed(f"{required} is required for a new client")
-			insert(db, "Client", {"name": client, **standard_columns(now, user), "client_id": client, **values})
-		elif values:
+		row = None if missing else {"name": client, **standard_columns(now, user), "client_id": client, **values}
+		found = insert_or_lock(db, "Client", client, row)
+		if found == "missing":
+			raise ValidationFailed(f"{missing[0]} is required for a new client")
+		if found == "locked" and values:
 			sets = ", ".join(f"`{k}` = %({k})s" for k in values)
 			db.execute(f"UPDATE {table('Client')} SET {sets}, `modified` = %(now)s WHERE `name` = %(n)s",
 				{**values, "now": now, "n": client})
@@ -144,37 +147,49 @@ def validate_exchange(values: dict) -> dict:
 
 def upsert_client_exchange(db, client_exchange, client=None, exchange=None, my_share_pct=None, company_share_pct=None,
 		user="Administrator") -> dict:
-	"""Create or update a client exchange; share changes apply to future losses (snapshots freeze theirs)."""
+	"""Create or update a client exchange; share changes apply to future losses (snapshots freeze theirs).
+
+	Locks: the Client Exchange row (a new one is inserted or skipped on its id,
+	``rows.insert_or_lock``: a concurrent create waits for the first, then updates it with its own
+	values)."""
 	client_exchange = validate_exchange({"client_exchange": client_exchange})["client_exchange"]
 	if exchange is not None:
 		exchange = validate_exchange({"exchange": exchange})["exchange"]
 
 	def unit(db):
 		now = clock.now()
-		current = db.sql(f"SELECT `name`, {db.dialect.money('`my_share_pct`')} AS `my`,"
-			f" {db.dialect.money('`company_share_pct`')} AS `company` FROM {table('Client Exchange')}"
-			f" WHERE `name` = %(n)s{db.dialect.for_update}", {"n": client_exchange})
 		values = {}
 		if client is not None:
 			if not isinstance(client, str):
 				raise ValidationFailed(f"client must be text, got {client!r}")
-			if not db.sql(f"SELECT `name` FROM {table('Client')} WHERE `name` = %(n)s", {"n": client}):
+			# a locking read: a plain one would fix MariaDB's REPEATABLE READ snapshot before the wait
+			# for a concurrent create of this exchange, whose accounts it would then not see
+			if not db.sql(f"SELECT `name` FROM {table('Client')} WHERE `name` = %(n)s{db.dialect.locking_read}", {"n": client}):
 				raise NotFound(f"Client {client!r} not found")
 			values["client"] = client
 		if exchange is not None:
 			values["exchange"] = exchange
-		if my_share_pct is not None or company_share_pct is not None or not current:
-			my = my_share_pct if my_share_pct is not None else (current[0]["my"] if current else None)
-			company = company_share_pct if company_share_pct is not None else (current[0]["company"] if current else None)
-			values["my_share_pct"], values["company_share_pct"] = validate_shares(my, company)
-		if not current:
+		new = None
+		if my_share_pct is not None and company_share_pct is not None:
+			values["my_share_pct"], values["company_share_pct"] = validate_shares(my_share_pct, company_share_pct)
+			if "client" in values and "exchange" in values:
+				new = {"name": client_exchange, **standard_columns(now, user), "client_exchange_id": client_exchange, **values}
+		found = insert_or_lock(db, "Client Exchange", client_exchange, new)
+		if found == "missing":
+			validate_shares(my_share_pct, company_share_pct)
 			for required in ("client", "exchange"):
 				if required not in values:
 					raise ValidationFailed(f"{required} is required for a new client exchange")
-			insert(db, "Client Exchange", {"name": client_exchange, **standard_columns(now, user),
-				"client_exchange_id": client_exchange, **values})
+		if found == "inserted":
 			ensure_exchange_accounts(db, client_exchange, user)
-		elif values:
+			return {"name": client_exchange, **position(db, client_exchange)}
+		if (my_share_pct is None) != (company_share_pct is None):  # the other share is the stored one
+			current = db.sql(f"SELECT {db.dialect.money('`my_share_pct`')} AS `my`, {db.dialect.money('`company_share_pct`')}"
+				f" AS `company` FROM {table('Client Exchange')} WHERE `name` = %(n)s", {"n": client_exchange})[0]
+			values["my_share_pct"], values["company_share_pct"] = validate_shares(
+				my_share_pct if my_share_pct is not None else current["my"],
+				company_share_pct if company_share_pct is not None else current["company"])
+		if values:
 			sets = ", ".join(f"`{k}` = %({k})s" for k in values)
 			db.execute(f"UPDATE {table('Client Exchange')} SET {sets}, `modified` = %(now)s WHERE `name` = %(n)s",
 				{**values, "now": now, "n": client_exchange})

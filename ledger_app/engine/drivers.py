@@ -21,7 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 
-from ledger_app.db.rows import insert, new_name, standard_columns, table
+from ledger_app.db.rows import insert, insert_or_lock, new_name, standard_columns, table
 from ledger_app.engine import accounts, business, callbacks, clock, posting, text, txn_types
 from ledger_app.engine import settings as ledger_settings
 from ledger_app.engine.errors import Conflict, NotFound, StaleDecision, UniqueViolation, ValidationFailed
@@ -134,23 +134,26 @@ def validate_driver(values: dict) -> dict:
 
 def upsert_driver(db, driver, driver_name=None, phone=None, daily_target=None, fare_pct=None,
 		target_sharing=None, instant_payout=None, status=None, user="Administrator") -> dict:
-	"""Service: create or update a driver; a new driver gets its accounts in the same transaction."""
+	"""Service: create or update a driver; a new driver gets its accounts in the same transaction.
+
+	Locks: the Driver row (a new one is inserted or skipped on its id, ``rows.insert_or_lock``: a
+	concurrent create of the same driver waits for the first, then updates it with its own values).
+	"""
 	driver = validate_driver({"driver": driver})["driver"]
 	given = {"driver_name": driver_name, "phone": phone, "daily_target": daily_target, "fare_pct": fare_pct,
 		"target_sharing": target_sharing, "instant_payout": instant_payout, "status": status}
 	values = validate_driver({name: value for name, value in given.items() if value is not None})
+	missing = [required for required in ("driver_name", "phone") if required not in values]
 
 	def unit(db):
 		now = clock.now()
-		existing = db.sql(f"SELECT `name` FROM {table(DRIVER_DOCTYPE)} WHERE `name` = %(n)s{db.dialect.for_update}", {"n": driver})
-		if not existing:
-			for required in ("driver_name", "phone"):
-				if required not in values:
-					raise ValidationFailed(f"{required} is required for a new driver")
-			row = {"name": driver, **standard_columns(now, user), "driver_id": driver, "daily_target": ZERO, "fare_pct": ZERO,
-				"target_sharing": "Follow Global", "instant_payout": "Follow Global", "status": "Active",
-				"consecutive_misses": 0, "flagged": 0, **values}
-			insert(db, DRIVER_DOCTYPE, row)
+		row = None if missing else {"name": driver, **standard_columns(now, user), "driver_id": driver, "daily_target": ZERO,
+			"fare_pct": ZERO, "target_sharing": "Follow Global", "instant_payout": "Follow Global", "status": "Active",
+			"consecutive_misses": 0, "flagged": 0, **values}
+		found = insert_or_lock(db, DRIVER_DOCTYPE, driver, row)
+		if found == "missing":
+			raise ValidationFailed(f"{missing[0]} is required for a new driver")
+		if found == "inserted":
 			ensure_driver_accounts(db, driver, user)
 		elif values:
 			sets = ", ".join(f"`{k}` = %({k})s" for k in values)
@@ -239,7 +242,12 @@ def validate_vehicle(values: dict) -> dict:
 
 
 def upsert_vehicle(db, vehicle, account_number=None, driver=None, substitute_driver=None, user="Administrator") -> dict:
-	"""Service: create or update a vehicle.  ``""`` clears the driver or substitute."""
+	"""Service: create or update a vehicle.  ``""`` clears the driver or substitute.
+
+	Locks: the Vehicle row (a new one is inserted or skipped on its unique values,
+	``rows.insert_or_lock``: a concurrent create of the same vehicle waits for the first, then updates
+	it with its own values); an account number another vehicle holds is a Conflict.
+	"""
 	vehicle = validate_vehicle({"vehicle": vehicle})["vehicle"]
 	given = {"account_number": account_number, "driver": driver, "substitute_driver": substitute_driver}
 	values = validate_vehicle({name: value for name, value in given.items() if value is not None})
@@ -249,21 +257,20 @@ def upsert_vehicle(db, vehicle, account_number=None, driver=None, substitute_dri
 			if values.get(field):
 				get_driver(db, values[field])
 		now = clock.now()
-		existing = db.sql(f"SELECT `name` FROM {table(VEHICLE_DOCTYPE)} WHERE `name` = %(n)s{db.dialect.for_update}", {"n": vehicle})
+		row = {"name": vehicle, **standard_columns(now, user), "vehicle_id": vehicle, "driver": None,
+			"substitute_driver": None, **values} if "account_number" in values else None
 		try:
-			if not existing:
-				if "account_number" not in values:
-					raise ValidationFailed("account_number is required for a new vehicle")
-				insert(db, VEHICLE_DOCTYPE, {"name": vehicle, **standard_columns(now, user), "vehicle_id": vehicle,
-					"driver": None, "substitute_driver": None, **values})
-			elif values:
+			found = insert_or_lock(db, VEHICLE_DOCTYPE, vehicle, row)
+			if found == "missing":
+				raise ValidationFailed("account_number is required for a new vehicle")
+			if found == "locked" and values:
 				sets = ", ".join(f"`{k}` = %({k})s" for k in values)
 				db.execute(f"UPDATE {table(VEHICLE_DOCTYPE)} SET {sets}, `modified` = %(now)s WHERE `name` = %(name)s",
 					{**values, "now": now, "name": vehicle})
 		except UniqueViolation:
 			raise Conflict(f"account number {values.get('account_number')!r} belongs to another vehicle") from None
 		row = db.sql(f"SELECT `name`, `account_number`, `driver`, `substitute_driver` FROM {table(VEHICLE_DOCTYPE)}"
-			f" WHERE `name` = %(n)s", {"n": vehicle})[0]
+			f" WHERE `name` = %(n)s{db.dialect.locking_read}", {"n": vehicle})[0]  # past the snapshot get_driver fixed
 		return row
 
 	return db.run_in_transaction(unit)

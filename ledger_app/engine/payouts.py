@@ -6,7 +6,9 @@ Owns the Payout row and its states ``Queued -> Submitted -> Paid | Failed``,
 and ``Payout Failed`` (in flight -> back to payable).
 
 - Queueing writes the Payout row and the ``Payout Queued`` transaction in the caller's database
-  transaction; nothing is sent before that commits.
+  transaction; nothing is sent before that commits.  The row is written first, inserted or skipped
+  on its UNIQUE key ``(key_scope, idempotency_key)``: a repeated key, even one sent concurrently,
+  answers the payout that holds it.
 - ``claim_due`` (one short transaction, ``FOR UPDATE SKIP LOCKED`` on MariaDB/PostgreSQL, the single
   writer lock on SQLite) marks due payouts Submitted and counts the attempt; only then does the
   worker call the gateway, with the payout's own OriginatorConversationID, outside any transaction.
@@ -120,20 +122,31 @@ def queue_payout(db, *, party_type: str, party: str, phone: str, idempotency_key
 	in ``key_scope``), or None when nothing is payable.
 
 	``amount`` None pays the whole currency units of the party's payable, read under its row lock;
-	remainders (cents, or less than ``minimum``) stay payable.  Locks: the payable and in-flight rows.
+	remainders (cents, or less than ``minimum``) stay payable.  The key is claimed first: the Payout
+	row is inserted or skipped on UNIQUE ``(key_scope, idempotency_key)``, so a concurrent request with
+	the same key waits for the first one's commit and then answers with its payout (a Conflict when it
+	asks for another party, purpose, retried payout or amount).  Locks: the key, then the payable and
+	in-flight rows.
 	"""
 	if purpose not in PURPOSES:
 		raise ValidationFailed(f"purpose must be one of {', '.join(PURPOSES)}")
 	key = posting.validate_key(idempotency_key)
-	existing = _by_key(db, key_scope, key)
-	if existing is not None:
-		return {**existing, "duplicate": True}
 	if amount is not None:
 		amount = parse_amount(amount, "amount")
 		if amount != whole_units(amount):
 			raise ValidationFailed(f"a payout is paid in whole currency units, got {amount}")
 		if amount < B2C_MINIMUM or amount > B2C_MAXIMUM:
 			raise ValidationFailed(f"a payout must be between {B2C_MINIMUM} and {B2C_MAXIMUM}, got {amount}")
+	ocid = new_originator_conversation_id()
+	name = ocid.lower()
+	now = clock.now()
+	request = {"party_type": party_type, "party": party, "purpose": purpose, "retry_of": retry_of}
+	claimed = insert(db, "Payout", {"name": name, **standard_columns(now, user), **request, "amount": amount or 0,
+		"phone": phone, "originator_conversation_id": ocid, "key_scope": key_scope, "idempotency_key": key,
+		"status": "Queued", "attempts": 0, "next_attempt_at": now, "queue_transaction": None},
+		skip_if_exists=("key_scope", "idempotency_key"))
+	if not claimed:  # the key is taken (waited for, if it was being claimed concurrently)
+		return {**_repeat(_by_key(db, key_scope, key, latest=True), request, amount), "duplicate": True}
 	business.ensure_business_accounts(db)
 	account = payable_account(party_type, party)
 	if amount is None:  # all whole units of what is payable now, read under the row lock
@@ -142,19 +155,27 @@ def queue_payout(db, *, party_type: str, party: str, phone: str, idempotency_key
 		if not locked:
 			raise NotFound(f"Ledger Account {account!r} not found")
 		amount = min(whole_units(from_db(locked[0]["balance"])), B2C_MAXIMUM)
-		if amount < max(minimum, B2C_MINIMUM):
-			return None  # nothing to pay yet: shares below the minimum accumulate
-	ocid = new_originator_conversation_id()
+		if amount < max(minimum, B2C_MINIMUM):  # nothing to pay yet: shares below the minimum accumulate
+			db.execute(f"DELETE FROM {table('Payout')} WHERE `name` = %(n)s", {"n": name})  # the key's claim
+			return None
 	posted = posting.post(db, PAYOUT_QUEUED.name, f"payout:queued:{ocid}",
 		PAYOUT_QUEUED.legs({"payable_account": account, "amount": amount}), party_type=party_type, party=party,
 		user=user, remarks=f"Payout {ocid} queued ({purpose})")
-	now = clock.now()
-	name = ocid.lower()
-	insert(db, "Payout", {"name": name, **standard_columns(now, user), "party_type": party_type, "party": party,
-		"amount": amount, "purpose": purpose, "phone": phone, "originator_conversation_id": ocid,
-		"key_scope": key_scope, "idempotency_key": key, "status": "Queued", "attempts": 0, "next_attempt_at": now, "retry_of": retry_of,
-		"queue_transaction": posted.name})
+	db.execute(f"UPDATE {table('Payout')} SET `amount` = %(amount)s, `queue_transaction` = %(t)s WHERE `name` = %(n)s",
+		{"amount": amount, "t": posted.name, "n": name})
 	return {**get_payout(db, name), "duplicate": False}
+
+
+def _repeat(existing: dict, request: dict, amount: Decimal | None) -> dict:
+	"""The payout a repeated key names, if the repeat asks for the same thing (an amount of None: all
+	that was payable, so any amount); else a Conflict saying what differs."""
+	differs = [f"{field} {existing[field]!r}" for field, value in request.items() if existing[field] != value]
+	if amount is not None and amount != existing["amount"]:
+		differs.append(f"amount {existing['amount']}")
+	if differs:
+		raise Conflict(f"idempotency key {existing['idempotency_key']!r} was already used for payout {existing['name']}"
+			f" with {', '.join(differs)}")
+	return existing
 
 
 def request_payout(db, party_type, party, idempotency_key, amount=None, user="Administrator") -> dict:
@@ -384,8 +405,10 @@ def list_payouts(db, party: str | None = None, status: str | None = None, limit:
 # --- internals ---------------------------------------------------------------------------------
 
 
-def _by_key(db, scope: str, key: str) -> dict | None:
-	rows = db.sql(f"{_select(db)} WHERE `key_scope` = %(s)s AND `idempotency_key` = %(k)s", {"s": scope, "k": key})
+def _by_key(db, scope: str, key: str, *, latest: bool = False) -> dict | None:
+	"""The payout holding ``key`` in ``scope``; ``latest`` reads past a REPEATABLE READ snapshot (MariaDB)."""
+	rows = db.sql(f"{_select(db)} WHERE `key_scope` = %(s)s AND `idempotency_key` = %(k)s"
+		f"{db.dialect.locking_read if latest else ''}", {"s": scope, "k": key})
 	return _row(rows[0]) if rows else None
 
 

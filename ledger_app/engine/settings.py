@@ -115,6 +115,7 @@ def update_settings(db, values: dict) -> dict:
 	"""Set fields of Ledger Settings inside the caller's transaction, each checked and normalized by
 	``validate`` first (a refused value writes nothing)."""
 	clean = validate(values)
+	_lock(db)
 	for name, value in clean.items():
 		_store(db, name, None if value is None else str(value))
 	_store(db, "modified", clock.now().isoformat(" ", timespec="microseconds"))  # the new version (``as_of``)
@@ -298,6 +299,16 @@ _RULES = {
 	"allowed_callback_ips": _allow_list,
 	"daraja_base_url": _http_url,
 }
+
+
+def _lock(db) -> None:
+	"""Writers of Ledger Settings queue here, one at a time: each field is a row deleted and inserted
+	again (Frappe's layout has no unique key on it), so two writers at once could each insert one.
+	The settings' rows are locked (on MariaDB with the gaps between them, so also where none is yet),
+	and on PostgreSQL the doctype's name too (a row not yet there cannot be locked)."""
+	if db.dialect.name_lock:
+		db.sql(db.dialect.name_lock, {"lock": f"tabSingles:{DOCTYPE}"})
+	db.sql(f"SELECT `field` FROM {table('Singles')} WHERE `doctype` = %(dt)s{db.dialect.for_update}", {"dt": DOCTYPE})
 
 
 def _store(db, name: str, value) -> None:
