@@ -179,10 +179,11 @@ def test_every_c2b_receipt_type_shares_one_key_scope_and_staff_keys_have_their_o
 
 
 def test_a_database_from_before_key_scopes_is_upgraded_in_place(db_url):
-	"""``ensure_schema`` on Ledger Transaction and Payout tables with the old UNIQUE ``idempotency_key``:
+	"""``ensure_schema`` and ``upgrade_data`` on Ledger Transaction and Payout tables with the old UNIQUE ``idempotency_key``:
 	rows kept and given their scope, the old unique key gone (SQLite: the table rebuilt), the new one on."""
 	from ledger_app.db import schema
 	from ledger_app.db.pool import ConnectionPool
+	from ledger_app.engine.upgrade import upgrade_data
 
 	pool = ConnectionPool(db_url)
 	try:
@@ -201,8 +202,9 @@ def test_a_database_from_before_key_scopes_is_upgraded_in_place(db_url):
 				db.sql("INSERT INTO `tabLedger Transaction` (`name`, `docstatus`, `transaction_type`, `posting_datetime`,"
 					" `idempotency_key`, `payload_hash`) VALUES (%(n)s, 1, %(t)s, '2026-03-01 00:00:00', %(k)s, 'old')",
 					{"n": name, "t": transaction_type, "k": key})
-			schema.ensure_schema(db)
-			schema.ensure_schema(db)  # and again: nothing left to do
+			for _ in range(2):  # and again: nothing left to do
+				schema.ensure_schema(db)
+				upgrade_data(db)
 			rows = db.sql("SELECT `name`, `key_scope`, `idempotency_key`, `payload_hash` FROM `tabLedger Transaction` ORDER BY `name`")
 			assert [(r["name"], r["key_scope"], r["idempotency_key"], r["payload_hash"]) for r in rows] == [
 				("o1", "Journal", "QOLD1", "old"), ("o2", "C2B Receipt", "QOLD2", None)]  # a receipt's old hash: cleared

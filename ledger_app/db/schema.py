@@ -462,8 +462,8 @@ def _cols(columns) -> str:
 
 def ensure_schema(db, app_dir: str | Path | None = None) -> None:
 	"""Create or upgrade the standalone schema: missing tables, columns, indexes and sequences,
-	``tabSingles``, then every constraint of ``constraints.CONSTRAINTS``, then the data an upgrade
-	needs (``upgrade_data``).
+	``tabSingles``, then every constraint of ``constraints.CONSTRAINTS``.  The rows an older version
+	stored are the engine's to upgrade, after this (``engine/upgrade.upgrade_data``).
 
 	Safe to run again and again, and from several processes at once: every statement is
 	``IF NOT EXISTS`` where the database allows it, and a statement that fails because another
@@ -481,17 +481,6 @@ def ensure_schema(db, app_dir: str | Path | None = None) -> None:
 		_ensure_table(db, meta, dialect)
 	_ensure_singles(db, dialect)
 	constraints.apply_all(db)
-	upgrade_data(db)
-
-
-def upgrade_data(db) -> int:
-	"""What rows stored by an older version need, in one transaction: each Ledger Transaction's and
-	Payout's key scope (``txn_types.fill_key_scopes``, ``payouts.fill_key_scopes``); none to fill on
-	a new database.  Run by ``ensure_schema`` and, in a bench, by the patch
-	``ledger_app.patches.v0_2.scope_idempotency_keys``.  Returns how many rows it changed."""
-	from ledger_app.engine import payouts, txn_types
-
-	return db.run_in_transaction(lambda db: txn_types.fill_key_scopes(db) + payouts.fill_key_scopes(db))
 
 
 def _ensure_singles(db, dialect: str) -> None:

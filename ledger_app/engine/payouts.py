@@ -415,7 +415,7 @@ def _by_key(db, scope: str, key: str, *, latest: bool = False) -> dict | None:
 def fill_key_scopes(db) -> int:
 	"""Give every Payout stored before keys were scoped (``key_scope`` empty) its scope, in one
 	statement: a profit withdrawal's, an instant payout's (its key is ``instant:`` and the TransID),
-	else staff's; returns how many rows it filled (``db/schema.upgrade_data``)."""
+	else staff's; returns how many rows it filled (``engine/upgrade.upgrade_data``)."""
 	return db.execute(
 		f"UPDATE {table('Payout')} SET `key_scope` = CASE WHEN `purpose` = %(pw)s THEN %(pw_scope)s"
 		f" WHEN `idempotency_key` LIKE %(instant)s THEN %(instant_scope)s ELSE %(staff)s END"

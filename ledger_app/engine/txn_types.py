@@ -77,7 +77,7 @@ def scope_of(name: str) -> str:
 def fill_key_scopes(db) -> int:
 	"""Give every Ledger Transaction stored before keys were scoped (``key_scope`` empty) its type's
 	scope, in one statement (a type no longer registered keeps its own name as scope); returns how
-	many rows it filled (``db/schema.upgrade_data``).  A C2B receipt's ``payload_hash`` is cleared
+	many rows it filled (``engine/upgrade.upgrade_data``).  A C2B receipt's ``payload_hash`` is cleared
 	then: it was taken over the type, party and time too, and a resent TransID is now compared on the
 	payment alone (``posting.post``'s ``key_is_identity``), so an old one cannot be compared."""
 	shared = {name: kind.scope for name, kind in REGISTRY.items() if kind.scope != name}

@@ -27,10 +27,13 @@ def _open(db_url: str) -> ConnectionPool:
 
 
 def prepare(db) -> None:
-	"""Schema and the business's own accounts (idempotent): what init and serve do first."""
+	"""Schema, the rows an older version stored, and the business's own accounts (idempotent): what
+	init and serve do first."""
 	from ledger_app.engine.business import ensure_business_accounts
+	from ledger_app.engine.upgrade import upgrade_data
 
 	ensure_schema(db)
+	upgrade_data(db)
 	db.run_in_transaction(ensure_business_accounts)
 
 

@@ -1,5 +1,5 @@
 """Idempotency keys scoped by kind on an existing site: each Ledger Transaction and Payout gets its
-key scope (``db/schema.upgrade_data``), then the UNIQUE ``(key_scope, idempotency_key)`` keys of
+key scope (``engine/upgrade.upgrade_data``), then the UNIQUE ``(key_scope, idempotency_key)`` keys of
 ``ledger_app/db/constraints.py`` are created.
 
 Runs after the doctype sync (``post_model_sync``), which added the ``key_scope`` columns and dropped
@@ -8,7 +8,7 @@ constraint from ``after_install`` instead (``install-app`` marks every patch as 
 
 
 def execute():
-	from ledger_app.db.schema import upgrade_data
+	from ledger_app.engine.upgrade import upgrade_data
 	from ledger_app.host import get_db
 	from ledger_app.patches.v0_1 import apply_constraints
 
