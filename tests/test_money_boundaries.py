@@ -8,7 +8,6 @@ changed by one token (half-even for half-up, ``<=`` for ``<``, ``>`` for ``>=``)
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -117,7 +116,7 @@ def test_a_capital_closed_tie_closes_the_half_cent(exchange):
 def test_a_loss_whose_payable_share_is_a_half_cent_stays_open_and_is_paid_with_a_cent(exchange):
 	"""A loss of 0.50 at 1 % has 0.005 payable, which rounds up to 0.01: the loss stays open until a
 	payment of 0.01 settles (and closes) it."""
-	base, pool = exchange
+	base, _ = exchange
 	ok(call(base, "ledger_app.api.clients.upsert_client_exchange", {"client_exchange": "C1-OKX", "client": "C1",
 		"exchange": "OKX", "my_share_pct": "0.5", "company_share_pct": "0.5"}))
 	ok(call(base, "ledger_app.api.clients.fund", {"client_exchange": "C1-OKX", "amount": "1.00", "idempotency_key": "f3"}))

@@ -11,8 +11,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-import pytest
-
 from ledger_app.engine import posting, reconcile
 from ledger_app.engine.txn_types import Leg
 from tests.support import call, count, make_pool, open_accounts
@@ -47,7 +45,7 @@ def test_a_reconcile_fix_keeps_a_credit_posted_between_its_read_and_its_fix(db_u
 		try:
 			with pool.connection() as db:
 				outcome.append(reconcile.reconcile(db, fix=True, account="Cash", user="auditor@example.com"))
-		except Exception as exc:  # surfaced below
+		except Exception as exc:  # noqa: BLE001  (surfaced below)
 			errors.append(exc)
 
 	with pool.connection() as holder:
@@ -75,27 +73,33 @@ def test_a_reconcile_fix_keeps_a_credit_posted_between_its_read_and_its_fix(db_u
 
 ACCOUNTS = [f"Acct {c}" for c in "HGFEDCBA"]  # created in reverse name order
 WORKERS = 12
-JOURNALS_EACH = 25
+JOURNALS_EACH = 40
 
 
 def test_posts_over_the_same_accounts_in_opposite_orders_never_deadlock(db_url):
-	"""12 threads each post 25 journals over the same 8 accounts, their legs in opposite and shuffled
-	orders, each journal in a transaction of its own with no replay: a deadlock or lock timeout would
-	surface as an error.  Every journal posts once and every balance is exact."""
+	"""12 threads each post 40 journals over overlapping sets of the same 8 accounts (2 to 6 of them
+	each), their legs in opposite and shuffled orders, each journal in a transaction of its own with
+	no replay: a deadlock or lock timeout would surface as an error.  Every journal posts once and
+	every balance is exact.  (The locks are taken in name order; without it PostgreSQL locks in the
+	order it finds the rows, which each update changes.)  The accounts start with two postings each:
+	on MariaDB the first posts to accounts with no postings yet can still deadlock on the gap locks
+	of the posting index (replayed by the services' retry; not this test's subject)."""
 	pool = make_pool(db_url, size=WORKERS + 2)
 	with pool.connection() as db:
 		open_accounts(db, *[(name, "Asset", True) for name in ACCOUNTS])
+		for round_ in range(2):  # each account's first postings (see below)
+			for i, name in enumerate(ACCOUNTS):
+				posting.post_journal(db, f"seed-{round_}-{i}", [Leg(name, D("1.00")), Leg(ACCOUNTS[i - 1], D("-1.00"))])
 	plans = []
 	for worker in range(WORKERS):
 		rng = random.Random(worker)
 		journals = []
 		for j in range(JOURNALS_EACH):
-			amounts = [D(rng.randint(1, 9999)) / 100 for _ in ACCOUNTS[:-1]]
-			legs = [Leg(name, amount) for name, amount in zip(ACCOUNTS, amounts)] + [Leg(ACCOUNTS[-1], -sum(amounts))]
+			names = rng.sample(ACCOUNTS, rng.randint(2, 6))
+			amounts = [D(rng.randint(1, 9999)) / 100 for _ in names[:-1]]
+			legs = [Leg(name, amount) for name, amount in zip(names, amounts)] + [Leg(names[-1], -sum(amounts))]
 			if worker % 2:
-				legs.reverse()
-			else:
-				rng.shuffle(legs)
+				legs.sort(key=lambda leg: leg.account, reverse=True)
 			journals.append((f"w{worker}-j{j}", legs))
 		plans.append(journals)
 	errors, posted = [], []
@@ -110,7 +114,7 @@ def test_posts_over_the_same_accounts_in_opposite_orders_never_deadlock(db_url):
 					posting.post(db, "Journal", key, legs)
 					db.commit()
 					posted.append(key)
-				except Exception as exc:  # a deadlock here is the failure this test is about
+				except Exception as exc:  # noqa: BLE001  (a deadlock here is the failure this test is about)
 					db.rollback()
 					errors.append(f"{key}: {type(exc).__name__}: {exc}")
 
@@ -128,7 +132,7 @@ def test_posts_over_the_same_accounts_in_opposite_orders_never_deadlock(db_url):
 				expected[leg.account] += leg.amount
 	with pool.connection() as db:
 		assert {name: posting.balance(db, name) for name in ACCOUNTS} == expected
-		assert count(db, "Ledger Transaction") == WORKERS * JOURNALS_EACH
+		assert count(db, "Ledger Transaction") == WORKERS * JOURNALS_EACH + 2 * len(ACCOUNTS)
 		assert reconcile.reconcile(db)["discrepancies"] == 0
 	pool.dispose()
 

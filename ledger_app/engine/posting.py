@@ -356,7 +356,8 @@ def _previous_running_sql(d) -> str:
 
 
 def _move_balances(db, deltas: dict[str, Decimal]) -> None:
-	"""One atomic increment statement for all touched accounts (rows are locked by this txn).
+	"""One atomic increment statement for all touched accounts (rows are locked by this txn), which
+	reads them by primary key only, so it locks no other account (``Dialect.primary_key_only``).
 
 	``modified`` is left alone: balance and posting count are derived columns (as Frappe's own
 	``update_modified=False`` writes), the Ledger Account controller keeps a desk save from touching
@@ -375,7 +376,8 @@ def _move_sql(d, count: int) -> str:
 	cases = " ".join(f"WHEN %(a{i})s THEN %(d{i})s" for i in range(count))
 	names = ", ".join(f"%(a{i})s" for i in range(count))
 	return (
-		f"UPDATE {table('Ledger Account')} SET `balance` = {d.money_add('`balance`', f'CASE `name` {cases} END')},"
+		f"UPDATE {table('Ledger Account')}{d.primary_key_only}"
+		f" SET `balance` = {d.money_add('`balance`', f'CASE `name` {cases} END')},"
 		f" `posting_count` = `posting_count` + 1 WHERE `name` IN ({names})"
 	)
 
