@@ -10,7 +10,8 @@ cached balances, inside the caller's database transaction:
    is returned unchanged (a key reused for different content is a Conflict).  A concurrent writer of
    the same key is waited for by the database, so races settle there;
 3. lock the touched ``tabLedger Account`` rows ``FOR UPDATE`` in name order (one global order, so
-   posts cannot deadlock on each other), reading balance and ``posting_count`` from the locked rows,
+   posts do not deadlock on each other over the accounts; on MariaDB the first posts to accounts
+   with no postings yet can still meet on the posting index's gap locks, and are replayed), reading balance and ``posting_count`` from the locked rows,
    and, when the flow decided something before its transaction (a ``Precondition``: which driver a
    vehicle pays, on what terms), whether that still holds, in the same statement;
 4. read each account's last posting by its exact key ``(account, account_seq = posting_count)``,
@@ -22,7 +23,8 @@ cached balances, inside the caller's database transaction:
    (``RETURNING``: that statement's snapshot is taken after the locks), or, when it gets no posting,
    as read again by exact key.  Either way before the caches move;
 5. insert the postings (running balance and ``account_seq`` on each) in one statement and move the
-   caches with one atomic increment statement (``balance = balance + delta``).
+   caches with one atomic increment statement (``balance = balance + delta``) that reads the
+   accounts by primary key only, so it locks none but the ones already locked.
 
 UNIQUE ``(account, account_seq)`` makes a lost update impossible even if a lock were skipped.
 Deadlocks and lock timeouts raise ``RetryableDatabaseError``; the service that owns the transaction
