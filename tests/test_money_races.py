@@ -204,3 +204,33 @@ def test_racing_settlements_of_one_loss_never_close_more_than_the_loss(served):
 		"company_share_total": "88.20"}
 	with pool.connection() as db:
 		assert reconcile.reconcile(db)["discrepancies"] == 0
+
+
+def test_a_reconcile_fix_over_http_keeps_a_credit_posted_while_it_waited(served):
+	"""The same race through each host's reconcile method (on the Frappe site inside Frappe's request
+	transaction): the fix waits for the credit's lock and writes the balance derived after it."""
+	base, pool = served()
+	with pool.connection() as db:
+		open_accounts(db, ("Cash", "Asset"), ("Sales", "Income"))
+		for i in range(5):
+			posting.post_journal(db, f"k{i}", [Leg("Cash", D("10.10")), Leg("Sales", D("-10.10"))])
+		db.run_in_transaction(lambda db: (
+			db.execute("UPDATE `tabLedger Account` SET `balance` = 1 WHERE `name` = 'Cash'"),
+			db.execute("UPDATE `tabLedger Posting` SET `balance_after` = 1 WHERE `account` = 'Cash' AND `account_seq` = 5")))
+	answers = []
+	fixer = threading.Thread(target=lambda: answers.append(call(base, "ledger_app.api.ledger.reconcile",
+		{"fix": 1, "account": "Cash"})))
+	with pool.connection() as holder:
+		holder.begin()
+		posting.post(holder, "Journal", "credit", [Leg("Cash", D("5.00")), Leg("Sales", D("-5.00"))])
+		fixer.start()
+		wait_blocked(fixer, "the fix")
+		holder.commit()
+	fixer.join(timeout=60)
+	assert answers and answers[0].status_code == 200, answers and answers[0].text
+	with pool.connection() as db:
+		assert posting.balance(db, "Cash") == D("55.50")
+		money = db.dialect.money
+		fixed = db.sql(f"SELECT `fixed`, {money('`balance_before`')} AS `before`, {money('`balance_after`')} AS `after`"
+			" FROM `tabReconciliation Discrepancy` WHERE `kind` = 'Cached Balance'")
+		assert [(int(r["fixed"]), D(r["before"]), D(r["after"])) for r in fixed] == [(1, D("6.00"), D("55.50"))]
