@@ -140,13 +140,22 @@ def test_missing_or_wrong_token_is_refused_and_only_logged(server, token, status
 
 
 def test_ip_allow_list_refuses_other_sources(server):
+	"""A refused source changes nothing but its Callback Log row, which records the refusal and the
+	address (every callback: tests/test_callback_auth.py)."""
 	base, pool = server
 	with pool.connection() as db:
 		db.run_in_transaction(lambda db: settings.update_settings(db, {"allowed_callback_ips": "196.201.214.200, 10.0.0.0/8"}))
+	before = ledger_rows(pool)
 	assert post(base, CONFIRMATION, body("QIP1")).status_code == 403
+	assert ledger_rows(pool) == before
+	with pool.connection() as db:
+		logs = db.sql("SELECT `status`, `http_status`, `error`, `remote_addr` FROM `tabCallback Log`")
+	assert logs == [{"status": "Rejected", "http_status": 403, "error": "source address 127.0.0.1 is not in the allow-list",
+		"remote_addr": "127.0.0.1"}]
 	with pool.connection() as db:
 		db.run_in_transaction(lambda db: settings.update_settings(db, {"allowed_callback_ips": "127.0.0.1"}))
 	assert post(base, CONFIRMATION, body("QIP1")).status_code == 200
+	assert ledger_rows(pool) == (before[0] + 1, before[1])
 
 
 @pytest.mark.parametrize(

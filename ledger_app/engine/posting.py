@@ -10,7 +10,8 @@ cached balances, inside the caller's database transaction:
    is returned unchanged (a key reused for different content is a Conflict).  A concurrent writer of
    the same key is waited for by the database, so races settle there;
 3. lock the touched ``tabLedger Account`` rows ``FOR UPDATE`` in name order (one global order, so
-   posts cannot deadlock on each other), reading balance and ``posting_count`` from the locked rows,
+   posts do not deadlock on each other over the accounts; on MariaDB the first posts to accounts
+   with no postings yet can still meet on the posting index's gap locks, and are replayed), reading balance and ``posting_count`` from the locked rows,
    and, when the flow decided something before its transaction (a ``Precondition``: which driver a
    vehicle pays, on what terms), whether that still holds, in the same statement;
 4. read each account's last posting by its exact key ``(account, account_seq = posting_count)``,
@@ -22,7 +23,8 @@ cached balances, inside the caller's database transaction:
    (``RETURNING``: that statement's snapshot is taken after the locks), or, when it gets no posting,
    as read again by exact key.  Either way before the caches move;
 5. insert the postings (running balance and ``account_seq`` on each) in one statement and move the
-   caches with one atomic increment statement (``balance = balance + delta``).
+   caches with one atomic increment statement (``balance = balance + delta``) that reads the
+   accounts by primary key only, so it locks none but the ones already locked.
 
 UNIQUE ``(account, account_seq)`` makes a lost update impossible even if a lock were skipped.
 Deadlocks and lock timeouts raise ``RetryableDatabaseError``; the service that owns the transaction
@@ -352,7 +354,8 @@ def _previous_running_sql(d) -> str:
 
 
 def _move_balances(db, deltas: dict[str, Decimal]) -> None:
-	"""One atomic increment statement for all touched accounts (rows are locked by this txn).
+	"""One atomic increment statement for all touched accounts (rows are locked by this txn), which
+	reads them by primary key only, so it locks no other account (``Dialect.primary_key_only``).
 
 	``modified`` is left alone: balance and posting count are derived columns (as Frappe's own
 	``update_modified=False`` writes), the Ledger Account controller keeps a desk save from touching
@@ -371,7 +374,8 @@ def _move_sql(d, count: int) -> str:
 	cases = " ".join(f"WHEN %(a{i})s THEN %(d{i})s" for i in range(count))
 	names = ", ".join(f"%(a{i})s" for i in range(count))
 	return (
-		f"UPDATE {table('Ledger Account')} SET `balance` = {d.money_add('`balance`', f'CASE `name` {cases} END')},"
+		f"UPDATE {table('Ledger Account')}{d.primary_key_only}"
+		f" SET `balance` = {d.money_add('`balance`', f'CASE `name` {cases} END')},"
 		f" `posting_count` = `posting_count` + 1 WHERE `name` IN ({names})"
 	)
 
