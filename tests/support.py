@@ -83,6 +83,12 @@ CALLBACK_TOKEN = "cb-secret-token"
 OVERSIZED_BODY = b"{" + b" " * (26 * 1024 * 1024) + b"}"
 
 
+def ok(response: requests.Response):
+	"""The ``message`` of a 200 answer (anything else fails the test with the body)."""
+	assert response.status_code == 200, response.text
+	return response.json()["message"]
+
+
 def error_text(response: requests.Response) -> str:
 	"""The error message of a Frappe-style error answer: the standalone host sends it as ``exception``,
 	Frappe as ``_server_messages`` (and ``exception`` for most kinds)."""

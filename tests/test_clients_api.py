@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import call, count
+from tests.support import call, count, ok
 
 
 @pytest.fixture
@@ -15,11 +15,6 @@ def server(served):
 	ok(call(base, "ledger_app.api.clients.upsert_client_exchange", {"client_exchange": "C1-BIN", "client": "C1",
 		"exchange": "Binance", "my_share_pct": "1", "company_share_pct": "9"}))
 	return base, pool
-
-
-def ok(response):
-	assert response.status_code == 200, response.text
-	return response.json()["message"]
 
 
 def test_fund_record_settle_and_position(server):

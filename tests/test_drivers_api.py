@@ -6,17 +6,12 @@ import subprocess
 
 import pytest
 
-from tests.support import call, free_port, ledger_app_command
+from tests.support import call, free_port, ledger_app_command, ok
 
 
 @pytest.fixture
 def server(served):
 	return served()
-
-
-def ok(response):
-	assert response.status_code == 200, response.text
-	return response.json()["message"]
 
 
 def test_drivers_api_end_to_end(server):

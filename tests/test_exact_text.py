@@ -8,17 +8,12 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.support import CALLBACK_TOKEN, call, callback_logs, error_text
+from tests.support import CALLBACK_TOKEN, call, callback_logs, error_text, ok
 
 ACCOUNT = "ledger_app.api.ledger.create_account"
 JOURNAL = "ledger_app.api.ledger.post_journal"
 BALANCE = "ledger_app.api.ledger.get_balance"
 CONFIRMATION = "/api/method/ledger_app.api.mpesa.c2b_confirmation"
-
-
-def ok(response):
-	assert response.status_code == 200, response.text
-	return response.json()["message"]
 
 
 def balance(base: str, account: str) -> str:

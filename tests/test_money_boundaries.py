@@ -16,15 +16,10 @@ import requests
 from ledger_app.engine import drivers, payouts, reconcile, settings
 from ledger_app.engine.clients import payable_share, settlement_split
 from ledger_app.engine.drivers import split_fare
-from tests.support import CALLBACK_TOKEN, call
+from tests.support import CALLBACK_TOKEN, call, ok
 
 D = Decimal
 CONFIRMATION = "/api/method/ledger_app.api.mpesa.c2b_confirmation"
-
-
-def ok(response):
-	assert response.status_code == 200, response.text
-	return response.json()["message"]
 
 
 # --- the arithmetic alone: every rounding of the splits at a half-cent tie ------------------------

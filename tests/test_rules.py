@@ -8,15 +8,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.support import CALLBACK_TOKEN, call, count, error_text
+from tests.support import CALLBACK_TOKEN, call, count, error_text, ok
 
 SETTINGS = "ledger_app.api.settings.update_settings"
 CONFIRMATION = "/api/method/ledger_app.api.mpesa.c2b_confirmation"
-
-
-def ok(response):
-	assert response.status_code == 200, response.text
-	return response.json()["message"]
 
 
 def stored_settings(pool) -> dict:
