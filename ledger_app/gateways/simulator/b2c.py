@@ -3,8 +3,6 @@ timeout) POSTed to the request's URLs as the scenario says."""
 
 from __future__ import annotations
 
-import json
-import time
 from decimal import Decimal
 
 from werkzeug.wrappers import Request, Response
@@ -33,19 +31,8 @@ class B2CPayments:
 
 	def _b2c(self, request: Request) -> Response:
 		body = wire.parse_json(request)
-		outcome = self._next_outcome("b2c")
-		entry = {"received_at": wire.iso(wire.now()), "outcome": outcome.text, "body": body,
-			"OriginatorConversationID": body.get("OriginatorConversationID") if isinstance(body, dict) else None}
-		with self._lock:
-			self._b2c_requests.append(entry)
-
-		def answer(response: Response) -> Response:
-			entry["http_status"] = response.status_code
-			entry["response"] = json.loads(response.get_data())
-			return response
-
-		if outcome.name == "slow":
-			time.sleep(outcome.arg)
+		outcome, entry, answer = self._take_request("b2c", self._b2c_requests, body,
+			OriginatorConversationID=body.get("OriginatorConversationID") if isinstance(body, dict) else None)
 		if outcome.name == "http_500":
 			return answer(wire.daraja_error(500, "500.003.1001", "Internal Server Error"))
 		try:

@@ -18,7 +18,6 @@ from ledger_app.gateways.simulator.wire import (
 	EAT,
 	FORBIDDEN_URL_WORDS,
 	PHONE,
-	SHORTCODE,
 	TRANS_ID,
 	VALIDATION_TIMEOUT,
 	BadRequest,
@@ -30,12 +29,7 @@ class C2BPayments:
 	customer paying): validation, the books, and confirmations to the registered URL."""
 
 	def _register_url(self, request: Request, version: str) -> Response:
-		body = wire.parse_json(request)
-		if not isinstance(body, dict):
-			raise BadRequest("Bad Request - Invalid JSON body")
-		shortcode = wire.text(body.get("ShortCode"))
-		if not SHORTCODE.fullmatch(shortcode):
-			raise BadRequest("Bad Request - Invalid ShortCode")
+		body, shortcode = wire.body_with_shortcode(request)
 		if body.get("ResponseType") not in ("Completed", "Cancelled"):
 			raise BadRequest("Bad Request - Invalid ResponseType")
 		for field in ("ConfirmationURL", "ValidationURL"):

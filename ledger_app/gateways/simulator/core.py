@@ -4,6 +4,7 @@ The product classes (``b2c``, ``status``, ``c2b``, ``pull``, ``stk``, ``books``)
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import secrets
 import string
@@ -195,6 +196,24 @@ class SimulatorCore:
 			if self._queues[api]:
 				return self._queues[api].popleft()
 			return self._defaults[api] or SUCCESS
+
+	def _take_request(self, api: str, books: list, body, **extra):
+		"""The next outcome for an ``api`` request, the request logged in ``books`` (sleeping first
+		when the outcome is ``slow``); returns ``(outcome, entry, answer)``, where ``answer(response)``
+		records the HTTP answer in the entry and returns it."""
+		outcome = self._next_outcome(api)
+		entry = {"received_at": wire.iso(wire.now()), "outcome": outcome.text, "body": body, **extra}
+		with self._lock:
+			books.append(entry)
+
+		def answer(response: Response) -> Response:
+			entry["http_status"] = response.status_code
+			entry["response"] = json.loads(response.get_data())
+			return response
+
+		if outcome.name == "slow":
+			time.sleep(outcome.arg)
+		return outcome, entry, answer
 
 	def _sim_scenario(self, request: Request) -> Response:
 		if request.method == "GET":

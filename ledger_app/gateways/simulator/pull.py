@@ -23,12 +23,7 @@ class PullTransactions:
 			"ResponseDescription": "Shortcode registered successfully"})
 
 	def _pull_query(self, request: Request) -> Response:
-		body = wire.parse_json(request)
-		if not isinstance(body, dict):
-			raise BadRequest("Bad Request - Invalid JSON body")
-		shortcode = wire.text(body.get("ShortCode"))
-		if not SHORTCODE.fullmatch(shortcode):
-			raise BadRequest("Bad Request - Invalid ShortCode")
+		body, shortcode = wire.body_with_shortcode(request)
 		now = wire.now()
 		start = wire.parse_window_date(body.get("StartDate"), "StartDate") or now - PULL_WINDOW
 		end = wire.parse_window_date(body.get("EndDate"), "EndDate") or now

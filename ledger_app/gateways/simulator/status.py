@@ -3,9 +3,7 @@ POSTed to its ResultURL."""
 
 from __future__ import annotations
 
-import json
 import secrets
-import time
 
 from werkzeug.wrappers import Request, Response
 
@@ -27,18 +25,7 @@ class TransactionStatus:
 
 	def _status(self, request: Request) -> Response:
 		body = wire.parse_json(request)
-		outcome = self._next_outcome("status")
-		entry = {"received_at": wire.iso(wire.now()), "outcome": outcome.text, "body": body}
-		with self._lock:
-			self._queries.append(entry)
-
-		def answer(response: Response) -> Response:
-			entry["http_status"] = response.status_code
-			entry["response"] = json.loads(response.get_data())
-			return response
-
-		if outcome.name == "slow":
-			time.sleep(outcome.arg)
+		outcome, entry, answer = self._take_request("status", self._queries, body)
 		if outcome.name == "http_500":
 			return answer(wire.daraja_error(500, "500.003.1001", "Internal Server Error"))
 		try:

@@ -167,3 +167,12 @@ def answer_body(response: requests.Response):
 		return response.text[:2000]
 
 
+def body_with_shortcode(request: Request) -> tuple[dict, str]:
+	"""A JSON object body and its valid ``ShortCode``, else ``BadRequest`` as Daraja words it."""
+	body = parse_json(request)
+	if not isinstance(body, dict):
+		raise BadRequest("Bad Request - Invalid JSON body")
+	shortcode = text(body.get("ShortCode"))
+	if not SHORTCODE.fullmatch(shortcode):
+		raise BadRequest("Bad Request - Invalid ShortCode")
+	return body, shortcode
