@@ -1,0 +1,177 @@
+"""Mutation testing of the engine's money modules: the scope, and the report of a run.
+
+``benchmarks/mutation`` runs mutmut (configured in ``pyproject.toml``, ``[tool.mutmut]``) over the
+mutants this module's ``SCOPE`` names, then calls ``python3 benchmarks/mutation_report.py`` to read
+mutmut's results under ``mutants/`` and print the score per module and overall, and every mutant
+not killed with its diff and reason (docs/mutation.md explains the categories).
+
+	python3 benchmarks/mutation_report.py --globs          # the mutant-name globs of SCOPE, one a line
+	python3 benchmarks/mutation_report.py [--out FILE.md] [--json FILE.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The money code, as mutmut's mutant names (``module.x_function__mutmut_N``; a method is
+#: ``module.xǁClassǁmethod__mutmut_N``; a nested function is mutated with the function holding it).
+#: Whole modules: money, posting, reconcile, txn_types.  In clients, drivers and payouts: the
+#: functions that compute, post or settle an amount (splits, settlements, fares, repayments,
+#: daily targets, payouts); their validation of staff input, reports and the gateway plumbing are
+#: left out.
+SCOPE = {
+	"money": ["*"],
+	"posting": ["*"],
+	"reconcile": ["*"],
+	"txn_types": ["*"],
+	"clients": [
+		"x_ensure_exchange_accounts", "x_validate_shares", "x__lock_exchange", "x_fund", "x_record_balance",
+		"x__withdraw_profit", "x_payable_share", "x_settlement_split", "x_settle", "x__apply_settlement",
+		"x__close_if_unpayable", "x__close_unpayable", "x_check_invariants", "x__capital",
+		"x__active_snapshot", "x__settlement", "x_position",
+	],
+	"drivers": [
+		"x_ensure_driver_accounts", "x__money_or_zero", "x_split_fare", "x_terms_for", "xǁ_FareSplitǁ*",
+		"x_confirm_c2b", "x__confirm", "x__post_fare", "x__instant_payout", "x__post_repayment",
+		"x__post_unmatched", "x__repeat", "x_record_missed_payment", "x_assign_unmatched",
+		"x_request_unmatched_refund", "x_run_daily_targets", "x__charge_day", "x_driver_balances",
+	],
+	"payouts": [
+		"x_payable_account", "x_whole_units", "x_queue_payout", "x_request_payout", "x_retry_payout",
+		"x_record_submission", "x_record_result", "x__amount_mismatch", "x_mark_unknown",
+		"x_record_not_found", "x__settle",
+	],
+}
+
+#: Surviving mutants reviewed one by one: mutant name -> reason (docs/mutation.md).
+REASONS: dict[str, str] = {}
+
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
+	-24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", None: "not checked"}
+KILLED = ("killed", "timeout")
+
+
+def globs() -> list[str]:
+	out = []
+	for module, functions in SCOPE.items():
+		for function in functions:
+			suffix = "*" if function == "*" else f"{function}__mutmut_*"
+			out.append(f"ledger_app.engine.{module}.{suffix}")
+	return out
+
+
+def in_scope(module: str, name: str) -> bool:
+	from fnmatch import fnmatchcase
+
+	short = name.rpartition(".")[2]
+	return any(f == "*" or fnmatchcase(short, f"{f}__mutmut_*") for f in SCOPE.get(module, ()))
+
+
+def changed_lines(diff: str) -> tuple[list[str], list[str]]:
+	minus = [line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+	plus = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+	return minus, plus
+
+
+_STRING = re.compile(r"""(f?"(?:[^"\\]|\\.)*"|f?'(?:[^'\\]|\\.)*')""")
+_SQL = re.compile(r"\b(SELECT|UPDATE|INSERT|DELETE|FROM|WHERE|ORDER BY|FOR UPDATE)\b|table\(")
+_ERROR = re.compile(r"\braise\b|(Failed|Conflict|NotFound|Error|Rejected|Violation|Unavailable)\(")
+
+
+def category(name: str, diff: str) -> tuple[str, str]:
+	"""(category, reason) of a mutant that was not killed, from its diff; REASONS wins."""
+	if name in REASONS:
+		return "reviewed", REASONS[name]
+	minus, plus = changed_lines(diff)
+	old, new = " ".join(minus), " ".join(plus)
+	same_code = _STRING.sub("S", old) == _STRING.sub("S", new)
+	if same_code and old.lower() == new.lower() and _SQL.search(old):
+		return "sql-case", "equivalent: SQL keywords and identifiers ignore case (SQLite, MariaDB, PostgreSQL unquoted)"
+	if _ERROR.search(old) and (same_code or "None" in new or len(new) < len(old)):
+		if same_code or _STRING.search(old):
+			return "message", "error message text only: the same error type and status, nothing moves"
+	return "review", "not reviewed yet"
+
+
+def load() -> list[dict]:
+	from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+	rows = []
+	for meta in sorted((ROOT / "mutants" / "ledger_app" / "engine").glob("*.py.meta")):
+		module = meta.name.removesuffix(".py.meta")
+		data = json.loads(meta.read_text())
+		source = Path("ledger_app/engine") / f"{module}.py"
+		for name, code in sorted(data.get("exit_code_by_key", {}).items(), key=_natural):
+			if not in_scope(module, name):
+				continue
+			status = STATUS.get(code, "suspicious")
+			row = {"module": module, "name": name, "status": status}
+			if status not in KILLED:
+				diff = get_diff_for_mutant(name, path=source)
+				row["diff"] = diff
+				row["category"], row["reason"] = category(name, diff)
+			rows.append(row)
+	return rows
+
+
+def _natural(item) -> tuple:
+	name = item[0]
+	base, _, number = name.rpartition("__mutmut_")
+	return (base, int(number) if number.isdigit() else 0)
+
+
+def score(rows: list[dict]) -> tuple[int, int, float]:
+	tested = [r for r in rows if r["status"] not in ("skipped", "not checked")]
+	killed = sum(r["status"] in KILLED for r in tested)
+	return killed, len(tested), (100.0 * killed / len(tested)) if tested else 0.0
+
+
+def markdown(rows: list[dict]) -> str:
+	out = ["| module | mutants | killed | not killed | score |", "|---|---:|---:|---:|---:|"]
+	for module in SCOPE:
+		mine = [r for r in rows if r["module"] == module]
+		k, n, s = score(mine)
+		out.append(f"| {module}.py | {n} | {k} | {n - k} | {s:.1f} % |")
+	k, n, s = score(rows)
+	out.append(f"| **all** | **{n}** | **{k}** | **{n - k}** | **{s:.1f} %** |")
+	left = [r for r in rows if r["status"] not in KILLED]
+	counts = Counter(r["category"] for r in left)
+	out += ["", "Not killed, by category: " + (", ".join(f"{c} {n}" for c, n in sorted(counts.items())) or "none"), ""]
+	for r in left:
+		minus, plus = changed_lines(r["diff"])
+		out.append(f"- `{r['name'].removeprefix('ledger_app.engine.')}` ({r['status']}, {r['category']}): {r['reason']}")
+		for line in minus:
+			out.append(f"  - `- {line}`")
+		for line in plus:
+			out.append(f"  - `+ {line}`")
+	return "\n".join(out) + "\n"
+
+
+def main() -> int:
+	parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+	parser.add_argument("--globs", action="store_true", help="print the mutant-name globs of SCOPE and exit")
+	parser.add_argument("--out", help="also write the markdown report to this file")
+	parser.add_argument("--json", help="write every in-scope mutant's status (and diff when not killed) here")
+	args = parser.parse_args()
+	if args.globs:
+		print("\n".join(globs()))
+		return 0
+	rows = load()
+	text = markdown(rows)
+	sys.stdout.write(text)
+	if args.out:
+		Path(args.out).write_text(text)
+	if args.json:
+		Path(args.json).write_text(json.dumps(rows, indent=1))
+	return 0
+
+
+if __name__ == "__main__":
+	sys.exit(main())
