@@ -1,0 +1,218 @@
+"""Money rules of the engine checked one by one, where the rest of the suite reaches them only over
+HTTP or not at exactly their boundary: how staff postings are read and checked, the ``as_of`` bound of
+a balance, whole units of a payout, the payable share of a loss, a driver's effective terms and what a
+B2C result's amount is compared with.  Written to kill the mutants ``benchmarks/mutation`` found
+surviving (docs/mutation.md)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from ledger_app.engine import clients, drivers, payouts, posting, settings, txn_types
+from ledger_app.engine.drivers import parse_c2b
+from ledger_app.engine.errors import InvalidAmount, UnbalancedTransaction, ValidationFailed
+from ledger_app.engine.txn_types import Leg
+from tests.support import make_pool
+
+D = Decimal
+
+
+# --- staff postings (posting.parse_legs / validate_legs) --------------------------------------------
+
+
+def test_postings_are_read_as_signed_exact_legs_in_order():
+	legs = posting.parse_legs([{"account": "Cash", "amount": "10.5"}, {"account": "Sales", "amount": -10},
+		{"account": "Fees", "amount": "-0.50"}])
+	assert legs == [Leg("Cash", D("10.50")), Leg("Sales", D("-10.00")), Leg("Fees", D("-0.50"))]
+	assert [str(leg.amount) for leg in legs] == ["10.50", "-10.00", "-0.50"]
+
+
+@pytest.mark.parametrize("postings, message", [
+	([], "postings must be a non-empty list of {account, amount}"),
+	(None, "postings must be a non-empty list of {account, amount}"),
+	({"account": "Cash", "amount": "1"}, "postings must be a non-empty list of {account, amount}"),
+	([{"account": "Cash", "amount": "1"}, "Sales"], "postings[1] must be an object with account and amount"),
+	([{"account": "Cash", "amount": "1"}, {"amount": "-1"}], "postings[1].account"),
+	([{"account": "Cash", "amount": "1"}, {"account": "Sales", "amount": "-1.001"}], "postings[1].amount"),
+	([{"account": "Cash", "amount": "1"}, {"account": "Sales"}], "postings[1].amount"),
+	([{"account": "Cash", "amount": "1"}, {"account": "Sales", "amount": "0"}], "postings[1].amount must not be zero"),
+], ids=["empty", "none", "object", "not-an-object", "no-account", "three-decimals", "no-amount", "zero"])
+def test_malformed_postings_are_refused_naming_the_posting(postings, message):
+	with pytest.raises(ValidationFailed) as refused:
+		posting.parse_legs(postings)
+	assert message in refused.value.message
+
+
+@pytest.mark.parametrize("legs, error, message", [
+	([Leg("Cash", D("1.00"))], UnbalancedTransaction, "a transaction needs at least two postings"),
+	([Leg("Cash", D("1.00")), Leg("Sales", D("-0.99"))], UnbalancedTransaction,
+		"postings must sum to zero; they sum to 0.01"),
+	([Leg("Cash", D("1.00")), Leg("Cash", D("-1.00"))], ValidationFailed,
+		"account 'Cash' appears twice; combine its postings"),
+	([Leg("Cash", D("1.001")), Leg("Sales", D("-1.001"))], InvalidAmount, "amount on Cash"),
+], ids=["one-leg", "a-cent-off", "same-account", "sub-cent"])
+def test_legs_that_do_not_balance_to_the_cent_are_refused(legs, error, message):
+	with pytest.raises(error) as refused:
+		posting.validate_legs(legs)
+	assert message in refused.value.message
+
+
+def test_the_most_legs_a_transaction_may_have_are_accepted_and_one_more_is_refused():
+	def legs(n):
+		return [Leg(f"A{i}", D("1.00")) for i in range(n - 1)] + [Leg("Z", D(-(n - 1)))]
+
+	assert len(posting.validate_legs(legs(posting.MAX_LEGS))) == posting.MAX_LEGS
+	with pytest.raises(ValidationFailed, match=f"at most {posting.MAX_LEGS} postings"):
+		posting.validate_legs(legs(posting.MAX_LEGS + 1))
+
+
+# --- the as_of bound of a balance (posting.parse_as_of) ----------------------------------------------
+
+
+@pytest.mark.parametrize("value, bound", [
+	(datetime(2026, 3, 1, 12, 30), datetime(2026, 3, 1, 12, 30)),
+	(date(2026, 3, 1), datetime(2026, 3, 2)),
+	("2026-03-01", datetime(2026, 3, 2)),
+	(" 2026-12-31 ", datetime(2027, 1, 1)),
+	("2026-03-01 12:30:05", datetime(2026, 3, 1, 12, 30, 5)),
+	("2026-03-01T12:30:05Z", datetime(2026, 3, 1, 12, 30, 5)),
+], ids=["datetime", "date", "date-text", "year-end", "datetime-text", "iso-z"])
+def test_as_of_a_date_means_the_end_of_that_day_and_a_datetime_itself(value, bound):
+	assert posting.parse_as_of(value) == bound
+
+
+@pytest.mark.parametrize("value", ["", "  ", "yesterday", "2026-13-01", "2026-02-30", 20260301, None])
+def test_an_as_of_that_is_not_a_date_is_refused(value):
+	with pytest.raises(ValidationFailed, match=r"as_of must be a date \(YYYY-MM-DD\) or datetime"):
+		posting.parse_as_of(value)
+
+
+# --- payouts: whole units, the payable account, a result's amount ------------------------------------
+
+
+@pytest.mark.parametrize("amount, units", [
+	("1999.99", "1999"), ("1000.00", "1000"), ("0.99", "0"), ("10.50", "10"), ("1000.01", "1000"),
+])
+def test_payouts_pay_whole_units_rounded_down(amount, units):
+	assert payouts.whole_units(D(amount)) == D(units)
+
+
+def test_a_b2c_result_for_the_payouts_own_amount_or_no_amount_is_no_mismatch():
+	payout = {"name": "PO-1", "originator_conversation_id": "LA1", "amount": D("1000.00")}
+	assert payouts._amount_mismatch(payout, None) is None
+	assert payouts._amount_mismatch(payout, D("1000.00")) is None
+	assert payouts._amount_mismatch(payout, D("1000")) is None
+	assert payouts._amount_mismatch(payout, D("999.99")) == (
+		"mismatch: payout PO-1 (LA1) is 1000.00 but the gateway's result says 999.99; the ledger moved 1000.00")
+
+
+def test_payouts_are_paid_from_the_partys_payable_account():
+	assert payouts.payable_account("Fleet Driver", "D1") == drivers.driver_accounts("D1")["payable"]
+	assert payouts.payable_account("Client Exchange", "CE1") == clients.exchange_accounts("CE1")["payable"]
+	with pytest.raises(ValidationFailed, match="payouts to a 'Customer' are not supported"):
+		payouts.payable_account("Customer", "C1")
+
+
+# --- client exchanges: the payable share of a loss ---------------------------------------------------
+
+
+@pytest.mark.parametrize("loss, pct, share", [
+	("1000.00", "10", "100.00"), ("0.05", "10", "0.01"), ("0.04", "10", "0.00"), ("0.00", "10", "0.00"),
+	("-5.00", "10", "0.00"), ("0.01", "50", "0.01"), ("0.01", "49.99", "0.00"),
+], ids=["tenth", "half-cent-up", "below-half", "no-loss", "negative", "half", "under-half"])
+def test_the_payable_share_of_a_loss_is_rounded_half_up_and_nothing_on_no_loss(loss, pct, share):
+	assert clients.payable_share(D(loss), D(pct)) == D(share)
+
+
+# --- drivers: the effective terms ---------------------------------------------------------------------
+
+
+SETTINGS = {"global_daily_target": D("1500.00"), "global_fare_pct": D("50"), "target_sharing": 1,
+	"instant_payouts": 0, "minimum_payout": D("1000.00")}
+
+
+def _driver(**values):
+	return {"daily_target": D("0"), "fare_pct": D("0"), "target_sharing": "Follow Global",
+		"instant_payout": "Follow Global", **values}
+
+
+@pytest.mark.parametrize("driver, expected", [
+	(_driver(), (D("1500.00"), D("50"), True, False)),
+	(_driver(daily_target=D("0.01"), fare_pct=D("0.01")), (D("0.01"), D("0.01"), True, False)),
+	(_driver(daily_target=D("800"), fare_pct=D("60"), target_sharing="Disable", instant_payout="Enable"),
+		(D("800"), D("60"), False, True)),
+	(_driver(target_sharing="Enable", instant_payout="Disable"), (D("1500.00"), D("50"), True, False)),
+], ids=["global", "smallest-own", "own", "switches"])
+def test_a_drivers_own_terms_win_over_the_global_ones_where_set(driver, expected):
+	terms = drivers.terms_for(driver, SETTINGS)
+	assert (terms.daily_target, terms.fare_pct, terms.target_sharing, terms.instant_payout) == expected
+	assert terms.minimum_payout == D("1000.00")
+
+
+def test_global_switches_apply_to_drivers_following_them():
+	terms = drivers.terms_for(_driver(), {**SETTINGS, "target_sharing": 0, "instant_payouts": 1})
+	assert (terms.target_sharing, terms.instant_payout) == (False, True)
+
+
+def test_a_drivers_daily_target_left_blank_is_zero_and_a_bad_one_is_refused_by_name():
+	for blank in (None, ""):
+		assert drivers.validate_driver({"daily_target": blank}) == {"daily_target": D("0.00")}
+	assert drivers.validate_driver({"daily_target": "0"}) == {"daily_target": D("0.00")}
+	assert drivers.validate_driver({"daily_target": "1500.5"}) == {"daily_target": D("1500.50")}
+	with pytest.raises(InvalidAmount, match="daily_target must be positive"):
+		drivers.validate_driver({"daily_target": "-1"})
+
+
+# --- C2B confirmations recorded on the database (every backend) --------------------------------------
+
+
+@pytest.fixture
+def db(db_url):
+	pool = make_pool(db_url)
+	with pool.connection() as db:
+		db.run_in_transaction(lambda db: settings.update_settings(db, {"global_daily_target": "1000",
+			"global_fare_pct": "50", "target_sharing": 1}))
+		drivers.upsert_driver(db, "D1", "Amina", "0712345678")
+		drivers.upsert_vehicle(db, "KTA 001", "K001", driver="D1")
+		yield db
+	pool.dispose()
+
+
+def pay(db, trans_id, amount, account, when="20260301101500", msisdn="254712000126"):
+	body = {"TransactionType": "Pay Bill", "TransID": trans_id, "TransTime": when, "TransAmount": amount,
+		"BusinessShortCode": "600000", "BillRefNumber": account, "MSISDN": msisdn}
+	return drivers.confirm_c2b(db, parse_c2b(body))
+
+
+@pytest.mark.parametrize("account, kind", [("K001", "fare"), ("D1", "repayment"), ("NOSUCH", "unmatched")])
+def test_a_resent_transid_with_another_amount_is_a_mismatch_naming_the_recorded_amount(db, account, kind):
+	drivers.run_daily_targets(db, date(2026, 3, 1))
+	first = pay(db, "QX1", "80.00", account)
+	before = drivers.driver_balances(db, "D1"), posting.balance(db, drivers.SUSPENSE_ACCOUNT)
+	same = pay(db, "QX1", "80.00", account)
+	other = pay(db, "QX1", "90.00", account, msisdn="")
+	assert (first.kind, first.duplicate, same.duplicate, other.duplicate) == (kind, False, True, True)
+	assert (same.kind, other.kind) == (kind, kind)
+	assert same.mismatch is None and same.transaction == other.transaction == first.transaction
+	assert other.mismatch == (f"mismatch: TransID QX1 was recorded as {first_type(kind)} {first.transaction} of 80.00;"
+		f" this repeat says 90.00 to account {account!r} from no MSISDN; nothing posted")
+	assert (drivers.driver_balances(db, "D1"), posting.balance(db, drivers.SUSPENSE_ACCOUNT)) == before
+
+
+def first_type(kind):
+	return {"fare": txn_types.C2B_PAYMENT.name, "repayment": txn_types.DRIVER_REPAYMENT.name,
+		"unmatched": txn_types.UNMATCHED_PAYMENT.name}[kind]
+
+
+@pytest.mark.parametrize("account", ["K001", "D1", "NOSUCH"])
+def test_a_payment_is_posted_at_its_trans_time_for_its_party(db, account):
+	drivers.run_daily_targets(db, date(2026, 2, 28))
+	outcome = pay(db, "QT1", "80.00", account, when="20260301101500")
+	txn = posting.get_transaction(db, outcome.transaction)
+	assert str(txn["posting_datetime"])[:19] == "2026-03-01 10:15:00"
+	assert (txn["party_type"], txn["party"]) == ((None, None) if account == "NOSUCH" else ("Fleet Driver", "D1"))
+	assert posting.balance(db, drivers.PAYBILL_ACCOUNT, as_of=datetime(2026, 3, 1, 10, 15)) == 0
+	assert posting.balance(db, drivers.PAYBILL_ACCOUNT, as_of=date(2026, 3, 1)) == D("80.00")
