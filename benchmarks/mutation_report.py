@@ -6,6 +6,7 @@ mutmut's results under ``mutants/`` and print the score per module and overall, 
 not killed with its diff and reason (docs/mutation.md explains the categories).
 
 	python3 benchmarks/mutation_report.py --globs          # the mutant-name globs of SCOPE, one a line
+	python3 benchmarks/mutation_report.py --not-killed     # the mutants the last run did not kill
 	python3 benchmarks/mutation_report.py [--out FILE.md] [--json FILE.json]
 """
 
@@ -136,7 +137,7 @@ def _only_args_changed(old: str, new: str) -> bool:
 	return strip.sub("", old).replace(" ", "") == strip.sub("", new).replace(" ", "")
 
 
-def load() -> list[dict]:
+def load(diffs: bool = True) -> list[dict]:
 	from mutmut.mutation.diff_apply import get_diff_for_mutant
 
 	rows = []
@@ -149,7 +150,7 @@ def load() -> list[dict]:
 				continue
 			status = STATUS.get(code, "suspicious")
 			row = {"module": module, "name": name, "status": status}
-			if status not in KILLED and status != "not checked":
+			if diffs and status not in KILLED and status != "not checked":
 				diff = get_diff_for_mutant(name, path=source)
 				row["diff"] = diff
 				row["category"], row["reason"] = category(name, diff)
@@ -193,13 +194,17 @@ def markdown(rows: list[dict]) -> str:
 def main() -> int:
 	parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 	parser.add_argument("--globs", action="store_true", help="print the mutant-name globs of SCOPE and exit")
+	parser.add_argument("--not-killed", action="store_true", help="print the names of the mutants not killed and exit")
 	parser.add_argument("--out", help="also write the markdown report to this file")
 	parser.add_argument("--json", help="write every in-scope mutant's status (and diff when not killed) here")
 	args = parser.parse_args()
 	if args.globs:
 		print("\n".join(globs()))
 		return 0
-	rows = load()
+	rows = load(diffs=not args.not_killed)
+	if args.not_killed:
+		print("\n".join(r["name"] for r in rows if r["status"] not in KILLED and r["status"] != "not checked"))
+		return 0
 	text = markdown(rows)
 	sys.stdout.write(text)
 	if args.out:

@@ -11,11 +11,11 @@ from decimal import Decimal
 
 import pytest
 
-from ledger_app.engine import clients, drivers, payouts, posting, settings, txn_types
+from ledger_app.engine import clients, drivers, payouts, posting, reconcile, settings, txn_types
 from ledger_app.engine.drivers import parse_c2b
 from ledger_app.engine.errors import InvalidAmount, UnbalancedTransaction, ValidationFailed
 from ledger_app.engine.txn_types import Leg
-from tests.support import make_pool
+from tests.support import make_pool, open_accounts
 
 D = Decimal
 
@@ -216,3 +216,87 @@ def test_a_payment_is_posted_at_its_trans_time_for_its_party(db, account):
 	assert (txn["party_type"], txn["party"]) == ((None, None) if account == "NOSUCH" else ("Fleet Driver", "D1"))
 	assert posting.balance(db, drivers.PAYBILL_ACCOUNT, as_of=datetime(2026, 3, 1, 10, 15)) == 0
 	assert posting.balance(db, drivers.PAYBILL_ACCOUNT, as_of=date(2026, 3, 1)) == D("80.00")
+
+
+# --- payouts requested by staff (every backend) ---------------------------------------------------------
+
+
+def _credit_payable(db, amount: str) -> None:
+	open_accounts(db, ("Test Cash", "Asset"))
+	payable = drivers.driver_accounts("D1")["payable"]
+	posting.post_journal(db, "fund-payable", [Leg("Test Cash", D(amount)), Leg(payable, -D(amount))])
+
+
+def test_a_staff_payout_pays_whole_units_capped_at_the_b2c_maximum_until_less_than_the_minimum_is_left(db):
+	_credit_payable(db, "300009.75")
+	first = payouts.request_payout(db, "Fleet Driver", "D1", "p1")
+	assert (first["amount"], first["status"], first["duplicate"]) == (D("250000.00"), "Queued", False)
+	again = payouts.request_payout(db, "Fleet Driver", "D1", "p1")
+	assert (again["name"], again["amount"], again["duplicate"]) == (first["name"], D("250000.00"), True)
+	assert drivers.driver_balances(db, "D1")["payable"] == D("50009.75")
+	second = payouts.request_payout(db, "Fleet Driver", "D1", "p2")
+	assert second["amount"] == D("50009.00")
+	assert drivers.driver_balances(db, "D1")["payable"] == D("0.75")
+	with pytest.raises(ValidationFailed, match="D1 has less than 10 payable: nothing to pay out"):
+		payouts.request_payout(db, "Fleet Driver", "D1", "p3")
+	assert sorted(p["amount"] for p in payouts.list_payouts(db, "D1")) == [D("50009.00"), D("250000.00")]
+
+
+@pytest.mark.parametrize("amount, message", [
+	("9", "a payout must be between 10 and 250000, got 9.00"),
+	("250001", "a payout must be between 10 and 250000, got 250001.00"),
+	("10.50", "a payout is paid in whole currency units, got 10.50"),
+])
+def test_a_staff_payout_of_a_given_amount_is_whole_units_within_the_b2c_bounds(db, amount, message):
+	_credit_payable(db, "300000.00")
+	with pytest.raises(ValidationFailed) as refused:
+		payouts.request_payout(db, "Fleet Driver", "D1", "p1", amount=amount)
+	assert refused.value.message == message
+	assert payouts.list_payouts(db, "D1") == []
+
+
+@pytest.mark.parametrize("amount", ["10", "250000"])
+def test_a_staff_payout_exactly_at_a_b2c_bound_is_queued(db, amount):
+	_credit_payable(db, "300000.00")
+	payout = payouts.request_payout(db, "Fleet Driver", "D1", "p1", amount=amount)
+	assert (payout["amount"], payout["purpose"], payout["party"]) == (D(amount), "Driver Share", "D1")
+	assert drivers.driver_balances(db, "D1")["payable"] == D("300000.00") - D(amount)
+
+
+# --- reconcile's fix (every backend) -------------------------------------------------------------------
+
+
+def test_fixing_the_cache_of_an_account_without_postings_lets_it_post_again(db_url):
+	pool = make_pool(db_url)
+	try:
+		with pool.connection() as db:
+			open_accounts(db, ("Cash", "Asset"), ("Sales", "Income"))
+			db.execute("UPDATE `tabLedger Account` SET `balance` = 5 WHERE `name` = 'Cash'")
+			fixed = reconcile.reconcile(db, fix=True)
+			assert (fixed["discrepancies"], fixed["fixed"]) == (1, 1)
+			item = fixed["items"][0]
+			assert (item["balance_before"], item["balance_after"], item["fixed"]) == (D("5.00"), D("0.00"), 1)
+			row = db.sql("SELECT `posting_count` FROM `tabLedger Account` WHERE `name` = 'Cash'")[0]
+			assert int(row["posting_count"]) == 0
+			posting.post_journal(db, "after-fix", [Leg("Cash", D("10.00")), Leg("Sales", D("-10.00"))])
+			assert (posting.balance(db, "Cash"), posting.balance(db, "Sales")) == (D("10.00"), D("10.00"))
+			assert reconcile.reconcile(db)["discrepancies"] == 0
+	finally:
+		pool.dispose()
+
+
+def test_a_credit_side_cache_is_fixed_to_the_ledger_sum_on_its_own_side(db_url):
+	pool = make_pool(db_url)
+	try:
+		with pool.connection() as db:
+			open_accounts(db, ("Cash", "Asset"), ("Sales", "Income"))
+			posting.post_journal(db, "sale", [Leg("Cash", D("12.34")), Leg("Sales", D("-12.34"))])
+			db.execute("UPDATE `tabLedger Account` SET `balance` = -12.34 WHERE `name` = 'Sales'")
+			fixed = reconcile.reconcile(db, fix=True)
+			item = fixed["items"][0]
+			assert (item["account"], item["cached"], item["derived"], item["difference"]) == (
+				"Sales", D("-12.34"), D("12.34"), D("-24.68"))
+			assert (item["balance_before"], item["balance_after"]) == (D("-12.34"), D("12.34"))
+			assert posting.balance(db, "Sales") == D("12.34")
+	finally:
+		pool.dispose()
