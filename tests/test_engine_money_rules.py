@@ -13,7 +13,7 @@ import pytest
 
 from ledger_app.engine import clients, drivers, payouts, posting, reconcile, settings, txn_types
 from ledger_app.engine.drivers import parse_c2b
-from ledger_app.engine.errors import InvalidAmount, UnbalancedTransaction, ValidationFailed
+from ledger_app.engine.errors import Conflict, InvalidAmount, UnbalancedTransaction, ValidationFailed
 from ledger_app.engine.txn_types import Leg
 from tests.support import make_pool, open_accounts
 
@@ -300,3 +300,28 @@ def test_a_credit_side_cache_is_fixed_to_the_ledger_sum_on_its_own_side(db_url):
 			assert posting.balance(db, "Sales") == D("12.34")
 	finally:
 		pool.dispose()
+
+
+def test_an_assigned_unmatched_payment_is_the_drivers_and_a_refund_request_is_said_once(db):
+	drivers.run_daily_targets(db, date(2026, 3, 1))
+	pay(db, "QA1", "200.00", "NOSUCH")
+	pay(db, "QA2", "30.00", "NOSUCH")
+	first, second = sorted(drivers.list_unmatched(db), key=lambda row: row["trans_id"])
+	with pytest.raises(ValidationFailed, match="unmatched_payment is required"):
+		drivers.assign_unmatched(db, "  ", "D1")
+	assigned = drivers.assign_unmatched(db, f" {first['name']} ", "D1")
+	assert {k: assigned[k] for k in ("unmatched_payment", "driver", "duplicate", "contribution", "driver_share")} == {
+		"unmatched_payment": first["name"], "driver": "D1", "duplicate": False,
+		"contribution": D("100.00"), "driver_share": D("100.00")}
+	txn = posting.get_transaction(db, assigned["transaction"])
+	assert (txn["transaction_type"], txn["party_type"], txn["party"]) == (
+		txn_types.UNMATCHED_ASSIGNMENT.name, "Fleet Driver", "D1")
+	again = drivers.assign_unmatched(db, first["name"], "D1")
+	assert (again["duplicate"], again["transaction"], again["driver"]) == (True, assigned["transaction"], "D1")
+	refund = drivers.request_unmatched_refund(db, second["name"])
+	assert refund == {"unmatched_payment": second["name"], "status": "Refund Requested", "duplicate": False}
+	assert drivers.request_unmatched_refund(db, second["name"]) == {**refund, "duplicate": True}
+	with pytest.raises(Conflict, match="is Refund Requested, not Open"):
+		drivers.assign_unmatched(db, second["name"], "D1")
+	assert posting.balance(db, drivers.SUSPENSE_ACCOUNT) == D("30.00")
+	assert drivers.driver_balances(db, "D1")["payable"] == D("100.00")
