@@ -307,8 +307,11 @@ def test_an_assigned_unmatched_payment_is_the_drivers_and_a_refund_request_is_sa
 	pay(db, "QA1", "200.00", "NOSUCH")
 	pay(db, "QA2", "30.00", "NOSUCH")
 	first, second = sorted(drivers.list_unmatched(db), key=lambda row: row["trans_id"])
-	with pytest.raises(ValidationFailed, match="unmatched_payment is required"):
-		drivers.assign_unmatched(db, "  ", "D1")
+	for blank in ("", "  "):
+		with pytest.raises(ValidationFailed, match="unmatched_payment is required"):
+			drivers.assign_unmatched(db, blank, "D1")
+		with pytest.raises(ValidationFailed, match="unmatched_payment is required"):
+			drivers.request_unmatched_refund(db, blank)
 	assigned = drivers.assign_unmatched(db, f" {first['name']} ", "D1")
 	assert {k: assigned[k] for k in ("unmatched_payment", "driver", "duplicate", "contribution", "driver_share")} == {
 		"unmatched_payment": first["name"], "driver": "D1", "duplicate": False,
