@@ -328,3 +328,78 @@ def test_an_assigned_unmatched_payment_is_the_drivers_and_a_refund_request_is_sa
 		drivers.assign_unmatched(db, second["name"], "D1")
 	assert posting.balance(db, drivers.SUSPENSE_ACCOUNT) == D("30.00")
 	assert drivers.driver_balances(db, "D1")["payable"] == D("100.00")
+
+
+# --- transaction types and reversals -------------------------------------------------------------------
+
+
+def test_a_journal_is_the_legs_it_is_given_and_a_reversal_their_negation():
+	legs = [Leg("Cash", D("12.34")), Leg("Sales", D("-12.34"))]
+	assert txn_types.JOURNAL.legs({"legs": legs}) == legs
+	assert txn_types.REVERSAL.legs({"original_legs": legs}) == [Leg("Cash", D("-12.34")), Leg("Sales", D("12.34"))]
+	with pytest.raises(ValidationFailed, match="Journal needs legs"):
+		txn_types.JOURNAL.legs({"legs": []})
+
+
+def test_a_transaction_type_is_registered_once_under_its_name():
+	kind = txn_types.TransactionType(name="Test Only Type", reversible=False, required=(), template=lambda p: [],
+		description="a type registered by a test")
+	try:
+		assert txn_types.register(kind) is kind
+		assert txn_types.get("Test Only Type") is kind
+		with pytest.raises(ValueError, match="transaction type 'Test Only Type' registered twice"):
+			txn_types.register(kind)
+	finally:
+		txn_types.REGISTRY.pop("Test Only Type", None)
+	with pytest.raises(ValueError, match="registered twice"):
+		txn_types.register(txn_types.JOURNAL)
+	assert txn_types.get("Journal") is txn_types.JOURNAL
+
+
+def test_a_reversal_belongs_to_the_originals_party_and_cancels_the_original_once(db):
+	outcome = pay(db, "QV1", "80.00", "K001")
+	reversal = posting.reverse_transaction(db, outcome.transaction, "rev-1")
+	again = posting.reverse_transaction(db, outcome.transaction, "rev-1")
+	assert (reversal.duplicate, again.duplicate, again.name) == (False, True, reversal.name)
+	original, txn = posting.get_transaction(db, outcome.transaction), posting.get_transaction(db, reversal.name)
+	assert (int(original["docstatus"]), txn["reversal_of"]) == (2, outcome.transaction)
+	assert (txn["party_type"], txn["party"], txn["remarks"]) == ("Fleet Driver", "D1", f"Reversal of {outcome.transaction}")
+	assert drivers.driver_balances(db, "D1") == {"target_outstanding": D("0.00"), "payable": D("0.00"),
+		"deposit": D("0.00")}
+	with pytest.raises(ValidationFailed, match="transaction is required"):
+		posting.get_transaction(db, " ")
+
+
+def test_a_missed_payment_is_recorded_at_its_trans_time_from_its_msisdn(db):
+	drivers.record_missed_payment(db, "QM9", "60.00", "NOSUCH", "20260301120000", "254712000999")
+	row = db.sql("SELECT `trans_id`, `msisdn`, `trans_time` FROM `tabUnmatched Payment`")[0]
+	assert (row["trans_id"], row["msisdn"]) == ("QM9", "254712000999")
+	assert str(row["trans_time"])[:19] == "2026-03-01 12:00:00"
+	resent = drivers.record_missed_payment(db, "QM9", "60.00", "NOSUCH", "20260301120000")
+	assert resent.duplicate and resent.mismatch is not None and "from no MSISDN" in resent.mismatch
+
+
+def test_each_kind_of_confirmation_answers_what_it_posted(db):
+	drivers.run_daily_targets(db, date(2026, 3, 1))
+	fare = pay(db, "QC1", "300.00", "K001")
+	repayment = pay(db, "QC2", "1000.00", "D1")
+	unmatched = pay(db, "QC3", "20.00", "NOSUCH")
+	C = drivers.Confirmation
+	assert fare == C("fare", fare.transaction, False, "D1", D("150.00"), D("150.00"))
+	assert repayment == C("repayment", repayment.transaction, False, "D1", D("850.00"), D("0.00"), D("150.00"))
+	assert unmatched == C("unmatched", unmatched.transaction, False,
+		unmatched_payment=drivers.list_unmatched(db)[0]["name"])
+	assert pay(db, "QC2", "1000.00", "D1") == C("repayment", repayment.transaction, True)
+	assert pay(db, "QC3", "20.00", "NOSUCH") == C("unmatched", unmatched.transaction, True)
+
+
+def test_a_fare_that_brings_the_payable_to_the_minimum_answers_with_its_instant_payout(db):
+	db.run_in_transaction(lambda db: settings.update_settings(db, {"instant_payouts": 1, "minimum_payout": "50",
+		"target_sharing": 0}))
+	small = pay(db, "QP1", "49.50", "K001")
+	assert small.payout is None and payouts.list_payouts(db, "D1") == []
+	crossing = pay(db, "QP2", "1.00", "K001")
+	queued = payouts.list_payouts(db, "D1")
+	assert [(p["amount"], p["purpose"]) for p in queued] == [(D("50.00"), "Driver Share")]
+	assert crossing.payout == queued[0]["name"]
+	assert drivers.driver_balances(db, "D1")["payable"] == D("0.50")
