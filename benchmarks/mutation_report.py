@@ -128,6 +128,8 @@ def category(name: str, diff: str) -> tuple[str, str]:
 		return "sql-case", CATEGORIES["sql-case"]
 	if _ERROR.search(old) and (same_code or "None" in new or len(new) < len(old)):
 		return "message", CATEGORIES["message"]
+	if old.startswith("def ") and same_code and re.search(r"\buser: str = ", old):
+		return "audit", CATEGORIES["audit"]  # the default of ``user``, who a row is recorded as made by
 	removed = _words(old) - _words(new)
 	if removed and all(_AUDIT.fullmatch(w) for w in removed) or (_AUDIT.search(old) and _only_args_changed(old, new)):
 		return "audit", CATEGORIES["audit"]

@@ -403,3 +403,29 @@ def test_a_fare_that_brings_the_payable_to_the_minimum_answers_with_its_instant_
 	assert [(p["amount"], p["purpose"]) for p in queued] == [(D("50.00"), "Driver Share")]
 	assert crossing.payout == queued[0]["name"]
 	assert drivers.driver_balances(db, "D1")["payable"] == D("0.50")
+
+
+# --- daily targets (every backend) ----------------------------------------------------------------------
+
+
+def test_a_drivers_own_daily_target_is_charged_at_the_start_of_the_day_for_that_driver(db):
+	drivers.upsert_driver(db, "D2", "Baraka", "0722000000", daily_target="800.50", fare_pct="60")
+	result = drivers.run_daily_targets(db, date(2026, 3, 1))
+	assert result == {"date": "2026-03-01", "drivers": 2, "charged": 2, "skipped": 0, "newly_flagged": 0}
+	assert drivers.driver_balances(db, "D2")["target_outstanding"] == D("800.50")
+	assert drivers.driver_balances(db, "D1")["target_outstanding"] == D("1000.00")
+	key = "target:D2:2026-03-01"
+	txn = posting.get_transaction(db, posting.find_by_key(db, txn_types.DAILY_TARGET.scope, key)["name"])
+	assert str(txn["posting_datetime"])[:19] == "2026-03-01 00:00:00"
+	assert (txn["party_type"], txn["party"], txn["remarks"]) == ("Fleet Driver", "D2", "Daily target 2026-03-01 for D2")
+
+
+@pytest.mark.parametrize("threshold, flagged", [(1, 2), (0, 0)])
+def test_every_driver_missing_the_target_is_counted_as_flagged_unless_flagging_is_off(db, threshold, flagged):
+	db.run_in_transaction(lambda db: settings.update_settings(db, {"miss_threshold": threshold}))
+	drivers.upsert_driver(db, "D2", "Baraka", "0722000000")
+	drivers.run_daily_targets(db, date(2026, 3, 1))
+	second = drivers.run_daily_targets(db, date(2026, 3, 2))
+	assert (second["charged"], second["newly_flagged"]) == (2, flagged)
+	assert [drivers.get_driver(db, d)["flagged"] for d in ("D1", "D2")] == [1 if flagged else 0] * 2
+	assert drivers.driver_balances(db, "D1")["target_outstanding"] == D("2000.00")
