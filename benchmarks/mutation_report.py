@@ -243,6 +243,11 @@ def markdown(rows: list[dict]) -> str:
 		out.append(f"| {module}.py | {n} | {k} | {n - k} | {s:.1f} % |")
 	k, n, s = score(rows)
 	out.append(f"| **all** | **{n}** | **{k}** | **{n - k}** | **{s:.1f} %** |")
+	unchecked = Counter(r["name"].removeprefix("ledger_app.engine.").rpartition("__mutmut_")[0]
+		for r in rows if r["status"] == "not checked")
+	if unchecked:
+		out += ["", f"Not checked in this run: {sum(unchecked.values())} mutants, by function: " + ", ".join(
+			f"`{name}` {n}" for name, n in sorted(unchecked.items()))]
 	left = [r for r in rows if r["status"] not in KILLED and "diff" in r]
 	counts = Counter(r["category"] for r in left)
 	out += ["", "Not killed, by category: " + (", ".join(f"{c} {n}" for c, n in sorted(counts.items())) or "none"), ""]
