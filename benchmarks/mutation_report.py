@@ -70,6 +70,12 @@ REASONS: dict[str, str] = {
 		" same driver and day is posted again, which the day check under the Driver row lock prevents; not an amount",
 	r"drivers\.x__charge_day__mutmut_(24|60|9[6-9]|10[0-6])": "the zero daily target and a day run again: expected to"
 		" be killed by the daily-target boundary tests of issue 12 point 4 (branch `mutants`), not verified here",
+	r"money\.x__from_text__mutmut_[3467]|money\.x_to_decimal__mutmut_19": "how a refused value is shown in its error"
+		" message (repr, or cut at 40 characters): the same InvalidAmount, nothing accepted",
+	r"money\.x__from_text__mutmut_19": "equivalent: text whose integer part is the single digit 0 and has at most 2"
+		" decimals already matched the grammar, so only 2 or more digits reach this check",
+	r"money\.x_to_decimal__mutmut_8": "equivalent: an int never equals MAX_AMOUNT (999999999999.99), so > and >="
+		" refuse the same ints",
 	r"clients\.x__apply_settlement__mutmut_(73|74)": "the settlement row's position (idx) among its loss's settlements on"
 		" the desk: not an amount",
 	r"clients\.x__apply_settlement__mutmut_(99|101)": "the settlement row's own 'closed the loss' flag (shown on the"

@@ -14,10 +14,16 @@ import pytest
 from ledger_app.engine import clients, drivers, payouts, posting, reconcile, settings, txn_types
 from ledger_app.engine.drivers import parse_c2b
 from ledger_app.engine.errors import Conflict, InvalidAmount, UnbalancedTransaction, ValidationFailed
+from ledger_app.engine.money import parse_amount
 from ledger_app.engine.txn_types import Leg
 from tests.support import make_pool, open_accounts
 
 D = Decimal
+
+
+def test_minus_zero_is_plain_zero_with_two_places():
+	for value in ("-0", "-0.0", "-0.00", 0, "0"):
+		assert str(parse_amount(value, signed=True, allow_zero=True)) == "0.00"
 
 
 # --- staff postings (posting.parse_legs / validate_legs) --------------------------------------------
