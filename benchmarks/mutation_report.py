@@ -76,6 +76,16 @@ REASONS: dict[str, str] = {
 		" decimals already matched the grammar, so only 2 or more digits reach this check",
 	r"money\.x_to_decimal__mutmut_8": "equivalent: an int never equals MAX_AMOUNT (999999999999.99), so > and >="
 		" refuse the same ints",
+	r"clients\.x__apply_settlement__mutmut_(38|127|128)|drivers\.x_assign_unmatched__mutmut_129|"
+	r"reconcile\.x__fix_cache__mutmut_51|drivers\.x__post_unmatched__mutmut_46": "only a timestamp (created, modified,"
+		" settled or assigned at) is written as NULL: audit columns, no amount",
+	r"drivers\.x__repeat__mutmut_5": "equivalent: every C2B transaction has a leg on the paybill account, so next()"
+		" never runs out",
+	r"drivers\.x__repeat__mutmut_2[123]": "equivalent: a transaction found under a TransID is always one of the three"
+		" C2B types _KIND_OF_TYPE names, so the default is never used",
+	r"drivers\.x_assign_unmatched__mutmut_(105|115)": "the assignment's fingerprint is compared only when its key"
+		" (assign:<TransID>) is posted again, which the Assigned status under the row lock prevents (a leftover is the"
+		" 'already posted' Conflict either way); not an amount",
 	r"clients\.x__apply_settlement__mutmut_(73|74)": "the settlement row's position (idx) among its loss's settlements on"
 		" the desk: not an amount",
 	r"clients\.x__apply_settlement__mutmut_(99|101)": "the settlement row's own 'closed the loss' flag (shown on the"

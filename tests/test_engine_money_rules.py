@@ -298,6 +298,9 @@ def test_a_credit_side_cache_is_fixed_to_the_ledger_sum_on_its_own_side(db_url):
 			open_accounts(db, ("Cash", "Asset"), ("Sales", "Income"))
 			posting.post_journal(db, "sale", [Leg("Cash", D("12.34")), Leg("Sales", D("-12.34"))])
 			db.execute("UPDATE `tabLedger Account` SET `balance` = -12.34 WHERE `name` = 'Sales'")
+			found = reconcile.reconcile(db)["items"]
+			assert [(i["account"], i["fixed"], i["fixed_by"], i["balance_after"]) for i in found] == [
+				("Sales", 0, None, D("0.00"))]
 			fixed = reconcile.reconcile(db, fix=True)
 			item = fixed["items"][0]
 			assert (item["account"], item["cached"], item["derived"], item["difference"]) == (
@@ -365,6 +368,7 @@ def test_a_transaction_type_is_registered_once_under_its_name():
 def test_a_reversal_belongs_to_the_originals_party_and_cancels_the_original_once(db):
 	outcome = pay(db, "QV1", "80.00", "K001")
 	reversal = posting.reverse_transaction(db, outcome.transaction, "rev-1")
+	assert int(posting.get_transaction(db, outcome.transaction)["docstatus"]) == 2
 	again = posting.reverse_transaction(db, outcome.transaction, "rev-1")
 	assert (reversal.duplicate, again.duplicate, again.name) == (False, True, reversal.name)
 	original, txn = posting.get_transaction(db, outcome.transaction), posting.get_transaction(db, reversal.name)
@@ -416,9 +420,11 @@ def test_a_fare_that_brings_the_payable_to_the_minimum_answers_with_its_instant_
 
 def test_a_drivers_own_daily_target_is_charged_at_the_start_of_the_day_for_that_driver(db):
 	drivers.upsert_driver(db, "D2", "Baraka", "0722000000", daily_target="800.50", fare_pct="60")
+	drivers.upsert_driver(db, "D3", "Chebet", "0733000000", daily_target="0.50")
 	result = drivers.run_daily_targets(db, date(2026, 3, 1))
-	assert result == {"date": "2026-03-01", "drivers": 2, "charged": 2, "skipped": 0, "newly_flagged": 0}
+	assert result == {"date": "2026-03-01", "drivers": 3, "charged": 3, "skipped": 0, "newly_flagged": 0}
 	assert drivers.driver_balances(db, "D2")["target_outstanding"] == D("800.50")
+	assert drivers.driver_balances(db, "D3")["target_outstanding"] == D("0.50")
 	assert drivers.driver_balances(db, "D1")["target_outstanding"] == D("1000.00")
 	key = "target:D2:2026-03-01"
 	txn = posting.get_transaction(db, posting.find_by_key(db, txn_types.DAILY_TARGET.scope, key)["name"])
