@@ -441,3 +441,15 @@ def test_every_driver_missing_the_target_is_counted_as_flagged_unless_flagging_i
 	assert (second["charged"], second["newly_flagged"]) == (2, flagged)
 	assert [drivers.get_driver(db, d)["flagged"] for d in ("D1", "D2")] == [1 if flagged else 0] * 2
 	assert drivers.driver_balances(db, "D1")["target_outstanding"] == D("2000.00")
+
+
+def test_a_failed_payout_is_retried_for_its_own_amount_and_purpose_not_the_whole_payable(db):
+	_credit_payable(db, "150.00")
+	failed = payouts.request_payout(db, "Fleet Driver", "D1", "p1", amount="100")
+	payouts.record_result(db, failed["originator_conversation_id"], "2001", "The initiator information is invalid.")
+	assert payouts.get_payout(db, failed["name"])["status"] == "Failed"
+	assert drivers.driver_balances(db, "D1")["payable"] == D("150.00")
+	retry = payouts.retry_payout(db, failed["name"], "r1")
+	assert (retry["amount"], retry["purpose"], retry["retry_of"], retry["status"]) == (
+		D("100.00"), "Driver Share", failed["name"], "Queued")
+	assert drivers.driver_balances(db, "D1")["payable"] == D("50.00")
