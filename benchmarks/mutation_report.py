@@ -97,6 +97,12 @@ REASONS: dict[str, str] = {
 		" (its payment is 0.00): no amount moves; not tested",
 	r"drivers\.x__charge_day__mutmut_112": "when an outstanding target counts as a missed day (flagging, not an"
 		" amount): the daily-target boundary tests of branch `mutants` are expected to kill it, not verified here",
+	r"posting\.x__duplicate__mutmut_1": "equivalent for every caller: content_differs is read only by the C2B flows,"
+		" whose identity keys always pass it (line 219); a staff journal's repeat is answered {name, duplicate}",
+	r"posting\.x__duplicate__mutmut_(15|16)": "the key and time on the Posted returned for a repeat: no caller reads"
+		" them (the answer is the transaction's name and duplicate); nothing posted changes",
+	r"payouts\.x_retry_payout__mutmut_32": "a retried payout's purpose falls back to queue_payout's default, Driver"
+		" Share (the original's in the test): a label, not an amount; a retry of another purpose would kill it",
 	r"clients\.x__apply_settlement__mutmut_(73|74)": "the settlement row's position (idx) among its loss's settlements on"
 		" the desk: not an amount",
 	r"clients\.x__apply_settlement__mutmut_(99|101)": "the settlement row's own 'closed the loss' flag (shown on the"
