@@ -55,7 +55,7 @@ http {{
 	server {{
 		listen 127.0.0.1:{port};
 		server_name {site};
-		client_max_body_size 50m;
+		client_max_body_size 25m;
 		client_header_timeout {idle}s;
 		client_body_timeout {idle}s;
 		location / {{
