@@ -18,9 +18,17 @@ import requests
 import waitress
 from werkzeug.wrappers import Request, Response
 
+from ledger_app.engine.payout_gateway import (
+	ACCEPTED,
+	DUPLICATE,
+	REJECTED,
+	UNAVAILABLE,
+	UNKNOWN,
+	PayoutRequest,
+	SubmitOutcome,
+)
 from ledger_app.gateways import daraja
-from ledger_app.gateways.base import ACCEPTED, DUPLICATE, REJECTED, UNKNOWN, PayoutRequest, SubmitOutcome
-from ledger_app.gateways.breaker import CLOSED, HALF_OPEN, OPEN, UNAVAILABLE, GatewayRouter, GuardedGateway
+from ledger_app.gateways.breaker import CLOSED, HALF_OPEN, OPEN, GatewayRouter, GuardedGateway
 from ledger_app.gateways.breaker_store import BreakerState, MemoryStore
 from ledger_app.gateways.daraja import DarajaGateway, parse_b2c_result, parse_status_result, parse_timeout
 from ledger_app.gateways.simulator import Simulator, base_url, serve, stop

@@ -35,6 +35,16 @@ from ledger_app.engine import business, clock, posting
 from ledger_app.engine.errors import Conflict, NotFound, ValidationFailed
 from ledger_app.engine.faults import crash_point
 from ledger_app.engine.money import from_db, parse_amount
+from ledger_app.engine.payout_gateway import (
+	ACCEPTED,
+	DUPLICATE,
+	REJECTED,
+	UNAVAILABLE,
+	UNKNOWN,
+	CallbackUrls,
+	PayoutRequest,
+	SubmitOutcome,
+)
 from ledger_app.engine.txn_types import Leg, TransactionType, register
 
 log = logging.getLogger("ledger_app.payouts")
@@ -257,20 +267,20 @@ def record_submission(db, ocid: str, outcome, gateway: str | None) -> str:
 	def unit(db):
 		payout = _locked(db, ocid)
 		if payout["status"] in ("Paid", "Failed"):
-			if outcome.status == "accepted" and not payout.get("conversation_id"):
+			if outcome.status == ACCEPTED and not payout.get("conversation_id"):
 				_set(db, payout["name"], conversation_id=outcome.conversation_id)
 			return payout["status"]
-		if outcome.status == "accepted":
+		if outcome.status == ACCEPTED:
 			_set(db, payout["name"], conversation_id=outcome.conversation_id or "accepted", gateway=gateway,
 				next_attempt_at=clock.now() + RESULT_WAIT)
-		elif outcome.status == "duplicate":
+		elif outcome.status == DUPLICATE:
 			_set(db, payout["name"], conversation_id=payout.get("conversation_id") or "duplicate", gateway=gateway,
 				status="Unknown", next_attempt_at=clock.now(), last_error="gateway already had this payout (duplicate id)")
 			return "Unknown"
-		elif outcome.status == "rejected":
+		elif outcome.status == REJECTED:
 			_settle(db, payout, paid=False, result_code=outcome.error_code, result_desc=outcome.message)
 			return "Failed"
-		elif outcome.status == "unavailable":  # no gateway was called: this attempt does not count
+		elif outcome.status == UNAVAILABLE:  # no gateway was called: this attempt does not count
 			_set(db, payout["name"], status="Queued", attempts=max(int(payout["attempts"] or 1) - 1, 0),
 				last_error="every gateway is unavailable (circuit open)", next_attempt_at=clock.now() + RETRY_BACKOFF[1])
 			return "Queued"
@@ -478,20 +488,10 @@ def stuck(db, older_than: timedelta = timedelta(hours=1)) -> list[dict]:
 # --- dispatching (the gateway is passed in: engine code never imports a gateway) ---------------
 
 
-@dataclass(frozen=True)
-class CallbackUrls:
-	result: str
-	timeout: str
-	status_result: str
-	status_timeout: str
-
-
 def dispatch(db, gateway, urls: CallbackUrls, worker: str = "worker", limit: int = 10) -> int:
 	"""Claim due payouts, then send each to the gateway outside any transaction and record the
 	answer.  ``gateway`` is a ``GatewayRouter`` (ledger_app/gateways/breaker.py).  Returns how many
 	were claimed."""
-	from ledger_app.gateways.base import PayoutRequest
-
 	claimed = claim_due(db, worker, limit)
 	if claimed:
 		crash_point("after_claim")
@@ -511,12 +511,12 @@ def dispatch(db, gateway, urls: CallbackUrls, worker: str = "worker", limit: int
 				before_call=None if payout.get("gateway") else pin)
 		except Exception as exc:  # treated as an unknown outcome: retried with the same id
 			log.exception("payout %s: gateway call failed", ocid)
-			outcome = _Unknown(repr(exc), gateway=payout.get("gateway"))
-		used = getattr(outcome, "gateway", None) or payout.get("gateway")
-		if outcome.status == "accepted":
+			outcome = SubmitOutcome(UNKNOWN, message=repr(exc), gateway=payout.get("gateway"))
+		used = outcome.gateway or payout.get("gateway")
+		if outcome.status == ACCEPTED:
 			crash_point("after_gateway_accepted")
 		status = record_submission(db, ocid, outcome, used)
-		if outcome.status == "duplicate":
+		if outcome.status == DUPLICATE:
 			_ask_status(db, gateway, {**payout, "gateway": used}, urls)
 		log.info("payout %s -> %s (%s)", ocid, outcome.status, status)
 	return len(claimed)
@@ -542,7 +542,7 @@ def _ask_status(db, router, payout, urls) -> None:
 	except Exception:  # the sweeper asks again at the next interval
 		log.exception("payout %s: status query failed", payout["originator_conversation_id"])
 		return
-	if outcome.status == "accepted" and outcome.conversation_id:
+	if outcome.status == ACCEPTED and outcome.conversation_id:
 		db.run_in_transaction(lambda db: _set(db, payout["name"], status_query_id=outcome.conversation_id))
 
 
@@ -557,11 +557,3 @@ def payout_for_status(db, originator_conversation_id: str, conversation_id: str 
 			return rows[0]["originator_conversation_id"]
 	return originator_conversation_id
 
-
-@dataclass(frozen=True)
-class _Unknown:
-	message: str
-	gateway: str | None = None
-	status: str = "unknown"
-	conversation_id: str | None = None
-	error_code: str | None = None

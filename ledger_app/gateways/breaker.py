@@ -37,15 +37,17 @@ not called either, so the payout is still unpinned.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ledger_app.gateways.base import (
+from ledger_app.engine.payout_gateway import (
 	ACCEPTED,
 	DUPLICATE,
 	REJECTED,
+	UNAVAILABLE,
 	UNKNOWN,
 	Gateway,
 	PayoutRequest,
@@ -55,15 +57,7 @@ from ledger_app.gateways.breaker_store import CLOSED, HALF_OPEN, OPEN, BreakerSt
 
 log = logging.getLogger("ledger_app.gateways.breaker")
 
-UNAVAILABLE = "unavailable"  # the circuit is open: the gateway was NOT called; leave the payout Queued
 _SUCCESSES = (ACCEPTED, DUPLICATE, REJECTED)
-
-
-@dataclass(frozen=True)
-class RoutedOutcome(SubmitOutcome):
-	"""A ``SubmitOutcome`` that also names the gateway that answered (or would have: UNAVAILABLE)."""
-
-	gateway: str | None = None
 
 
 @dataclass(frozen=True)
@@ -287,11 +281,11 @@ class GatewayRouter:
 		return {g.name: g.state for g in self.gateways}
 
 	def submit_b2c(self, request: PayoutRequest, pinned: str | None = None,
-			before_call: Callable[[str], None] | None = None) -> RoutedOutcome:
+			before_call: Callable[[str], None] | None = None) -> SubmitOutcome:
 		"""Send ``request`` on ``pinned`` only, or on the first gateway whose circuit admits it.
 
 		Pass ``pinned`` for every payout that was ever attempted on a gateway (see the module doc).
-		Returns a ``RoutedOutcome`` naming the gateway; ``UNAVAILABLE`` when no gateway was called.
+		Returns a ``SubmitOutcome`` naming the gateway; ``UNAVAILABLE`` when no gateway was called.
 		"""
 		if pinned is not None:
 			gateway = self.get(pinned)
@@ -302,17 +296,16 @@ class GatewayRouter:
 				return _routed(outcome, gateway.name)
 			log.info("payout %s: gateway %s unavailable, trying the next one", request.originator_conversation_id,
 				gateway.name)
-		return RoutedOutcome(UNAVAILABLE, error_code="circuit_open",
+		return SubmitOutcome(UNAVAILABLE, error_code="circuit_open",
 			message=f"every gateway is unavailable ({', '.join(f'{n} {s}' for n, s in self.states().items())})")
 
 	def query_status(self, gateway: str, originator_conversation_id: str, result_url: str, timeout_url: str,
-			transaction_id: str | None = None) -> RoutedOutcome:
+			transaction_id: str | None = None) -> SubmitOutcome:
 		"""Transaction Status on the gateway the payout was sent to (never another one)."""
 		guarded = self.get(gateway)
 		return _routed(guarded.query_status(originator_conversation_id, result_url, timeout_url, transaction_id),
 			guarded.name)
 
 
-def _routed(outcome: SubmitOutcome, name: str) -> RoutedOutcome:
-	return RoutedOutcome(outcome.status, conversation_id=outcome.conversation_id, error_code=outcome.error_code,
-		message=outcome.message, gateway=name)
+def _routed(outcome: SubmitOutcome, name: str) -> SubmitOutcome:
+	return dataclasses.replace(outcome, gateway=name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ledger_app.engine.payouts import CallbackUrls
+from ledger_app.engine.payout_gateway import CallbackUrls
 
 
 def callback_urls(base_url: str, token: str | None) -> CallbackUrls:

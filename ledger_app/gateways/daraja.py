@@ -1,7 +1,7 @@
 """The production M-Pesa Daraja client (B2C v3, Transaction Status, M-Pesa Express) and the pure
 parsers the callback endpoints use.
 
-``DarajaGateway`` implements ``gateways.base.Gateway`` on ``requests``.  Only its base URL differs
+``DarajaGateway`` implements ``engine/payout_gateway.Gateway`` on ``requests``.  Only its base URL differs
 between production (``https://api.safaricom.co.ke``), the sandbox and the loopback simulator.
 
 How a synchronous B2C answer maps to ``SubmitOutcome.status``:
@@ -44,7 +44,14 @@ import requests
 
 from ledger_app.engine import json_input, money, text
 from ledger_app.engine.errors import InvalidAmount, ValidationFailed
-from ledger_app.gateways.base import ACCEPTED, DUPLICATE, REJECTED, UNKNOWN, PayoutRequest, SubmitOutcome
+from ledger_app.engine.payout_gateway import (
+	ACCEPTED,
+	DUPLICATE,
+	REJECTED,
+	UNKNOWN,
+	PayoutRequest,
+	SubmitOutcome,
+)
 
 log = logging.getLogger("ledger_app.gateways.daraja")
 
@@ -144,7 +151,7 @@ def _code(value) -> str:
 
 
 class DarajaGateway:
-	"""Daraja's B2C v3, Transaction Status and M-Pesa Express over HTTPS (``gateways.base.Gateway``)."""
+	"""Daraja's B2C v3, Transaction Status and M-Pesa Express over HTTPS (``engine/payout_gateway.Gateway``)."""
 
 	def __init__(self, name: str, base_url: str, consumer_key: str, consumer_secret: str, shortcode: str,
 			initiator_name: str, security_credential: str, timeout=(5, 30)):

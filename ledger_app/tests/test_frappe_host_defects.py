@@ -253,7 +253,7 @@ def run_in_another_process(code: str) -> str:
 FAIL_ONCE = """
 	from decimal import Decimal
 	from ledger_app import host
-	from ledger_app.gateways.base import PayoutRequest
+	from ledger_app.engine.payout_gateway import PayoutRequest
 	gateway = host.payout_gateway()
 	for i in range({n}):
 		request = PayoutRequest("LAH1BREAKER{{}}".format(i), Decimal(100), "254712345678", "test", "http://x/r", "http://x/t")
@@ -270,7 +270,7 @@ class TestSharedBreaker(FrappeTestCase):
 		self.addCleanup(forget_gateway)
 
 	def test_failures_in_one_process_and_job_open_the_breaker_for_the_next(self):
-		from ledger_app.gateways.base import PayoutRequest
+		from ledger_app.engine.payout_gateway import PayoutRequest
 
 		dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: every call is an unknown outcome
 		with ledger_settings(daraja_base_url=dead, daraja_consumer_key="k", daraja_consumer_secret="s",
