@@ -26,6 +26,18 @@ def wait_blocked(thread: threading.Thread, what: str) -> None:
 # --- reconcile's fix racing a credit ----------------------------------------------------------------
 
 
+
+def drift_cash(db) -> None:
+	"""Cash and Sales with five postings of 10.10 to Cash (50.50), then Cash's cache and last running
+	balance drifted together to 1.00: posting to it still works, reconcile finds the drift."""
+	open_accounts(db, ("Cash", "Asset"), ("Sales", "Income"))
+	for i in range(5):
+		posting.post_journal(db, f"k{i}", [Leg("Cash", D("10.10")), Leg("Sales", D("-10.10"))])
+	db.run_in_transaction(lambda db: (
+		db.execute("UPDATE `tabLedger Account` SET `balance` = 1 WHERE `name` = 'Cash'"),
+		db.execute("UPDATE `tabLedger Posting` SET `balance_after` = 1 WHERE `account` = 'Cash' AND `account_seq` = 5")))
+
+
 def test_a_reconcile_fix_keeps_a_credit_posted_between_its_read_and_its_fix(db_url):
 	"""Cash's cache and last running balance drifted together to 1.00 (its postings sum to 50.50), so
 	posting to it still works.  Reconcile reads 50.50; before its fix takes Cash's row lock a credit
@@ -33,12 +45,7 @@ def test_a_reconcile_fix_keeps_a_credit_posted_between_its_read_and_its_fix(db_u
 	the lock: 55.50, not the 50.50 it read, which would undo the credit."""
 	pool = make_pool(db_url, size=4)
 	with pool.connection() as db:
-		open_accounts(db, ("Cash", "Asset"), ("Sales", "Income"))
-		for i in range(5):
-			posting.post_journal(db, f"k{i}", [Leg("Cash", D("10.10")), Leg("Sales", D("-10.10"))])
-		db.run_in_transaction(lambda db: (
-			db.execute("UPDATE `tabLedger Account` SET `balance` = 1 WHERE `name` = 'Cash'"),
-			db.execute("UPDATE `tabLedger Posting` SET `balance_after` = 1 WHERE `account` = 'Cash' AND `account_seq` = 5")))
+		drift_cash(db)
 	outcome, errors = [], []
 
 	def fix():
@@ -211,12 +218,7 @@ def test_a_reconcile_fix_over_http_keeps_a_credit_posted_while_it_waited(served)
 	transaction): the fix waits for the credit's lock and writes the balance derived after it."""
 	base, pool = served()
 	with pool.connection() as db:
-		open_accounts(db, ("Cash", "Asset"), ("Sales", "Income"))
-		for i in range(5):
-			posting.post_journal(db, f"k{i}", [Leg("Cash", D("10.10")), Leg("Sales", D("-10.10"))])
-		db.run_in_transaction(lambda db: (
-			db.execute("UPDATE `tabLedger Account` SET `balance` = 1 WHERE `name` = 'Cash'"),
-			db.execute("UPDATE `tabLedger Posting` SET `balance_after` = 1 WHERE `account` = 'Cash' AND `account_seq` = 5")))
+		drift_cash(db)
 	answers = []
 	fixer = threading.Thread(target=lambda: answers.append(call(base, "ledger_app.api.ledger.reconcile",
 		{"fix": 1, "account": "Cash"})))
