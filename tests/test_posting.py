@@ -218,3 +218,45 @@ def test_a_database_from_before_key_scopes_is_upgraded_in_place(db_url):
 			assert journal(db, "QOLD2", ("Cash", "1.00"), ("Sales", "-1.00")).duplicate is False
 	finally:
 		pool.dispose()
+
+
+@pytest.mark.parametrize(("party_type", "party", "error"), [
+	("Fleet Driver", None, "both its type and its name"),
+	(None, "D1", "both its type and its name"),
+	("fleet driver", "D1", "no party type"),
+	("Driver", "D1", "no party type"),
+])
+def test_a_transaction_tagged_with_half_a_party_or_an_unknown_party_type_is_refused(db, party_type, party, error):
+	with pytest.raises(ValueError, match=error):
+		db.run_in_transaction(lambda db: posting.post(db, txn_types.JOURNAL.name, "tagged",
+			[Leg("Cash", D("1.00")), Leg("Sales", D("-1.00"))], party_type=party_type, party=party))
+	assert count(db, "Ledger Transaction") == 0
+
+
+def test_a_transaction_tagged_with_a_party_keeps_it(db):
+	name = db.run_in_transaction(lambda db: posting.post(db, txn_types.JOURNAL.name, "tagged",
+		[Leg("Cash", D("1.00")), Leg("Sales", D("-1.00"))], party_type="Client Exchange", party="CE-1")).name
+	row = db.sql("SELECT `party_type`, `party`, `owner` FROM `tabLedger Transaction` WHERE `name` = %(n)s", {"n": name})
+	assert row == [{"party_type": "Client Exchange", "party": "CE-1", "owner": "Administrator"}]
+
+
+@pytest.mark.parametrize("user", [None, ""])
+def test_a_transaction_must_say_who_posted_it(db, user):
+	with pytest.raises(ValueError, match="the user who made it"):
+		journal(db, "anon", ("Cash", "1.00"), ("Sales", "-1.00"), user=user)
+	assert count(db, "Ledger Transaction") == 0
+
+
+@pytest.mark.parametrize("query", [
+	"SELECT `name` FROM `tabledger account`",
+	"SELECT `name` FROM `tabLEDGER ACCOUNT`",
+	"SELECT `NAME` FROM `tabLedger Account`",
+])
+def test_a_table_or_column_named_in_the_wrong_case_is_an_error_on_every_backend(db, backend, query):
+	"""SQLite would find them; MariaDB's table names and PostgreSQL's quoted names are exact, and the
+	SQLite dialect refuses them too, so a wrong-case name never passes on the default backend only."""
+	if backend == "mariadb" and "`NAME`" in query:
+		pytest.skip("MariaDB's column names ignore case (a deployment on it runs the same SQL as the others)")
+	with pytest.raises(Exception) as raised:
+		db.sql(query)
+	assert "ledger account" in str(raised.value).lower() or "name" in str(raised.value).lower()

@@ -16,9 +16,11 @@ import re
 from decimal import Decimal
 from functools import lru_cache
 
+from ledger_app.db.rows import doctype_names
 from ledger_app.engine.errors import DatabaseUnavailable, RetryableDatabaseError, UniqueViolation
 
 _PARAM = re.compile(r"%\((\w+)\)s")
+_QUOTED = re.compile(r"`([^`]*)`")
 
 #: MariaDB client/server error codes that mean the server cannot be reached or the connection is gone:
 #: can't connect (2002, 2003), server gone away (2006), lost connection / read timeout (2013),
@@ -202,7 +204,33 @@ def _pg_translate(query: str) -> str:
 
 @lru_cache(maxsize=2048)
 def _sqlite_translate(query: str) -> str:
+	_check_quoted_names(query)
 	return _PARAM.sub(r":\1", query).replace("%%", "%")
+
+
+def _check_quoted_names(query: str) -> None:
+	"""SQLite finds tables and columns whatever the case of their names; MariaDB's table names and
+	PostgreSQL's quoted names are exact.  So that a name in the wrong case fails on the default backend
+	as it would on those, a quoted name of an app table must be spelled exactly (``tab`` + its doctype),
+	and a column or alias is lower case (every field name of the app is)."""
+	for name in _QUOTED.findall(query):
+		if name.startswith("tab") and name[3:].lower() in _app_tables_lower():
+			if name[3:] not in _app_tables():
+				raise ValueError(f"no table `{name}` (table names are exact: `tab` + the doctype)")
+		elif name.startswith("tab") and name[3:4].isupper():
+			continue  # another table (a copy being rebuilt): SQLite says if it is not there
+		elif name != name.lower():
+			raise ValueError(f"column names are lower case: `{name}`")
+
+
+@lru_cache(maxsize=1)
+def _app_tables() -> frozenset[str]:
+	return doctype_names() | {"Singles"}
+
+
+@lru_cache(maxsize=1)
+def _app_tables_lower() -> frozenset[str]:
+	return frozenset(name.lower() for name in _app_tables())
 
 
 def _mysql_code(exc) -> int | None:

@@ -12,6 +12,7 @@ import secrets
 from datetime import datetime
 from functools import lru_cache
 
+from ledger_app.db.schema import autoincrement_name_expr, is_autoincrement, load_doctypes
 from ledger_app.engine.errors import UniqueViolation
 
 
@@ -19,11 +20,20 @@ def table(doctype: str) -> str:
 	return f"`tab{doctype}`"
 
 
+@lru_cache(maxsize=1)
+def doctype_names() -> frozenset[str]:
+	"""The app's doctypes, spelled exactly."""
+	return frozenset(load_doctypes())
+
+
 def new_name() -> str:
 	return secrets.token_hex(5)
 
 
 def standard_columns(now: datetime, user: str, docstatus: int = 0) -> dict:
+	"""Frappe's standard columns of a new row; every row records when and by whom it was made."""
+	if not isinstance(now, datetime) or not user:
+		raise ValueError(f"a row needs the time and the user who made it (got {now!r}, {user!r})")
 	return {"creation": now, "modified": now, "owner": user, "modified_by": user, "docstatus": docstatus, "idx": 0}
 
 
@@ -103,8 +113,6 @@ def _insert_sql(doctype: str, dialect, common: tuple, own: tuple, count: int, sk
 
 @lru_cache(maxsize=64)
 def _name_expr(doctype: str, dialect_name: str) -> str | None:
-	from ledger_app.db.schema import autoincrement_name_expr, is_autoincrement, load_doctypes
-
 	if not is_autoincrement(load_doctypes()[doctype]):
 		raise ValueError(f"a {doctype} row needs a name")
 	return autoincrement_name_expr(doctype, dialect_name)

@@ -41,7 +41,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
-from ledger_app.db.rows import insert, insert_many, new_name, standard_columns, table
+from ledger_app.db.rows import doctype_names, insert, insert_many, new_name, standard_columns, table
 from ledger_app.engine import clock, text, txn_types
 from ledger_app.engine.accounts import get_account, side_sign, validate_name
 from ledger_app.engine.errors import (
@@ -109,6 +109,14 @@ def parse_legs(postings) -> list[Leg]:
 	return legs
 
 
+def _check_party(party_type: str | None, party: str | None) -> None:
+	"""A transaction is tagged with a party (a doctype of the app, spelled exactly, and a name) or none."""
+	if (party_type is None) != (party is None):
+		raise ValueError(f"a party needs both its type and its name (got {party_type!r}, {party!r})")
+	if party_type is not None and party_type not in doctype_names():
+		raise ValueError(f"no party type {party_type!r}")
+
+
 def validate_legs(legs: list[Leg]) -> list[Leg]:
 	if len(legs) < 2:
 		raise UnbalancedTransaction("a transaction needs at least two postings")
@@ -174,6 +182,7 @@ def post(
 		raise ValueError("post() takes either legs, or build with the accounts to lock")
 	scope = txn_types.scope_of(transaction_type)
 	key = validate_key(idempotency_key)
+	_check_party(party_type, party)
 	if legs is not None:
 		legs = validate_legs(list(legs))
 	content = fingerprint if fingerprint is not None else legs
