@@ -107,6 +107,19 @@ def test_profit_is_withdrawn_exactly_once(db):
 	assert reconcile.reconcile(db)["discrepancies"] == 0
 
 
+def test_a_profit_withdrawal_is_paid_to_the_clients_phone_and_linked_from_its_balance_record(db):
+	record = clients.record_balance(db, "CL1-BIN", "2026-03-01", "1250.75", "bal-p")
+	[payout] = payouts.list_payouts(db, "CL1-BIN")
+	assert record["payout"] == payout["name"]
+	assert (payout["phone"], payout["key_scope"], payout["party_type"]) == (
+		"254722000001", payouts.PROFIT_WITHDRAWAL_PAYOUT, "Client Exchange")
+	[row] = db.sql("SELECT `profit_consumed`, `profit_withdrawal_id`, `withdrawal_transaction`, `payout`"
+		" FROM `tabBalance Record` WHERE `name` = %(n)s", {"n": record["name"]})
+	withdrawal = posting.get_transaction(db, row["withdrawal_transaction"])
+	assert (withdrawal["transaction_type"], withdrawal["idempotency_key"]) == ("Profit Withdrawal", f"pw:{record['name']}")
+	assert (row["profit_consumed"], row["profit_withdrawal_id"], row["payout"]) == (1, f"pw:{record['name']}", payout["name"])
+
+
 @pytest.mark.parametrize("kwargs, error", [
 	({"client_exchange": "CL1-BIN", "amount": "-5", "idempotency_key": "k"}, ValidationFailed),
 	({"client_exchange": "CL1-BIN", "amount": "5.001", "idempotency_key": "k"}, ValidationFailed),

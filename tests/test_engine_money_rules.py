@@ -11,10 +11,11 @@ from decimal import Decimal
 
 import pytest
 
-from ledger_app.engine import clients, drivers, payouts, posting, reconcile, settings, txn_types
+from ledger_app.engine import clients, clock, drivers, payouts, posting, reconcile, settings, txn_types
 from ledger_app.engine.drivers import parse_c2b
 from ledger_app.engine.errors import Conflict, InvalidAmount, UnbalancedTransaction, ValidationFailed
 from ledger_app.engine.money import parse_amount
+from ledger_app.engine.payout_gateway import ACCEPTED, SubmitOutcome
 from ledger_app.engine.txn_types import Leg
 from tests.support import make_pool, open_accounts
 
@@ -267,6 +268,67 @@ def test_a_staff_payout_exactly_at_a_b2c_bound_is_queued(db, amount):
 	payout = payouts.request_payout(db, "Fleet Driver", "D1", "p1", amount=amount)
 	assert (payout["amount"], payout["purpose"], payout["party"]) == (D(amount), "Driver Share", "D1")
 	assert drivers.driver_balances(db, "D1")["payable"] == D("300000.00") - D(amount)
+
+
+# --- a payout's state after a gateway timeout or a "not found" status (every backend) ------------------
+
+
+@pytest.fixture
+def fixed_now():
+	at = datetime(2026, 3, 2, 9, 0, 0)
+	clock.set_provider(lambda: at)
+	yield at
+	clock.set_provider(None)
+
+
+def _payout_row(db, ocid):
+	row = payouts.get_payout(db, ocid)
+	return row["status"], row["conversation_id"], row["last_error"], str(row["next_attempt_at"])[:19]
+
+
+def test_a_payout_the_gateway_timed_out_on_is_unknown_and_queried_later_and_said_once(db, fixed_now):
+	_credit_payable(db, "100.00")
+	ocid = payouts.request_payout(db, "Fleet Driver", "D1", "p1")["originator_conversation_id"]
+	name = payouts.get_payout(db, ocid)["name"]
+	reason = "read timed out " + "x" * 600
+	assert payouts.mark_unknown(db, ocid, reason) == {"payout": name, "status": "Unknown", "duplicate": False}
+	query_at = str(fixed_now + payouts.STATUS_QUERY_INTERVAL)[:19]
+	assert _payout_row(db, ocid) == ("Unknown", "timeout", reason[:500], query_at)
+	assert payouts.mark_unknown(db, ocid, "again") == {"payout": name, "status": "Unknown", "duplicate": True}
+	assert _payout_row(db, ocid) == ("Unknown", "timeout", reason[:500], query_at)
+	assert drivers.driver_balances(db, "D1")["payable"] == D("0.00")
+
+
+def test_a_timeout_after_the_gateway_accepted_keeps_its_conversation_id(db, fixed_now):
+	_credit_payable(db, "100.00")
+	ocid = payouts.request_payout(db, "Fleet Driver", "D1", "p1")["originator_conversation_id"]
+	payouts.record_submission(db, ocid, SubmitOutcome(status=ACCEPTED, conversation_id="AG_1"), "primary")
+	payouts.mark_unknown(db, ocid, "no result")
+	assert _payout_row(db, ocid)[:2] == ("Unknown", "AG_1")
+
+
+def test_a_payout_the_gateway_never_had_is_queued_again_now_without_its_conversation_id(db, fixed_now):
+	_credit_payable(db, "100.00")
+	ocid = payouts.request_payout(db, "Fleet Driver", "D1", "p1")["originator_conversation_id"]
+	name = payouts.get_payout(db, ocid)["name"]
+	payouts.mark_unknown(db, ocid, "read timed out")
+	reason = "no such transaction " + "y" * 600
+	assert payouts.record_not_found(db, ocid, reason) == {"payout": name, "status": "Queued", "duplicate": False}
+	assert _payout_row(db, ocid) == ("Queued", None, reason[:500], str(fixed_now)[:19])
+	assert drivers.driver_balances(db, "D1")["payable"] == D("0.00")
+
+
+@pytest.mark.parametrize("code, status", [("0", "Paid"), ("2001", "Failed")])
+def test_a_settled_payout_is_left_as_it_is_by_a_late_timeout_or_not_found(db, fixed_now, code, status):
+	_credit_payable(db, "100.00")
+	ocid = payouts.request_payout(db, "Fleet Driver", "D1", "p1")["originator_conversation_id"]
+	name = payouts.get_payout(db, ocid)["name"]
+	payouts.record_result(db, ocid, code, "done", receipt="R1" if code == "0" else None)
+	settled = _payout_row(db, ocid)
+	assert payouts.mark_unknown(db, ocid, "late") == {"payout": name, "status": status, "duplicate": True}
+	assert payouts.record_not_found(db, ocid, "late") == {"payout": name, "status": status, "duplicate": True}
+	assert _payout_row(db, ocid) == settled
+	assert drivers.driver_balances(db, "D1")["payable"] == (D("0.00") if code == "0" else D("100.00"))
 
 
 # --- reconcile's fix (every backend) -------------------------------------------------------------------
