@@ -7,12 +7,14 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from decimal import Decimal
 
 import requests
 
 from ledger_app.db.pool import ConnectionPool
 from ledger_app.db.schema import ensure_schema
-from ledger_app.engine import accounts
+from ledger_app.engine import accounts, posting
+from ledger_app.engine.txn_types import Leg
 from ledger_app.standalone.config import Config
 from ledger_app.standalone.http_server import create_server
 from ledger_app.standalone.wsgi import LedgerApp
@@ -217,3 +219,14 @@ def books_clean(pool) -> bool:
 
 	with pool.connection() as db:
 		return reconcile.reconcile(db)["discrepancies"] == 0
+
+
+def drift_cash(db) -> None:
+	"""Cash and Sales with five postings of 10.10 to Cash (50.50), then Cash's cache and last running
+	balance drifted together to 1.00: posting to it still works, reconcile finds the drift."""
+	open_accounts(db, ("Cash", "Asset"), ("Sales", "Income"))
+	for i in range(5):
+		posting.post_journal(db, f"k{i}", [Leg("Cash", Decimal("10.10")), Leg("Sales", Decimal("-10.10"))])
+	db.run_in_transaction(lambda db: (
+		db.execute("UPDATE `tabLedger Account` SET `balance` = 1 WHERE `name` = 'Cash'"),
+		db.execute("UPDATE `tabLedger Posting` SET `balance_after` = 1 WHERE `account` = 'Cash' AND `account_seq` = 5")))

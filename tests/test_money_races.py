@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from ledger_app.engine import posting, reconcile
 from ledger_app.engine.txn_types import Leg
-from tests.support import call, count, make_pool, open_accounts
+from tests.support import call, count, drift_cash, make_pool, open_accounts
 
 D = Decimal
 
@@ -25,17 +25,6 @@ def wait_blocked(thread: threading.Thread, what: str) -> None:
 
 # --- reconcile's fix racing a credit ----------------------------------------------------------------
 
-
-
-def drift_cash(db) -> None:
-	"""Cash and Sales with five postings of 10.10 to Cash (50.50), then Cash's cache and last running
-	balance drifted together to 1.00: posting to it still works, reconcile finds the drift."""
-	open_accounts(db, ("Cash", "Asset"), ("Sales", "Income"))
-	for i in range(5):
-		posting.post_journal(db, f"k{i}", [Leg("Cash", D("10.10")), Leg("Sales", D("-10.10"))])
-	db.run_in_transaction(lambda db: (
-		db.execute("UPDATE `tabLedger Account` SET `balance` = 1 WHERE `name` = 'Cash'"),
-		db.execute("UPDATE `tabLedger Posting` SET `balance_after` = 1 WHERE `account` = 'Cash' AND `account_seq` = 5")))
 
 
 def test_a_reconcile_fix_keeps_a_credit_posted_between_its_read_and_its_fix(db_url):
