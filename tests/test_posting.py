@@ -260,3 +260,15 @@ def test_a_table_or_column_named_in_the_wrong_case_is_an_error_on_every_backend(
 	with pytest.raises(Exception) as raised:
 		db.sql(query)
 	assert "ledger account" in str(raised.value).lower() or "name" in str(raised.value).lower()
+
+
+def test_the_running_balance_on_each_accounts_last_posting_is_read_by_its_sequence(db):
+	"""What PostgreSQL re-reads after waiting for an account's lock (the joined posting predates the
+	wait): the running balance on the posting numbered by the locked row's count, per account; an
+	account whose last posting is missing reads None (post() then refuses: run reconcile)."""
+	journal(db, "k1", ("Cash", "10.00"), ("Sales", "-10.00"))
+	journal(db, "k2", ("Cash", "2.50"), ("Payable", "-2.50"))
+	locked = {"Cash": {"posting_count": 2}, "Sales": {"posting_count": 1}, "Payable": {"posting_count": 2}}
+	read = posting._read_last_postings(db, locked, ["Cash", "Sales", "Payable"])
+	assert {name: None if raw is None else D(str(raw)) for name, raw in read.items()} == {
+		"Cash": D("12.50"), "Sales": D("10.00"), "Payable": None}
