@@ -1,4 +1,5 @@
-"""Shared plumbing for the benchmarks: databases, schema, accounts, bulk loads, timing, tables.
+"""Shared plumbing for the benchmarks: databases, schema, accounts, bulk loads, the raw-SQL floor,
+statement timing, timed clients, tables.
 
 Nothing here changes how the engine works; it only sets up data the way the engine would have
 written it (same tables, same columns, consistent ``account_seq`` / ``balance_after`` /
@@ -13,12 +14,16 @@ temporary directory.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import random
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +38,7 @@ from ledger_app.db import rows as ledger_rows
 from ledger_app.db.pool import ConnectionPool
 from ledger_app.db.schema import autoincrement_name_expr, ensure_schema, sequence_name
 from ledger_app.engine import clock
+from ledger_app.engine.errors import RetryableDatabaseError
 
 BACKENDS = ("sqlite", "mariadb", "postgres")
 SERVER_ENV = {"mariadb": "LEDGER_TEST_MARIADB_URL", "postgres": "LEDGER_TEST_POSTGRES_URL"}
@@ -81,7 +87,7 @@ def _with_database(url: str, name: str) -> str:
 	return urlunsplit((parts.scheme, parts.netloc, "/" + quote(name), parts.query, parts.fragment))
 
 
-def _admin_connect(backend: str):
+def admin_connect(backend: str):
 	parts = urlsplit(_server(backend))
 	if backend == "mariadb":
 		import pymysql
@@ -125,7 +131,7 @@ def create_database(backend: str, purpose: str) -> str:
 			Path(str(path) + suffix).unlink(missing_ok=True)
 		return f"sqlite:///{path}"
 	drop_database(backend, _with_database(_server(backend), name))
-	conn = _admin_connect(backend)
+	conn = admin_connect(backend)
 	try:
 		if backend == "mariadb":
 			with conn.cursor() as cur:
@@ -145,7 +151,7 @@ def drop_database(backend: str, url: str) -> None:
 		return
 	name = unquote(urlsplit(url).path.lstrip("/"))
 	assert name.startswith(DB_PREFIX), name
-	conn = _admin_connect(backend)
+	conn = admin_connect(backend)
 	try:
 		if backend == "mariadb":
 			with conn.cursor() as cur:
@@ -185,7 +191,7 @@ def server_settings(backend: str) -> dict:
 		import sqlite3
 
 		return {"version": sqlite3.sqlite_version, "journal_mode": "WAL", "synchronous": "FULL"}
-	conn = _admin_connect(backend)
+	conn = admin_connect(backend)
 	try:
 		if backend == "mariadb":
 			with conn.cursor() as cur:
@@ -280,23 +286,121 @@ def posting_name_expr(db) -> str | None:
 	return autoincrement_name_expr("Ledger Posting", d)
 
 
-def drop_posting_indexes(pool, specs: list[str]) -> list[str]:
-	"""Experiment only: drop the non-unique Ledger Posting indexes whose columns are exactly one of
-	``specs`` ("account", "account+name", ...).  Returns the names dropped."""
-	from ledger_app.db import catalog
+# --- the raw-SQL floor ------------------------------------------------------------------------
 
-	wanted = {tuple(spec.split("+")) for spec in specs if spec}
-	dropped = []
-	with pool.connection() as db:
-		for index in catalog.indexes(db, "tabLedger Posting"):
-			if index.unique or tuple(index.columns) not in wanted:
-				continue
-			if db.dialect.name == "mariadb":
-				raw_exec(db, f"ALTER TABLE {POSTING} DROP INDEX `{index.name}`")
-			else:
-				raw_exec(db, f"DROP INDEX `{index.name}`")
-			dropped.append(index.name)
-	return dropped
+
+class Floor:
+	"""The floor: the least work a database must do for one posting, the denominator of every
+	engine / floor ratio.  The same rows and columns the engine writes (a constant ``payload_hash``,
+	each posting's ``name`` from the doctype's sequence), straight on the pooled DB-API connection
+	(``db.connection``): no port, no validation, no idempotency look-up.  One transaction of 6
+	round trips::
+
+		BEGIN                                            (SQLite: BEGIN IMMEDIATE)
+		INSERT INTO `tabLedger Transaction` (... the engine's 16 columns ...) VALUES (...)
+		SELECT `name`, `balance`, `posting_count`, `normal_side` FROM `tabLedger Account`
+			WHERE `name` IN (...) ORDER BY `name` FOR UPDATE  (SQLite: no FOR UPDATE)
+		INSERT INTO `tabLedger Posting` (... 14 columns ...) VALUES (...), (...)
+			-- balance_after = locked balance + delta, account_seq = locked posting_count + 1
+		UPDATE `tabLedger Account` SET `balance` = `balance` + CASE `name` WHEN .. THEN .. END,
+			`posting_count` = `posting_count` + 1 WHERE `name` IN (...)
+			-- like the engine, the derived balance columns leave `modified` alone
+		COMMIT
+
+	On SQLite the transaction is opened and ended through the port (``db.begin()`` / ``commit()``)
+	so that in-process writers queue on the pool's writer lock as the engine's do."""
+
+	def __init__(self, pool):
+		self.dialect = pool.dialect
+		self.sqlite = self.dialect.name == "sqlite"
+		with pool.connection() as db:
+			self.name_expr = posting_name_expr(db)
+		self.insert_txn = raw_sql(
+			self.dialect.name,
+			f"INSERT INTO {TRANSACTION} (`name`, `creation`, `modified`, `owner`, `modified_by`, `docstatus`, `idx`,"
+			" `transaction_type`, `posting_datetime`, `idempotency_key`, `remarks`, `reversal_of`, `party_type`,"
+			" `party`, `payload_hash`, `key_scope`) VALUES (" + ", ".join(["%s"] * 16) + ")",
+		)
+		self._by_count: dict[int, tuple[str, str, str]] = {}
+		self.money = (lambda v: str(v.quantize(Decimal("0.01")))) if self.sqlite else (lambda v: v)
+
+	def _statements(self, n: int) -> tuple[str, str, str]:
+		"""The lock, postings INSERT and balance UPDATE for ``n`` accounts, built once."""
+		if n not in self._by_count:
+			d, names = self.dialect.name, ", ".join(["%s"] * n)
+			row = "(" + (f"{self.name_expr}, " if self.name_expr else "") + ", ".join(["%s"] * 14) + ")"
+			name_col = "`name`, " if self.name_expr else ""
+			self._by_count[n] = (
+				raw_sql(d, f"SELECT `name`, `balance`, `posting_count`, `normal_side` FROM {ACCOUNT}"
+					f" WHERE `name` IN ({names}) ORDER BY `name`{self.dialect.for_update}"),
+				raw_sql(d, f"INSERT INTO {POSTING} ({name_col}`creation`, `modified`, `owner`, `modified_by`,"
+					" `docstatus`, `idx`, `parent`, `parentfield`, `parenttype`, `account`, `amount`, `balance_after`,"
+					" `posting_datetime`, `account_seq`) VALUES " + ", ".join([row] * n)),
+				raw_sql(d, f"UPDATE {ACCOUNT} SET `balance` = "
+					+ self.dialect.money_add("`balance`", "CASE `name` " + "WHEN %s THEN %s " * n + "END")
+					+ f", `posting_count` = `posting_count` + 1 WHERE `name` IN ({names})"),
+			)
+		return self._by_count[n]
+
+	def post(self, db, key: str, legs, *, accounts=None, transaction_type="Journal", key_scope="Journal",
+			owner="Administrator", remarks=None, party_type=None, party=None) -> dict:
+		"""One posting.  ``legs``: {account: signed amount}, or a function of the locked rows (by
+		account name) that returns them, then over ``accounts``.  Returns the legs posted."""
+		lock, insert_postings, update = self._statements(len(accounts or legs))
+		accounts = sorted(accounts or legs)
+		conn = db.connection
+		cur = None if self.sqlite else conn.cursor()
+
+		def run(query, params=(), fetch=False):
+			if cur is None:
+				result = conn.execute(query, params)
+				return result.fetchall() if fetch else result.rowcount
+			cur.execute(query, params or None)
+			return cur.fetchall() if fetch else cur.rowcount
+
+		now, name = clock.now(), ledger_rows.new_name()
+		try:
+			db.begin() if self.sqlite else run("BEGIN")
+			try:
+				run(self.insert_txn, (name, now, now, owner, owner, 1, 0, transaction_type, now, key, remarks, None,
+					party_type, party, FIXED_HASH, key_scope))
+				rows = {r["name"]: r for r in run(lock, accounts, True)}
+				if callable(legs):
+					legs = legs(rows)
+				params, deltas = [], []
+				for idx, account in enumerate(accounts, start=1):
+					r = rows[account]
+					delta = legs[account] if r["normal_side"] == "Debit" else -legs[account]
+					after = Decimal(str(r["balance"])) + delta
+					params += [now, now, owner, owner, 1, idx, name, "postings", "Ledger Transaction", account,
+						self.money(legs[account]), self.money(after), now, int(r["posting_count"]) + 1]
+					deltas += [account, self.money(delta)]
+				run(insert_postings, params)
+				run(update, deltas + accounts)
+				db.commit() if self.sqlite else run("COMMIT")
+			except BaseException:
+				with contextlib.suppress(Exception):  # the connection may be gone; the first error matters
+					db.rollback() if self.sqlite else run("ROLLBACK")
+				raise
+		finally:
+			if cur is not None:
+				cur.close()
+		return legs
+
+	def post_retrying(self, db, key: str, legs, stats: dict | None = None, **header) -> dict:
+		"""``post``, retried on a deadlock or lock timeout as the port retries the engine's units."""
+		for attempt in range(10):
+			try:
+				return self.post(db, key, legs, **header)
+			except Exception as exc:  # a rolled-back attempt left nothing behind: the same key again
+				retryable = isinstance(exc, RetryableDatabaseError) or isinstance(
+					db.dialect.classify(exc), RetryableDatabaseError)
+				if not retryable or attempt == 9:
+					raise
+				if stats is not None:
+					stats["retries"] = stats.get("retries", 0) + 1
+				time.sleep(random.uniform(0, 0.01 * (2**attempt)))
+		raise AssertionError("unreachable")
 
 
 # --- accounts ---------------------------------------------------------------------------------
@@ -546,3 +650,186 @@ def fmt_rate(x: float) -> str:
 
 def fmt_ms(x: float) -> str:
 	return f"{x * 1000:.2f}"
+
+
+def rate_range(x: dict) -> str:
+	"""The lowest and highest rate over a variant's rounds."""
+	return f"{min(x['rates']):,.0f}-{max(x['rates']):,.0f}"
+
+
+def latency(x: dict, sep: str = " / ") -> str:
+	return f"{fmt_ms(x['p50'])}{sep}{fmt_ms(x['p99'])}"
+
+
+# --- statement timing -------------------------------------------------------------------------
+
+
+def _timed(record, query, call):
+	w0, c0 = time.perf_counter(), time.thread_time()
+	try:
+		return call()
+	finally:
+		record(query, w0, time.perf_counter(), c0, time.thread_time())
+
+
+class _TimedCursor:
+	def __init__(self, inner, record):
+		self._inner, self._record = inner, record
+
+	def execute(self, query, params=None):
+		return _timed(self._record, query, lambda: self._inner.execute(query, params))
+
+	def __getattr__(self, name):
+		return getattr(self._inner, name)
+
+
+class TimedConnection:
+	"""Stands in for a pooled database's DB-API connection (``db.connection``) and reports every
+	statement run on it, by the port or by the floor: ``record(query, wall0, wall1, cpu0, cpu1)``
+	(``time.perf_counter`` and this thread's ``time.thread_time``)."""
+
+	def __init__(self, inner, record):
+		self._inner, self._record = inner, record
+
+	def execute(self, query, *params):  # sqlite3's connection runs statements itself
+		return _timed(self._record, query, lambda: self._inner.execute(query, *params))
+
+	def cursor(self):
+		return _TimedCursor(self._inner.cursor(), self._record)
+
+	def __getattr__(self, name):
+		return getattr(self._inner, name)
+
+
+@contextmanager
+def timed_statements(db, record):
+	"""Every statement run on ``db`` (a pooled database) reported to ``record`` while inside.  A
+	``db.begin()`` is reported as one ``BEGIN`` from its call on, so on SQLite it includes the wait
+	for the pool's writer lock."""
+	inner, begin, in_begin = db.connection, db.begin, [False]
+
+	def report(query, *times):
+		if not in_begin[0]:
+			record(query, *times)
+
+	def timed_begin():
+		in_begin[0] = True
+		try:
+			_timed(record, "BEGIN", begin)
+		finally:
+			in_begin[0] = False
+
+	db.connection, db.begin = TimedConnection(inner, report), timed_begin
+	try:
+		yield db
+	finally:
+		db.connection = inner
+		del db.begin
+
+
+# --- timed clients ----------------------------------------------------------------------------
+
+
+def timed_clients(threads: int, warmup: float, seconds: float, client, meters: dict | None = None) -> dict:
+	"""``threads`` clients (threads) working for ``warmup`` + ``seconds``.  Each enters ``client(i)``,
+	a context manager yielding ``step(rng, n)`` that does one unit of work (a value it returns is kept
+	as that unit's sample), and calls it until stopped.  Units finishing inside the measured window
+	count.  ``meters``: name -> a function read at the start and the end of the window (CPU
+	counters); the differences are returned under those names."""
+	stop, barrier, tag = threading.Event(), threading.Barrier(threads + 1), uuid.uuid4().hex[:8]
+	finished: list[list[tuple]] = [[] for _ in range(threads)]
+	errors: list[str] = []
+
+	def worker(i: int) -> None:
+		rng, out = random.Random(f"{tag}-{i}"), finished[i]
+		try:
+			with client(i) as step:
+				barrier.wait()
+				n = 0
+				while not stop.is_set():
+					n += 1
+					t = time.perf_counter()
+					try:
+						sample = step(rng, n)
+					except Exception as exc:  # noqa: BLE001 - recorded and reported, the run goes on
+						errors.append(f"{type(exc).__name__}: {exc}"[:300])
+						if len(errors) > 50:
+							stop.set()
+						continue
+					e = time.perf_counter()
+					out.append((e, e - t, sample))
+		except threading.BrokenBarrierError:
+			pass
+		except Exception as exc:  # noqa: BLE001 - a client that could not start: the run is void
+			errors.append(f"{type(exc).__name__}: {exc}"[:300])
+			barrier.abort()
+
+	workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
+	for w in workers:
+		w.start()
+	try:
+		barrier.wait()
+	except threading.BrokenBarrierError:
+		raise RuntimeError(f"a client did not start: {errors[:1]}") from None
+	meters = meters or {}
+	t0 = time.perf_counter()
+	time.sleep(warmup)
+	start = {k: read() for k, read in meters.items()}
+	time.sleep(seconds)
+	end = {k: read() for k, read in meters.items()}
+	stop.set()
+	for w in workers:
+		w.join(timeout=120)
+	lo, hi = t0 + warmup, t0 + warmup + seconds
+	done = [(d, sample) for per in finished for (e, d, sample) in per if lo <= e < hi]
+	return {
+		"count": len(done),
+		"seconds": seconds,
+		"latencies": [d for d, _ in done],
+		"samples": [x for _, x in done if x is not None],
+		"errors": errors,
+		**{k: end[k] - start[k] for k in meters},
+	}
+
+
+def alternating(variants, rounds: int):
+	"""(round, variant, first run of it) in the order the variants take turns: ABC, CBA, ABC, ...,
+	so that drift and bursts of other load on a shared machine hit every variant alike."""
+	seen = set()
+	for rnd in range(rounds):
+		for variant in variants if rnd % 2 == 0 else variants[::-1]:
+			yield rnd, variant, variant not in seen
+			seen.add(variant)
+
+
+def summary(results: list[dict], counters=("client_cpu",)) -> dict:
+	"""A variant's runs in one scenario together: rate, the rate of each round, p50/p99 latency,
+	errors and retries, and each CPU counter in ms per unit (``<counter>_ms``)."""
+	count = sum(r["count"] for r in results)
+	secs = sum(r["seconds"] for r in results)
+	lat = [x for r in results for x in r["latencies"]]
+	out = {
+		"rate": count / secs if secs else 0.0,
+		"rates": [r["count"] / r["seconds"] for r in results],
+		"p50": percentile(lat, 0.5),
+		"p99": percentile(lat, 0.99),
+		"errors": sum(len(r["errors"]) for r in results),
+		"retries": sum(r.get("retries", 0) for r in results),
+		"first_errors": [e for r in results for e in r["errors"]][:3],
+	}
+	for counter in counters:
+		out[f"{counter}_ms"] = sum(r[counter] for r in results) / max(1, count) * 1000
+	return out
+
+
+def run_args(parser, seconds: float, rounds: int, warmup: float = 1.0) -> None:
+	"""The options every throughput benchmark takes."""
+	parser.add_argument("--backend", default="all", help="sqlite|mariadb|postgres|all (or a comma list)")
+	parser.add_argument("--seconds", type=float, default=seconds, help="measured seconds per variant and scenario")
+	parser.add_argument("--rounds", type=int, default=rounds, help="alternating rounds per scenario (seconds split over them)")
+	parser.add_argument("--warmup", type=float, default=warmup, help="unmeasured seconds at the start of a variant's first run")
+	parser.add_argument("--threads", default="1,16")
+	parser.add_argument("--layouts", default="hot,spread")
+	parser.add_argument("--quick", action="store_true", help="smoke check: short runs, small data")
+	parser.add_argument("--json", help="write the results here as JSON")
+	parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
