@@ -9,48 +9,11 @@ target sharing on; one "hot" driver ``HOT`` on vehicle account ``KHOT``; 1,000 d
 random one of the 1,000 drivers' vehicles; 1 and 16 clients (threads).  Amounts are random whole
 cents from 10.00 to 999.99.  Variants:
 
-- **floor**: the fewest statements a correct confirmation needs, raw on the pooled DB-API
-  connection (no port, no validation, no idempotency look-up, the driver's accounts and terms known
-  in advance), one transaction of 6 round trips::
-
-	BEGIN                                                       (SQLite: BEGIN IMMEDIATE)
-	INSERT INTO `tabLedger Transaction` (`name`, `creation`, `modified`, `owner`, `modified_by`,
-		`docstatus`, `idx`, `transaction_type`, `posting_datetime`, `idempotency_key`, `remarks`,
-		`reversal_of`, `party_type`, `party`, `payload_hash`) VALUES (...)    -- key = TransID
-	SELECT `name`, `balance`, `posting_count`, `normal_side` FROM `tabLedger Account`
-		WHERE `name` IN (payable, paybill, target) ORDER BY `name` FOR UPDATE  (SQLite: no FOR UPDATE)
-	-- Python: split from the locked target balance O: cut = round(A * (100 - f) / 100, 2),
-	--         contribution = min(cut, O), share = A - contribution
-	INSERT INTO `tabLedger Posting` (`name`, `creation`, `modified`, `owner`, `modified_by`, `docstatus`,
-		`idx`, `parent`, `parentfield`, `parenttype`, `account`, `amount`, `balance_after`,
-		`posting_datetime`, `account_seq`) VALUES (...), (...), (...)
-		-- balance_after = locked balance + delta, account_seq = locked posting_count + 1;
-		-- `name` from the doctype's sequence, as the engine does (SQLite: AUTOINCREMENT)
-	UPDATE `tabLedger Account` SET `balance` = `balance` + CASE `name` WHEN .. THEN .. (x3) END,
-		`posting_count` = `posting_count` + 1 WHERE `name` IN (payable, paybill, target)
-		-- like the engine, the derived balance columns leave `modified` alone (PostgreSQL HOT updates)
-	COMMIT
-
-  On SQLite the floor takes the pool's in-process writer lock around BEGIN IMMEDIATE .. COMMIT, as
-  the port does, so both queue in order instead of polling SQLite's busy handler.
-
-- **floor+reads**: the floor plus every other statement the service runs for a fare, i.e. the
-  service's exact statement list run raw.  The first payment to a vehicle runs ``match_account``
-  before the transaction (the vehicle, its paying driver's terms and the version of Ledger Settings
-  in one statement: SELECT .., (SELECT `value` FROM `tabSingles` WHERE `doctype` = 'Ledger
-  Settings' AND `field` = 'modified') FROM `tabFleet Vehicle` v LEFT JOIN `tabFleet Driver` d ON d.`name` =
-  COALESCE(NULLIF(v.`substitute_driver`, ''), NULLIF(v.`driver`, '')) WHERE v.`account_number` =
-  a); later ones use the match kept from it, as the service does.  In the transaction: the header
-  as insert-or-skip on the key (``ON DUPLICATE KEY UPDATE`` / ``ON CONFLICT DO NOTHING``, which is
-  also how a repeated TransID is found), and the lock with each account's last posting LEFT JOINed
-  in and the kept match checked (``EXISTS (SELECT 1 FROM `tabFleet Vehicle` v LEFT JOIN `tabFleet Driver` d ..
-  WHERE v.`account_number` = a AND <each column of the match> <=> <its kept value>)`` in the
-  select list; PostgreSQL: ``FOR UPDATE OF a``, and where a lock wait returned a joined posting
-  from before the wait, the postings insert returns the running balance of each account's
-  posting before it: ``RETURNING `account`, (SELECT `balance_after` FROM `tabLedger Posting` p
-  WHERE p.`account` = .. AND p.`account_seq` = .. - 1)``).  6 round trips, like the floor.
-  floor -> floor+reads is the price of the engine's heavier statements, floor+reads -> service the
-  price of the port, validation and the engine's Python.
+- **floor**: the fewest statements a correct confirmation needs: ``benchlib.Floor`` (6 round trips
+  on the pooled DB-API connection, no port, no validation, no idempotency look-up, the driver's
+  accounts and terms known in advance) posting the three legs, split in Python from the locked target
+  balance O: cut = round(A * (100 - f) / 100, 2), contribution = min(cut, O), share = A - contribution.
+  floor -> service is the price of the engine's heavier statements, the port, validation and Python.
 
 - **service**: ``drivers.confirm_c2b(db, drivers.parse_c2b(body))`` with Daraja's body, each thread
   holding its own pooled connection (``ConnectionPool``) for the whole run.
@@ -80,9 +43,9 @@ branch); Processed Callback Log rows == confirmations over http and service+log;
 CPU: this process's CPU time, and (MariaDB, PostgreSQL on this machine) the database server's
 process tree and the HTTP server process, read from /proc over each measured window.
 
-**Lock window** (``--profile-seconds`` per run, separate from the throughput runs): the port's
-``PooledDatabase._execute`` (and ``_begin``) is wrapped *in this process only* to time every
-statement (wall and this thread's CPU), and the floor times its own statements the same way.  A
+**Lock window** (``--profile-seconds`` per run, separate from the throughput runs): every statement
+is timed at the DB-API connection (``benchlib.timed_statements``: wall and this thread's CPU), the
+floor's and the port's alike.  A
 confirmation's lock window runs from the return of the statement that takes the account locks
 (``SELECT .. FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``) to the return of ``COMMIT``; it is split into
 the statements inside it and the Python between them.
@@ -97,8 +60,6 @@ import argparse
 import contextlib
 import json
 import os
-import random
-import re
 import signal
 import subprocess
 import sys
@@ -116,9 +77,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as bl
 from c2b_fleet import DAILY_TARGET, FARE_PCT, Driver, setup_fleet
 
-from ledger_app.db.pool import ConnectionPool, PooledDatabase
-from ledger_app.engine import callbacks, clock, drivers, posting, reconcile
-from ledger_app.engine.errors import LedgerError, RetryableDatabaseError
+from ledger_app.db.pool import ConnectionPool
+from ledger_app.engine import callbacks, clock, drivers, reconcile
+from ledger_app.engine.errors import LedgerError
 from ledger_app.engine.settings import get_settings
 from tests.support import free_port, ledger_app_command
 
@@ -126,10 +87,9 @@ CENT = Decimal("0.01")
 SPREAD_DRIVERS = 1000
 CALLBACK_TOKEN = "bench-c2b-callback-token"
 CONFIRMATION = "/api/method/ledger_app.api.mpesa.c2b_confirmation"
-VARIANTS = ("floor", "floor+reads", "service", "service+log", "http")
+VARIANTS = ("floor", "service", "service+log", "http")
 #: on request only: http-ping, a bare ``GET /api/method/ping`` to the same server (the HTTP stack alone; posts nothing)
 ALL_VARIANTS = (*VARIANTS, "http-ping")
-FLOORS = ("floor", "floor+reads")
 HTTP_THREADS = 16
 
 
@@ -156,22 +116,6 @@ def trans_time() -> str:
 
 
 # --- statement timing (lock-window pass only) ---------------------------------------------------
-
-
-_tls = threading.local()
-#: transactions the port rolled back in this process (each a replayed or failed unit of work)
-ROLLBACKS = [0]
-_rollbacks_lock = threading.Lock()
-_orig_rollback = PooledDatabase._rollback
-
-
-def _counting_rollback(self):
-	with _rollbacks_lock:
-		ROLLBACKS[0] += 1
-	return _orig_rollback(self)
-
-
-PooledDatabase._rollback = _counting_rollback  # this process only: counts replays of service units
 
 
 def _kind(query: str) -> str:
@@ -211,7 +155,7 @@ def _kind(query: str) -> str:
 
 
 class Recorder:
-	"""Per-thread list of (kind, wall start, wall end, thread CPU start, thread CPU end)."""
+	"""One client's statements: (kind, wall start, wall end, thread CPU start, thread CPU end)."""
 
 	def __init__(self):
 		self.events: list[tuple] = []
@@ -221,42 +165,8 @@ class Recorder:
 		self.t0 = time.perf_counter()
 		self.c0 = time.thread_time()
 
-	def add(self, kind, w0, w1, c0, c1):
-		self.events.append((kind, w0, w1, c0, c1))
-
-
-@contextmanager
-def timed_port():
-	"""Wrap the port's primitives (this process only) to time each statement of the calling thread."""
-	orig_execute, orig_begin = PooledDatabase._execute, PooledDatabase._begin
-
-	def _execute(self, query, params, fetch):
-		rec = getattr(_tls, "rec", None)
-		if rec is None or getattr(_tls, "in_begin", False):
-			return orig_execute(self, query, params, fetch)
-		w0, c0 = time.perf_counter(), time.thread_time()
-		try:
-			return orig_execute(self, query, params, fetch)
-		finally:
-			rec.add(_kind(query), w0, time.perf_counter(), c0, time.thread_time())
-
-	def _begin(self):
-		rec = getattr(_tls, "rec", None)
-		if rec is None:
-			return orig_begin(self)
-		w0, c0 = time.perf_counter(), time.thread_time()
-		_tls.in_begin = True
-		try:
-			return orig_begin(self)  # SQLite: includes the wait for the pool's writer lock
-		finally:
-			_tls.in_begin = False
-			rec.add("BEGIN", w0, time.perf_counter(), c0, time.thread_time())
-
-	PooledDatabase._execute, PooledDatabase._begin = _execute, _begin
-	try:
-		yield
-	finally:
-		PooledDatabase._execute, PooledDatabase._begin = orig_execute, orig_begin
+	def add(self, query, w0, w1, c0, c1):
+		self.events.append((_kind(query), w0, w1, c0, c1))
 
 
 def breakdown(rec: Recorder, end_wall: float, end_cpu: float, sqlite: bool) -> dict | None:
@@ -294,7 +204,7 @@ def breakdown(rec: Recorder, end_wall: float, end_cpu: float, sqlite: bool) -> d
 # --- CPU of the processes involved -------------------------------------------------------------
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -316,13 +226,13 @@ def process_tree_cpu(pid: int) -> float:
 			st = _stat(int(entry.name))
 			if st is not None and int(st[1]) == pid:
 				total += sum(int(x) for x in st[11:13])
-	return total / _TICK
+	return total / TICK
 
 
 def db_server_pid(backend: str) -> int | None:
 	"""The database server's main process (mariadbd; the postmaster), when it is on this machine."""
 	try:
-		conn = bl._admin_connect(backend)
+		conn = bl.admin_connect(backend)
 		try:
 			if backend == "mariadb":
 				with conn.cursor() as cur:
@@ -340,197 +250,18 @@ def db_server_pid(backend: str) -> int | None:
 # --- the raw floor ----------------------------------------------------------------------------
 
 
-class Floor:
-	"""The raw-SQL paths (see the module docstring), prepared once per database.
+def floor_confirm(floor: bl.Floor, db, trans_id: str, amount: Decimal, driver: Driver, stats: dict) -> None:
+	"""One confirmation through the floor: the split from the locked target balance."""
 
-	``floor``: the fewest statements.  ``floor+reads``: the engine's statement list for a fare
-	confirmation, raw.
-	"""
+	def split(rows: dict) -> dict:
+		outstanding = Decimal(str(rows[driver.target]["balance"]))
+		cut = (amount * (100 - FARE_PCT) / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+		contribution = min(cut, outstanding) if outstanding > 0 else Decimal("0.00")
+		return {drivers.PAYBILL_ACCOUNT: amount, driver.target: -contribution, driver.payable: contribution - amount}
 
-	def __init__(self, pool: ConnectionPool, mode: str = "floor"):
-		self.dialect = pool.dialect
-		d = self.dialect.name
-		assert mode in FLOORS, mode
-		self.mode = mode
-		self.sqlite = d == "sqlite"
-		money = self.dialect.money
-		with pool.connection() as db:
-			name_expr = bl.posting_name_expr(db)
-		self.begin = "BEGIN IMMEDIATE" if self.sqlite else "BEGIN"
-		# -- the engine's reads (drivers.match_account, its check under the locks, and
-		#    posting._last_running_balances), as the engine writes them, with positional parameters
-		self.vehicle_driver = bl.raw_sql(d, drivers._match_sql(self.dialect).replace("%(a)s", "%s"))
-		unchanged = drivers._match_unchanged_sql(self.dialect)
-		self.unchanged_params = re.findall(r"%\((\w+)\)s", unchanged)
-		unchanged = re.sub(r"%\(\w+\)s", "%s", unchanged)
-		self.kept: dict[str, tuple] = {}  # account number -> the check's parameters (drivers.kept_match)
-		# -- the header: plain (floor), or insert-or-skip on the idempotency key (the engine)
-		header = (
-			f"INSERT INTO {bl.TRANSACTION} (`name`, `creation`, `modified`, `owner`, `modified_by`, `docstatus`,"
-			" `idx`, `transaction_type`, `posting_datetime`, `idempotency_key`, `remarks`, `reversal_of`,"
-			" `party_type`, `party`, `payload_hash`, `key_scope`) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-			" %s, %s, %s, 'C2B Receipt')"
-		)
-		if mode != "floor":
-			header = self.dialect.insert_or_skip(header, ("key_scope", "idempotency_key"))
-		self.insert_txn = bl.raw_sql(d, header)
-		# -- the lock: plain (floor), or with each account's last posting joined in (the engine; on
-		#    PostgreSQL read again after the lock where a lock wait returned it from before the wait)
-		self.lock = bl.raw_sql(
-			d,
-			f"SELECT `name`, `balance`, `posting_count`, `normal_side` FROM {bl.ACCOUNT}"
-			f" WHERE `name` IN (%s, %s, %s) ORDER BY `name`{self.dialect.for_update}",
-		)
-		self.lock_joined = bl.raw_sql(
-			d,
-			f"SELECT a.`name`, a.`balance`, a.`posting_count`, a.`normal_side`, a.`frozen`,"
-			f" a.`allow_negative_balance`, {money('p.`balance_after`')} AS `last_running`, p.`account_seq` AS `last_seq`,"
-			f" ({unchanged}) AS `precondition_holds` FROM {bl.ACCOUNT} a LEFT JOIN {bl.POSTING} p ON p.`account` = a.`name`"
-			" AND p.`account_seq` = a.`posting_count`"
-			f" WHERE a.`name` IN (%s, %s, %s) ORDER BY a.`name`{self.dialect.for_update_of('a')}",
-		)
-		self.join_last = mode != "floor"
-		row = "(" + (f"{name_expr}, " if name_expr else "") + ", ".join(["%s"] * 14) + ")"
-		name_col = "`name`, " if name_expr else ""
-		insert_postings = (
-			f"INSERT INTO {bl.POSTING} ({name_col}`creation`, `modified`, `owner`, `modified_by`, `docstatus`, `idx`,"
-			" `parent`, `parentfield`, `parenttype`, `account`, `amount`, `balance_after`, `posting_datetime`, `account_seq`)"
-			f" VALUES {row}, {row}, {row}"
-		)
-		self.insert_postings = bl.raw_sql(d, insert_postings)
-		# PostgreSQL after a lock wait: each posted account checked with the insert (posting._previous_running_sql)
-		self.insert_postings_returning = bl.raw_sql(
-			d, f"{insert_postings} RETURNING {posting._previous_running_sql(self.dialect)}"
-		)
-		increment = self.dialect.money_add(
-			"`balance`", "CASE `name` WHEN %s THEN %s WHEN %s THEN %s WHEN %s THEN %s END"
-		)
-		self.update = bl.raw_sql(
-			d,
-			f"UPDATE {bl.ACCOUNT} SET `balance` = {increment}, `posting_count` = `posting_count` + 1"
-			" WHERE `name` IN (%s, %s, %s)",
-		)
-		self.money = (lambda v: str(v.quantize(CENT))) if self.sqlite else (lambda v: v)
-
-	def confirm(
-		self, db, trans_id: str, amount: Decimal, driver: Driver, rec: Recorder | None = None
-	) -> Decimal:
-		"""One confirmation; returns the contribution to the target."""
-		conn = db.connection
-		cur = None if self.sqlite else conn.cursor()
-		lock = db._writer_lock
-		mode = self.mode
-
-		def run(query, params=(), fetch=False, kind=None):
-			if rec is not None:
-				w0, c0 = time.perf_counter(), time.thread_time()
-			if self.sqlite:
-				result = conn.execute(query, params)
-				result = result.fetchall() if fetch else result.rowcount
-			else:
-				cur.execute(query, params or None)
-				result = cur.fetchall() if fetch else cur.rowcount
-			if rec is not None:
-				rec.add(kind or _kind(query), w0, time.perf_counter(), c0, time.thread_time())
-			return result
-
-		now = clock.now()
-		name = bl.ledger_rows.new_name()
-		locked = tuple(driver.locked)
-		check = ()
-		if mode == "floor+reads":
-			check = self.kept.get(driver.account_number)
-			if check is None:  # the first payment to a vehicle matches it; later ones check the kept match
-				basis = {"m_a": driver.account_number}
-				row = run(self.vehicle_driver, (driver.account_number,), True)[0]
-				for key in row.keys():  # noqa: SIM118 - a sqlite3.Row iterates its values
-					basis[f"m_{key}"] = row[key]
-				check = self.kept[driver.account_number] = tuple(basis[p] for p in self.unchanged_params)
-		if lock is not None:
-			if rec is not None:
-				w0, c0 = time.perf_counter(), time.thread_time()
-			lock.acquire()
-		try:
-			if lock is not None and rec is not None:
-				run(self.begin)
-				_, _, w1, _, c1 = rec.events.pop()
-				rec.add("BEGIN", w0, w1, c0, c1)  # the writer-lock wait counts as the lock statement
-			else:
-				run(self.begin)
-			try:
-				inserted = run(
-					self.insert_txn,
-					(
-						name,
-						now,
-						now,
-						"Guest",
-						"Guest",
-						1,
-						0,
-						"C2B Payment",
-						now,
-						trans_id,
-						f"C2B {trans_id} account {driver.account_number}",
-						None,
-						"Fleet Driver",
-						driver.name,
-						bl.FIXED_HASH,
-					),
-				)
-				if inserted != 1:
-					raise RuntimeError(f"TransID {trans_id} was already used")
-				rows = run(self.lock_joined if self.join_last else self.lock, check + locked, True)
-				by_name = {r["name"]: r for r in rows}
-				if self.join_last and not rows[0]["precondition_holds"]:
-					raise RuntimeError(f"the kept match of {driver.account_number} is stale")
-				stale = self.join_last and any(
-					r["last_seq"] is None or int(r["last_seq"]) != int(r["posting_count"]) for r in rows
-				)
-				outstanding = Decimal(str(by_name[driver.target]["balance"]))
-				cut = (amount * (100 - FARE_PCT) / 100).quantize(CENT, rounding=ROUND_HALF_UP)
-				contribution = min(cut, outstanding) if outstanding > 0 else Decimal("0.00")
-				share = amount - contribution
-				legs = {drivers.PAYBILL_ACCOUNT: amount, driver.target: -contribution, driver.payable: -share}
-				params, deltas = [], []
-				for idx, account in enumerate(locked, start=1):
-					r = by_name[account]
-					leg = legs[account]
-					delta = leg if r["normal_side"] == "Debit" else -leg
-					after = Decimal(str(r["balance"])) + delta
-					params += [
-						now,
-						now,
-						"Guest",
-						"Guest",
-						1,
-						idx,
-						name,
-						"postings",
-						"Ledger Transaction",
-						account,
-						self.money(leg),
-						self.money(after),
-						now,
-						int(r["posting_count"]) + 1,
-					]
-					deltas += [account, self.money(delta)]
-				if stale:
-					run(self.insert_postings_returning, tuple(params), True)
-				else:
-					run(self.insert_postings, tuple(params))
-				run(self.update, tuple(deltas + list(locked)))
-				run("COMMIT")
-			except BaseException:
-				with contextlib.suppress(Exception):  # a broken connection: the original error matters
-					run("ROLLBACK")
-				raise
-		finally:
-			if lock is not None:
-				lock.release()
-			if cur is not None:
-				cur.close()
-		return contribution
+	floor.post_retrying(db, trans_id, split, stats, accounts=driver.locked, transaction_type="C2B Payment",
+		key_scope="C2B Receipt", owner="Guest", remarks=f"C2B {trans_id} account {driver.account_number}",
+		party_type="Fleet Driver", party=driver.name)
 
 
 # --- the HTTP server --------------------------------------------------------------------------
@@ -636,22 +367,11 @@ class Books:
 			self.logged += variant in ("http", "service+log")
 
 
-def confirm_one(ctx: dict, variant: str, db, session, trans_id: str, amount: Decimal, driver, rec, stats: dict) -> None:
+def confirm_one(ctx: dict, variant: str, db, session, trans_id: str, amount: Decimal, driver) -> None:
 	"""One confirmation of ``amount`` to ``driver``'s vehicle through ``variant``'s path."""
-	if variant in FLOORS:
-		for attempt in range(10):
-			try:
-				ctx[variant].confirm(db, trans_id, amount, driver, rec)
-				return
-			except Exception as exc:
-				ours = db.dialect.classify(exc)
-				if isinstance(ours, RetryableDatabaseError) and attempt < 9:
-					stats["retries"] += 1
-					if rec is not None:
-						rec.start()
-					time.sleep(random.uniform(0, 0.01 * (2**attempt)))
-					continue
-				raise
+	if variant == "floor":
+		floor_confirm(ctx["floor"], db, trans_id, amount, driver, ctx.setdefault("floor_retries", {}))
+		return
 	body = daraja_body(trans_id, amount, driver.account_number, trans_time())
 	if variant == "service":
 		drivers.confirm_c2b(db, drivers.parse_c2b(body))
@@ -681,13 +401,13 @@ def confirm_one(ctx: dict, variant: str, db, session, trans_id: str, amount: Dec
 			raise RuntimeError(f"HTTP {status}: {text[:200]}")
 
 
-CODES = {"floor": "F", "floor+reads": "R", "service": "S", "service+log": "L", "http": "H", "http-ping": "G"}
+CODES = {"floor": "F", "service": "S", "service+log": "L", "http": "H", "http-ping": "G"}
 
 
 def prime(ctx: dict, variants, clients: int = 4) -> None:
 	"""One confirmation to every vehicle of the fleet through each path, unmeasured.  A process that
 	has been taking payments for a while has matched every vehicle paid to it and keeps the match
-	(``drivers.kept_match``; the floor+reads path keeps its own the same way); the measured runs then
+	(``drivers.kept_match``); the measured runs then
 	see that steady state instead of each process's first payment to each vehicle."""
 	vehicles = [ctx["fleet"]["hot"], *ctx["fleet"]["spread"]]
 	tag = uuid.uuid4().hex[:8].upper()
@@ -698,8 +418,7 @@ def prime(ctx: dict, variants, clients: int = 4) -> None:
 			with ctx["pools"][variant].connection() as db:
 				for n, driver in enumerate(chunk):
 					amount = Decimal("10.00")
-					confirm_one(ctx, variant, db, session, f"W{CODES[variant]}{tag}{i:02d}N{n}", amount, driver, None,
-						{"retries": 0})
+					confirm_one(ctx, variant, db, session, f"W{CODES[variant]}{tag}{i:02d}N{n}", amount, driver)
 					ctx["books"].add(amount, variant)
 		except Exception as exc:  # noqa: BLE001 - reported below
 			errors.append(f"{type(exc).__name__}: {exc}"[:300])
@@ -720,96 +439,67 @@ def prime(ctx: dict, variants, clients: int = 4) -> None:
 			raise RuntimeError(f"priming {variant} failed: {errors[0]}")
 
 
+@contextmanager
+def counted_rollbacks(db, counter: list):
+	"""Counts the port's rollbacks on ``db``: each a replayed or failed unit of work."""
+	rollback = db.rollback
+
+	def counted():
+		counter.append(1)
+		rollback()
+
+	db.rollback = counted
+	try:
+		yield
+	finally:
+		del db.rollback
+
+
 def timed_run(
 	ctx: dict, variant: str, threads: int, seconds: float, warmup: float, picker, profile: bool = False
 ) -> dict:
 	"""``threads`` clients confirming for warmup + seconds; confirmations finishing in the measured
-	window count.  ``profile``: also a per-confirmation breakdown of the lock window."""
-	pool, books = ctx["pools"][variant], ctx["books"]
-	stop = threading.Event()
-	barrier = threading.Barrier(threads + 1)
-	tag = uuid.uuid4().hex[:8].upper()
-	code = CODES[variant]
-	finished: list[list[tuple[float, float]]] = [[] for _ in range(threads)]
-	profiles: list[list[tuple[float, dict]]] = [[] for _ in range(threads)]
-	errors: list[str] = []
-	stats = {"retries": 0}
-	sqlite = pool.dialect.name == "sqlite"
+	window count.  ``profile``: also a per-confirmation breakdown of the lock window (the samples)."""
+	pool, books, code = ctx["pools"][variant], ctx["books"], CODES[variant]
+	sqlite, tag, rollbacks = pool.dialect.name == "sqlite", uuid.uuid4().hex[:8].upper(), []
 
-	def worker(i: int) -> None:
-		rng = random.Random(f"{tag}-{i}")
-		seq = 0
-		out, prof = finished[i], profiles[i]
-		rec = Recorder() if profile else None
+	@contextmanager
+	def client(i: int):
 		session = HttpClient(ctx["base"], ctx.get("headers")) if variant.startswith("http") else None
+		rec = Recorder() if profile else None
 		try:
-			with pool.connection() as db:
-				barrier.wait()
-				if rec is not None:
-					_tls.rec = rec
-				while not stop.is_set():
-					driver = picker(rng)
-					amount = Decimal(rng.randrange(1000, 100000)) / 100
-					seq += 1
-					trans_id = f"{code}{tag}{i:02d}N{seq}"
-					t = time.perf_counter()
+			with pool.connection() as db, contextlib.ExitStack() as stack:
+				if db is not None:  # in process: the port's rollbacks counted, statements timed on request
+					stack.enter_context(counted_rollbacks(db, rollbacks))
+					if rec is not None:
+						stack.enter_context(bl.timed_statements(db, rec.add))
+
+				def step(rng, n):
+					driver, amount = picker(rng), Decimal(rng.randrange(1000, 100000)) / 100
 					if rec is not None:
 						rec.start()
-					try:
-						confirm_one(ctx, variant, db, session, trans_id, amount, driver, rec, stats)
-					except Exception as exc:  # noqa: BLE001 - recorded and reported, the run goes on
-						errors.append(f"{type(exc).__name__}: {exc}"[:300])
-						if len(errors) > 50:
-							stop.set()
-						continue
-					e = time.perf_counter()
+					confirm_one(ctx, variant, db, session, f"{code}{tag}{i:02d}N{n}", amount, driver)
 					if variant != "http-ping":
 						books.add(amount, variant)
-					out.append((e, e - t))
 					if rec is not None:
-						b = breakdown(rec, e, time.thread_time(), sqlite)
-						if b is not None:
-							prof.append((e, b))
-		except threading.BrokenBarrierError:
-			pass
+						return breakdown(rec, time.perf_counter(), time.thread_time(), sqlite)
+
+				yield step
 		finally:
-			_tls.rec = None
 			if session is not None:
 				session.close()
 
-	workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
-	for w in workers:
-		w.start()
-	barrier.wait()
-	rollbacks0 = ROLLBACKS[0]
-	t0 = time.perf_counter()
-	time.sleep(warmup)
 	db_pid, app_pid = ctx.get("db_pid"), ctx.get("server_pid") if variant.startswith("http") else None
-	cpu0 = time.process_time()
-	db0 = process_tree_cpu(db_pid) if db_pid else float("nan")
-	app0 = process_tree_cpu(app_pid) if app_pid else float("nan")
-	time.sleep(seconds)
-	cpu1 = time.process_time()
-	db1 = process_tree_cpu(db_pid) if db_pid else float("nan")
-	app1 = process_tree_cpu(app_pid) if app_pid else float("nan")
-	stop.set()
-	for w in workers:
-		w.join(timeout=120)
-	lo, hi = t0 + warmup, t0 + warmup + seconds
-	lat = [d for per in finished for (e, d) in per if lo <= e < hi]
-	prof = [b for per in profiles for (e, b) in per if lo <= e < hi]
-	return {
-		"variant": variant,
-		"count": len(lat),
-		"seconds": seconds,
-		"latencies": lat,
-		"profiles": prof,
-		"errors": errors,
-		"retries": stats["retries"] + ROLLBACKS[0] - rollbacks0,
-		"client_cpu": cpu1 - cpu0,
-		"db_cpu": db1 - db0,
-		"app_cpu": app1 - app0,
+	meters = {
+		"client_cpu": time.process_time,
+		"db_cpu": lambda: process_tree_cpu(db_pid) if db_pid else float("nan"),
+		"app_cpu": lambda: process_tree_cpu(app_pid) if app_pid else float("nan"),
 	}
+	floor_stats = ctx.setdefault("floor_retries", {})
+	floor_retries = floor_stats.get("retries", 0)
+	result = bl.timed_clients(threads, warmup, seconds, client, meters)
+	floor_retries = floor_stats.get("retries", 0) - floor_retries
+	return {**result, "variant": variant, "retries": len(rollbacks) + floor_retries}
 
 
 def pickers(fleet: dict) -> dict:
@@ -824,54 +514,21 @@ def scenario(
 	runs = {v: [] for v in variants}
 	load = [os.getloadavg()[0]]
 	backend = ctx["backend"]
-	for rnd in range(rounds):
-		for variant in variants if rnd % 2 == 0 else variants[::-1]:
-			first = not runs[variant]
-			result = timed_run(
-				ctx, variant, threads, seconds / rounds, warmup if first else min(warmup, 0.3), picker
-			)
-			runs[variant].append(result)
-			bl.log(
-				f"  {backend} {layout} x{threads} {variant} round {rnd + 1}: {result['count'] / result['seconds']:,.0f}/s"
-				f" ({len(result['errors'])} errors, {result['retries']} rollbacks)"
-			)
-			for err in result["errors"][:3]:
-				bl.log(f"    error: {err}")
+	for rnd, variant, first in bl.alternating(variants, rounds):
+		result = timed_run(ctx, variant, threads, seconds / rounds, warmup if first else min(warmup, 0.3), picker)
+		runs[variant].append(result)
+		bl.log(f"  {backend} {layout} x{threads} {variant} round {rnd + 1}: {result['count'] / result['seconds']:,.0f}/s"
+			f" ({len(result['errors'])} errors, {result['retries']} rollbacks)")
+		for err in result["errors"][:3]:
+			bl.log(f"    error: {err}")
 	load.append(os.getloadavg()[0])
 	out = {"backend": backend, "layout": layout, "threads": threads, "loadavg": load}
 	for variant, results in runs.items():
-		count = sum(r["count"] for r in results)
+		out[variant] = bl.summary(results, ("client_cpu", "db_cpu", "app_cpu"))
 		secs = sum(r["seconds"] for r in results)
-		lat = [x for r in results for x in r["latencies"]]
-		out[variant] = {
-			"rate": count / secs if secs else 0.0,
-			"rates": [r["count"] / r["seconds"] for r in results],
-			"client_cpu_ms": sum(r["client_cpu"] for r in results) / max(1, count) * 1000,
-			"db_cpu_ms": sum(r["db_cpu"] for r in results) / max(1, count) * 1000,
-			"app_cpu_ms": sum(r["app_cpu"] for r in results) / max(1, count) * 1000,
-			"cpu_busy": sum(
-				r["client_cpu"] + r["db_cpu"] + (r["app_cpu"] if r["app_cpu"] == r["app_cpu"] else 0)
-				for r in results
-			)
-			/ secs
-			if secs
-			else 0.0,
-			"p50": bl.percentile(lat, 0.5),
-			"p99": bl.percentile(lat, 0.99),
-			"errors": sum(len(r["errors"]) for r in results),
-			"retries": sum(r["retries"] for r in results),
-			"first_errors": [e for r in results for e in r["errors"]][:3],
-		}
-	f = out.get("floor", {}).get("rate")
-	s = out.get("service", {}).get("rate")
-	if f and s:
-		out["service_floor"] = s / f
-	if s and out.get("http", {}).get("rate") is not None:
-		out["http_service"] = out["http"]["rate"] / s
-	if s and out.get("service+log", {}).get("rate") is not None:
-		out["log_service"] = out["service+log"]["rate"] / s
-	if f and out.get("floor+reads", {}).get("rate") is not None:
-		out["reads_floor"] = out["floor+reads"]["rate"] / f
+		busy = sum(r["client_cpu"] + r["db_cpu"] + (r["app_cpu"] if r["app_cpu"] == r["app_cpu"] else 0)
+			for r in results)
+		out[variant]["cpu_busy"] = busy / secs if secs else 0.0
 	return out
 
 
@@ -880,9 +537,8 @@ def lock_window(
 ) -> dict:
 	"""A short instrumented run; mean per-confirmation breakdown in seconds."""
 	picker = pickers(ctx["fleet"])[layout]
-	with timed_port():
-		result = timed_run(ctx, variant, threads, seconds, warmup, picker, profile=True)
-	prof = result["profiles"]
+	result = timed_run(ctx, variant, threads, seconds, warmup, picker, profile=True)
+	prof = result["samples"]
 	rate = result["count"] / result["seconds"]
 	keys = sorted({k for p in prof for k in p})
 	mean = {k: sum(p.get(k, 0.0) for p in prof) / max(1, len(prof)) for k in keys}
@@ -994,9 +650,8 @@ def run_backend(backend: str, args) -> dict:
 		setup_pool.dispose()
 		pools = {v: ConnectionPool(url, size=size, overflow=8) for v in variants}
 		ctx = {"backend": backend, "pools": pools, "books": Books(), "fleet": fleet}
-		for v in variants:
-			if v in FLOORS:
-				ctx[v] = Floor(pools[v], v)
+		if "floor" in variants:
+			ctx["floor"] = bl.Floor(pools["floor"])
 		out["setup_seconds"] = fleet["seconds"]
 		ctx["db_pid"] = db_server_pid(backend) if backend != "sqlite" else None
 		try:
@@ -1026,7 +681,7 @@ def run_backend(backend: str, args) -> dict:
 				for layout, threads in args.profile_cells:
 					if layout not in layouts or threads not in threads_list:
 						continue
-					for variant in ("floor", "floor+reads", "service") + (
+					for variant in ("floor", "service") + (
 						("service+log",) if threads == 1 else ()
 					):
 						if variant in variants:
@@ -1058,8 +713,6 @@ TARGETS = {("hot", 16): 0.50, ("spread", 1): 0.60, ("spread", 16): 0.60}
 
 
 RATIOS = (
-	("floor+reads", "floor"),
-	("service", "floor+reads"),
 	("service+log", "service"),
 	("http", "service+log"),
 )

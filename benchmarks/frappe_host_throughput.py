@@ -212,7 +212,7 @@ def machine_busy() -> float:
 	"""CPU seconds spent by the whole machine (all cores, not idle or iowait) since boot."""
 	fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
 	idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-	return (sum(fields[:8]) - idle) / c2b._TICK
+	return (sum(fields[:8]) - idle) / c2b.TICK
 
 
 def measure(ctx: dict, clients: int, seconds: float, warmup: float, picker) -> dict:
