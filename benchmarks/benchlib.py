@@ -18,7 +18,9 @@ import contextlib
 import os
 import random
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -833,3 +835,37 @@ def run_args(parser, seconds: float, rounds: int, warmup: float = 1.0) -> None:
 	parser.add_argument("--quick", action="store_true", help="smoke check: short runs, small data")
 	parser.add_argument("--json", help="write the results here as JSON")
 	parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+
+
+# --- server processes -------------------------------------------------------------------------
+
+
+@contextmanager
+def server_process(cmd: list[str], ready, name: str, cwd=None, env=None, start_timeout: float = 90):
+	"""``cmd`` as a process whose output goes to a log file, until ``ready(log text)`` holds; yields
+	(pid, log path).  Stopped with SIGTERM (graceful: requests in flight finish), killed after 60 s."""
+	fd, log_path = tempfile.mkstemp(prefix=f"ledger-bench-{name}-", suffix=".log")
+	with os.fdopen(fd, "w+") as log:
+		process = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+		try:
+			deadline = time.monotonic() + start_timeout
+			while not ready(Path(log_path).read_text()):
+				if process.poll() is not None or time.monotonic() > deadline:
+					process.kill()
+					raise RuntimeError(f"{name} did not start: {Path(log_path).read_text()[-3000:]}")
+				time.sleep(0.1)
+			yield process.pid, log_path
+		finally:
+			process.send_signal(signal.SIGTERM)
+			try:
+				process.wait(timeout=60)
+			except subprocess.TimeoutExpired:
+				process.kill()
+				process.wait()
+			Path(log_path).unlink(missing_ok=True)
+
+
+def log_errors(path: str) -> list[str]:
+	"""The first lines of a server's log that tell of an error."""
+	text = Path(path).read_text() if Path(path).exists() else ""
+	return [line for line in text.splitlines() if "Traceback" in line or "ERROR" in line][:5]

@@ -60,10 +60,7 @@ import argparse
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -88,8 +85,6 @@ SPREAD_DRIVERS = 1000
 CALLBACK_TOKEN = "bench-c2b-callback-token"
 CONFIRMATION = "/api/method/ledger_app.api.mpesa.c2b_confirmation"
 VARIANTS = ("floor", "service", "service+log", "http")
-#: on request only: http-ping, a bare ``GET /api/method/ping`` to the same server (the HTTP stack alone; posts nothing)
-ALL_VARIANTS = (*VARIANTS, "http-ping")
 HTTP_THREADS = 16
 
 
@@ -270,44 +265,13 @@ def floor_confirm(floor: bl.Floor, db, trans_id: str, amount: Decimal, driver: D
 @contextmanager
 def server_process(db_url: str, threads: int):
 	"""``ledger-app serve --no-scheduler --threads N`` as a real process on a free port (as
-	tests/support.py does); yields (base URL, pid, log path).  Its output goes to a file."""
+	tests/support.py does); yields (base URL, pid, log path)."""
 	port = free_port()
-	env = {
-		**os.environ,
-		"LEDGER_APP_CALLBACK_TOKEN": CALLBACK_TOKEN,
-		"LEDGER_APP_API_KEY": "bench",
-		"LEDGER_APP_API_SECRET": uuid.uuid4().hex,
-	}
-	fd, log_path = tempfile.mkstemp(prefix="ledger-c2b-serve-", suffix=".log")
-	cmd = [
-		*ledger_app_command(),
-		"serve",
-		"--db",
-		db_url,
-		"--port",
-		str(port),
-		"--no-scheduler",
-		"--threads",
-		str(threads),
-	]
-	with os.fdopen(fd, "w+") as log:
-		process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
-		try:
-			deadline = time.monotonic() + 60
-			while "listening on" not in Path(log_path).read_text():
-				if process.poll() is not None or time.monotonic() > deadline:
-					process.kill()
-					raise RuntimeError(f"server did not start: {Path(log_path).read_text()[-2000:]}")
-				time.sleep(0.05)
-			yield f"http://127.0.0.1:{port}", process.pid, log_path
-		finally:
-			process.send_signal(signal.SIGTERM)
-			try:
-				process.wait(timeout=30)
-			except subprocess.TimeoutExpired:
-				process.kill()
-				process.wait()
-			Path(log_path).unlink(missing_ok=True)
+	env = {**os.environ, "LEDGER_APP_CALLBACK_TOKEN": CALLBACK_TOKEN, "LEDGER_APP_API_KEY": "bench",
+		"LEDGER_APP_API_SECRET": uuid.uuid4().hex}
+	cmd = [*ledger_app_command(), "serve", "--db", db_url, "--port", str(port), "--no-scheduler", "--threads", str(threads)]
+	with bl.server_process(cmd, lambda log: "listening on" in log, "serve", env=env) as (pid, log_path):
+		yield f"http://127.0.0.1:{port}", pid, log_path
 
 
 class HttpClient:
@@ -390,10 +354,6 @@ def confirm_one(ctx: dict, variant: str, db, session, trans_id: str, amount: Dec
 		except LedgerError as exc:
 			callbacks.finish(db, log_name, "Rejected", 400, exc.message, reference=trans_id)
 			raise
-	elif variant == "http-ping":
-		status, text = session.call("GET", "/api/method/ping")
-		if status != 200:
-			raise RuntimeError(f"HTTP {status}: {text[:200]}")
 	else:
 		path = ctx.get("confirmation", CONFIRMATION)
 		status, text = session.call("POST", f"{path}?token={CALLBACK_TOKEN}", json.dumps(body))
@@ -401,7 +361,7 @@ def confirm_one(ctx: dict, variant: str, db, session, trans_id: str, amount: Dec
 			raise RuntimeError(f"HTTP {status}: {text[:200]}")
 
 
-CODES = {"floor": "F", "service": "S", "service+log": "L", "http": "H", "http-ping": "G"}
+CODES = {"floor": "F", "service": "S", "service+log": "L", "http": "H"}
 
 
 def prime(ctx: dict, variants, clients: int = 4) -> None:
@@ -413,7 +373,7 @@ def prime(ctx: dict, variants, clients: int = 4) -> None:
 	tag = uuid.uuid4().hex[:8].upper()
 
 	def run(variant: str, i: int, chunk: list, errors: list[str]) -> None:
-		session = HttpClient(ctx["base"], ctx.get("headers")) if variant.startswith("http") else None
+		session = HttpClient(ctx["base"], ctx.get("headers")) if variant == "http" else None
 		try:
 			with ctx["pools"][variant].connection() as db:
 				for n, driver in enumerate(chunk):
@@ -427,8 +387,6 @@ def prime(ctx: dict, variants, clients: int = 4) -> None:
 				session.close()
 
 	for variant in variants:
-		if variant == "http-ping":
-			continue
 		errors: list[str] = []
 		workers = [threading.Thread(target=run, args=(variant, i, vehicles[i::clients], errors)) for i in range(clients)]
 		for w in workers:
@@ -465,7 +423,7 @@ def timed_run(
 
 	@contextmanager
 	def client(i: int):
-		session = HttpClient(ctx["base"], ctx.get("headers")) if variant.startswith("http") else None
+		session = HttpClient(ctx["base"], ctx.get("headers")) if variant == "http" else None
 		rec = Recorder() if profile else None
 		try:
 			with pool.connection() as db, contextlib.ExitStack() as stack:
@@ -479,8 +437,7 @@ def timed_run(
 					if rec is not None:
 						rec.start()
 					confirm_one(ctx, variant, db, session, f"{code}{tag}{i:02d}N{n}", amount, driver)
-					if variant != "http-ping":
-						books.add(amount, variant)
+					books.add(amount, variant)
 					if rec is not None:
 						return breakdown(rec, time.perf_counter(), time.thread_time(), sqlite)
 
@@ -489,7 +446,7 @@ def timed_run(
 			if session is not None:
 				session.close()
 
-	db_pid, app_pid = ctx.get("db_pid"), ctx.get("server_pid") if variant.startswith("http") else None
+	db_pid, app_pid = ctx.get("db_pid"), ctx.get("server_pid") if variant == "http" else None
 	meters = {
 		"client_cpu": time.process_time,
 		"db_cpu": lambda: process_tree_cpu(db_pid) if db_pid else float("nan"),
@@ -591,38 +548,22 @@ def check_books(url: str, books: Books, fleet: dict) -> dict:
 					"SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'tabLedger Account'"
 				)
 				hot = (int(row[0]["n_tup_upd"]), int(row[0]["n_tup_hot_upd"])) if row else None
-		problems = []
-		if paybill != books.amount or paybill_postings != books.amount:
-			problems.append(
-				f"paybill {paybill} (postings {paybill_postings}) != sum of confirmed amounts {books.amount}"
-			)
-		if txns != books.count:
-			problems.append(f"{txns} C2B Payment transactions != {books.count} confirmed")
-		if payable + paid_off != books.amount:
-			problems.append(f"payables {payable} + target paid off {paid_off} != {books.amount}")
-		if unmatched:
-			problems.append(f"{unmatched} unmatched payments")
-		if logs != books.logged:
-			problems.append(f"{logs} Callback Log rows Processed != {books.logged} logged confirmations")
-		if not sharing:
-			problems.append("a target reached zero: the split left its sharing branch")
-		if summary["discrepancies"]:
-			problems.append(f"reconcile: {summary['discrepancies']} discrepancies")
-		return {
-			"ok": not problems,
-			"problems": problems,
-			"confirmations": books.count,
-			"amount": str(books.amount),
-			"paybill": str(paybill.quantize(CENT)),
-			"callback_logs_processed": logs,
-			"http_confirmations": books.http,
-			"reconcile": "clean"
-			if not summary["discrepancies"]
-			else f"{summary['discrepancies']} discrepancies",
-			"accounts_checked": summary["accounts_checked"],
-			"account_updates_hot": hot,
-			"postings_checked": summary["postings_checked"],
-		}
+		checks = [
+			(paybill == books.amount == paybill_postings,
+				f"paybill {paybill} (postings {paybill_postings}) != sum of confirmed amounts {books.amount}"),
+			(txns == books.count, f"{txns} C2B Payment transactions != {books.count} confirmed"),
+			(payable + paid_off == books.amount, f"payables {payable} + target paid off {paid_off} != {books.amount}"),
+			(not unmatched, f"{unmatched} unmatched payments"),
+			(logs == books.logged, f"{logs} Callback Log rows Processed != {books.logged} logged confirmations"),
+			(sharing, "a target reached zero: the split left its sharing branch"),
+			(not summary["discrepancies"], f"reconcile: {summary['discrepancies']} discrepancies"),
+		]
+		problems = [problem for ok, problem in checks if not ok]
+		return {"ok": not problems, "problems": problems, "confirmations": books.count, "amount": str(books.amount),
+			"paybill": str(paybill.quantize(CENT)), "callback_logs_processed": logs, "http_confirmations": books.http,
+			"reconcile": "clean" if not summary["discrepancies"] else f"{summary['discrepancies']} discrepancies",
+			"accounts_checked": summary["accounts_checked"], "account_updates_hot": hot,
+			"postings_checked": summary["postings_checked"]}
 	finally:
 		pool.dispose()
 
@@ -636,30 +577,22 @@ def run_backend(backend: str, args) -> dict:
 	layouts = args.layouts.split(",")
 	size = max(threads_list) + 2
 	out = {"backend": backend, "scenarios": [], "lock_window": []}
-	with bl.bench_database(backend, f"c2b_{backend}", keep=args.keep, pool_size=size, overflow=8) as (
-		url,
-		setup_pool,
-	):
-		fleet = setup_fleet(setup_pool, args.drivers)
-		bl.log(
-			f"{backend}: fleet of {len(fleet['spread']) + 1} drivers set up in {fleet['seconds']:.1f} s"
-			f" ({fleet['charged']} targets charged)"
-		)
-		with setup_pool.connection() as db:
+	with bl.bench_database(backend, f"c2b_{backend}", keep=args.keep, pool_size=size, overflow=8) as (url, setup):
+		fleet = setup_fleet(setup, args.drivers)
+		bl.log(f"{backend}: fleet of {len(fleet['spread']) + 1} drivers set up in {fleet['seconds']:.1f} s"
+			f" ({fleet['charged']} targets charged)")
+		with setup.connection() as db:
 			bl.analyze(db)
-		setup_pool.dispose()
+		setup.dispose()
 		pools = {v: ConnectionPool(url, size=size, overflow=8) for v in variants}
 		ctx = {"backend": backend, "pools": pools, "books": Books(), "fleet": fleet}
 		if "floor" in variants:
 			ctx["floor"] = bl.Floor(pools["floor"])
 		out["setup_seconds"] = fleet["seconds"]
 		ctx["db_pid"] = db_server_pid(backend) if backend != "sqlite" else None
+		http = "http" in variants
 		try:
-			with (
-				server_process(url, HTTP_THREADS)
-				if any(v.startswith("http") for v in variants)
-				else _nothing() as server
-			):
+			with server_process(url, HTTP_THREADS) if http else contextlib.nullcontext() as server:
 				if server is not None:
 					ctx["base"], ctx["server_pid"] = server[0], server[1]
 				t_prime = time.perf_counter()
@@ -667,55 +600,33 @@ def run_backend(backend: str, args) -> dict:
 				bl.log(f"{backend}: every vehicle paid once through each path in {time.perf_counter() - t_prime:.1f} s")
 				for layout in layouts:
 					for threads in threads_list:
-						out["scenarios"].append(
-							scenario(ctx, layout, threads, args.seconds, args.warmup, args.rounds, variants)
-						)
+						out["scenarios"].append(scenario(ctx, layout, threads, args.seconds, args.warmup, args.rounds, variants))
 				if server is not None:
-					errors = [
-						line
-						for line in Path(server[2]).read_text().splitlines()
-						if "Traceback" in line or "ERROR" in line
-					]
-					out["server_log_errors"] = errors[:5]
-			if args.profile_seconds > 0:
-				for layout, threads in args.profile_cells:
-					if layout not in layouts or threads not in threads_list:
-						continue
-					for variant in ("floor", "service") + (
-						("service+log",) if threads == 1 else ()
-					):
+					out["server_log_errors"] = bl.log_errors(server[2])
+			for layout, threads in args.profile_cells if args.profile_seconds > 0 else ():
+				if layout in layouts and threads in threads_list:
+					for variant in ("floor", "service") + (("service+log",) if threads == 1 else ()):
 						if variant in variants:
-							out["lock_window"].append(
-								lock_window(
-									ctx, layout, threads, args.profile_seconds, variant, min(0.3, args.warmup)
-								)
-							)
+							out["lock_window"].append(lock_window(ctx, layout, threads, args.profile_seconds, variant,
+								min(0.3, args.warmup)))
 		finally:
 			for pool in pools.values():
 				pool.dispose()
-		out["check"] = check_books(url, ctx["books"], fleet)
-		bl.log(
-			f"{backend}: books {'OK' if out['check']['ok'] else 'WRONG: ' + '; '.join(out['check']['problems'])};"
-			f" {out['check']['confirmations']:,} confirmations, reconcile {out['check']['reconcile']}"
-		)
+		out["check"] = check = check_books(url, ctx["books"], fleet)
+		bl.log(f"{backend}: books {'OK' if check['ok'] else 'WRONG: ' + '; '.join(check['problems'])};"
+			f" {check['confirmations']:,} confirmations, reconcile {check['reconcile']}")
 	return out
-
-
-@contextmanager
-def _nothing():
-	yield None
 
 
 # --- output -----------------------------------------------------------------------------------
 
 
 TARGETS = {("hot", 16): 0.50, ("spread", 1): 0.60, ("spread", 16): 0.60}
-
-
-RATIOS = (
-	("service+log", "service"),
-	("http", "service+log"),
-)
+RATIOS = (("service+log", "service"), ("http", "service+log"))
+_SHORT = {"lock accounts (SELECT .. FOR UPDATE)": "lock", "last-posting read": "last-read", "INSERT postings": "INSERT",
+	"UPDATE balances": "UPDATE", "INSERT header": "header", "find_by_key": "key"}
+_ORDER = {"find_by_key": 1, "INSERT header": 2, "lock accounts (SELECT .. FOR UPDATE)": 3, "last-posting read": 4,
+	"INSERT postings": 5, "UPDATE balances": 6, "COMMIT": 9}
 
 
 def _pct(x: float, goal: float | None = None) -> str:
@@ -730,237 +641,96 @@ def _ratio(r: dict, a: str, b: str) -> float | None:
 	return x / y if x is not None and y else None
 
 
-def throughput_table(results: list[dict]) -> str:
-	shown = [v for v in ALL_VARIANTS if any(v in r for res in results for r in res["scenarios"])]
-	rows, detail = [], []
-	for res in results:
-		for r in res["scenarios"]:
-			present = [v for v in shown if v in r]
-			scen = "1 hot driver" if r["layout"] == "hot" else f"{SPREAD_DRIVERS_SHOWN} drivers"
-			cells = [r["backend"], scen, r["threads"]]
-			for v in shown:
-				cells.append(bl.fmt_rate(r[v]["rate"]) if v in r else "-")
-			sf = _ratio(r, "service", "floor")
-			goal = TARGETS.get((r["layout"], r["threads"])) if r["backend"] != "sqlite" else None
-			mark = (
-				"" if goal is None or sf is None else (" met" if sf >= goal else f" **missed** ({goal:.0%})")
-			)
-			cells.append(f"**{_pct(sf, goal)}**{mark}" if sf is not None else "-")
-			hs = _ratio(r, "http", "service")
-			cells.append(
-				f"**{_pct(hs, 0.40)}**" + (" met" if hs >= 0.40 else " **missed**") if hs is not None else "-"
-			)
-			for a, b in RATIOS:
-				x = _ratio(r, a, b)
-				cells.append(f"{x * 100:.0f} %" if x is not None else "-")
-			rows.append(cells)
-			d = [r["backend"], scen, r["threads"]]
-			d.append(" / ".join(f"{bl.fmt_ms(r[v]['p50'])}, {bl.fmt_ms(r[v]['p99'])}" for v in present))
-			d.append(" / ".join(_cpu(r[v]) for v in present))
-			d.append(" / ".join(f"{min(r[v]['rates']):,.0f}-{max(r[v]['rates']):,.0f}" for v in present))
-			d.append(
-				" / ".join(
-					f"{r[v]['errors']}" + (f" ({r[v]['retries']} rolled back)" if r[v]["retries"] else "")
-					for v in present
-				)
-			)
-			d.append("-".join(f"{x:.1f}" for x in r["loadavg"]))
-			detail.append(d)
-	headers = [
-		"backend",
-		"scenario",
-		"clients",
-		*(f"{v} /s" for v in shown),
-		"service / floor (target)",
-		"http / service (target 40 %)",
-		*(f"{a} / {b}" for a, b in RATIOS),
-	]
-	keep = [i for i in range(len(headers)) if i < 3 + len(shown) or any(row[i] != "-" for row in rows)]
-	main = bl.table([headers[i] for i in keep], [[row[i] for i in keep] for row in rows])
-	order = ", ".join(shown)
-	extra = bl.table(
-		[
-			"backend",
-			"scenario",
-			"clients",
-			f"p50, p99 ms ({order})",
-			"CPU ms per confirmation: client [+ app server] + DB server (cores busy)",
-			"rate range over rounds",
-			"errors",
-			"load avg before-after",
-		],
-		detail,
-	)
-	return (
-		main
-		+ "\n\nLatency, CPU, spread over rounds and errors for the same runs (variants in the order "
-		+ order
-		+ "):\n\n"
-		+ extra
-	)
-
-
-SPREAD_DRIVERS_SHOWN = SPREAD_DRIVERS
-
-
 def _cpu(x: dict) -> str:
-	parts = [f"{x['client_cpu_ms']:.2f}"]
-	if x["app_cpu_ms"] == x["app_cpu_ms"]:
-		parts.append(f"{x['app_cpu_ms']:.2f}")
-	if x["db_cpu_ms"] == x["db_cpu_ms"]:
-		parts.append(f"{x['db_cpu_ms']:.2f}")
-	else:
+	parts = [f"{x[k]:.2f}" for k in ("client_cpu_ms", "app_cpu_ms", "db_cpu_ms") if x[k] == x[k]]
+	if x["db_cpu_ms"] != x["db_cpu_ms"]:
 		return " + ".join(parts)  # SQLite: the database works inside the client processes
 	return " + ".join(parts) + f" ({x['cpu_busy']:.1f} cores)"
 
 
-_SHORT = {
-	"lock accounts (SELECT .. FOR UPDATE)": "lock",
-	"last-posting read": "last-read",
-	"INSERT postings": "INSERT",
-	"UPDATE balances": "UPDATE",
-	"INSERT header": "header",
-	"find_by_key": "key",
-}
-_ORDER = {
-	"find_by_key": 1,
-	"INSERT header": 2,
-	"lock accounts (SELECT .. FOR UPDATE)": 3,
-	"last-posting read": 4,
-	"INSERT postings": 5,
-	"UPDATE balances": 6,
-	"COMMIT": 9,
-}
+def throughput_table(results: list[dict], drivers: int) -> str:
+	shown = [v for v in VARIANTS if any(v in r for res in results for r in res["scenarios"])]
+	rows, detail = [], []
+	for r in (r for res in results for r in res["scenarios"]):
+		present = [v for v in shown if v in r]
+		scen = "1 hot driver" if r["layout"] == "hot" else f"{drivers} drivers"
+		sf, hs = _ratio(r, "service", "floor"), _ratio(r, "http", "service")
+		goal = TARGETS.get((r["layout"], r["threads"])) if r["backend"] != "sqlite" else None
+		mark = "" if goal is None or sf is None else (" met" if sf >= goal else f" **missed** ({goal:.0%})")
+		rows.append([r["backend"], scen, r["threads"], *(bl.fmt_rate(r[v]["rate"]) if v in r else "-" for v in shown),
+			f"**{_pct(sf, goal)}**{mark}" if sf is not None else "-",
+			f"**{_pct(hs, 0.40)}**" + (" met" if hs >= 0.40 else " **missed**") if hs is not None else "-",
+			*(f"{x * 100:.0f} %" if (x := _ratio(r, a, b)) is not None else "-" for a, b in RATIOS)])
+		detail.append([r["backend"], scen, r["threads"], " / ".join(bl.latency(r[v], ", ") for v in present),
+			" / ".join(_cpu(r[v]) for v in present), " / ".join(bl.rate_range(r[v]) for v in present),
+			" / ".join(f"{r[v]['errors']}" + (f" ({r[v]['retries']} rolled back)" if r[v]["retries"] else "")
+				for v in present), "-".join(f"{x:.1f}" for x in r["loadavg"])])
+	headers = ["backend", "scenario", "clients", *(f"{v} /s" for v in shown), "service / floor (target)",
+		"http / service (target 40 %)", *(f"{a} / {b}" for a, b in RATIOS)]
+	keep = [i for i in range(len(headers)) if i < 3 + len(shown) or any(row[i] != "-" for row in rows)]
+	order = ", ".join(shown)
+	return (bl.table([headers[i] for i in keep], [[row[i] for i in keep] for row in rows])
+		+ f"\n\nLatency, CPU, spread over rounds and errors for the same runs (variants in the order {order}):\n\n"
+		+ bl.table(["backend", "scenario", "clients", f"p50, p99 ms ({order})",
+			"CPU ms per confirmation: client [+ app server] + DB server (cores busy)", "rate range over rounds", "errors",
+			"load avg before-after"], detail))
 
 
 def lock_table(results: list[dict]) -> str:
 	rows = []
-	for res in results:
-		for r in res["lock_window"]:
-			m = r["mean"]
-			if not r["samples"]:
-				continue
+	for r in (r for res in results for r in res["lock_window"] if r["samples"]):
+		m = r["mean"]
 
-			def ms(k, m=m):
-				return f"{m.get(k, 0.0) * 1000:.2f}"
+		def ms(k, m=m):
+			return f"{m.get(k, 0.0) * 1000:.2f}"
 
-			hold = m.get("window", 0.0)
-			kinds = sorted((k[5:] for k in m if k.startswith("stmt:")), key=lambda k: (_ORDER.get(k, 50), k))
-			stmts = " + ".join(f"{_SHORT.get(k, k)} {ms('stmt:' + k)}" for k in kinds)
-			rows.append(
-				[
-					r["backend"],
-					r["layout"],
-					r["threads"],
-					r["variant"],
-					bl.fmt_rate(r["rate"]),
-					ms("total"),
-					ms("before_lock"),
-					ms("lock_statement"),
-					f"**{ms('window')}**",
-					stmts,
-					f"{ms('py_wall')} ({ms('py_cpu')} CPU)",
-					f"{hold / m['total'] * 100:.0f} %" if m.get("total") else "-",
-					f"{r['rate'] * hold:.2f}",
-					f"{1 / hold:,.0f}" if hold else "-",
-					f"{bl.fmt_ms(r['window_p50'])} / {bl.fmt_ms(r['window_p99'])}",
-				]
-			)
-	return bl.table(
-		[
-			"backend",
-			"scenario",
-			"clients",
-			"path",
-			"rate /s (instrumented)",
-			"total ms",
-			"before lock ms",
-			"lock statement ms (incl. wait)",
-			"lock window ms",
-			"statements in window ms",
-			"Python in window ms",
-			"window / total",
-			"rate x window",
-			"1 / window /s",
-			"window p50 / p99 ms",
-		],
-		rows,
-	)
+		hold = m.get("window", 0.0)
+		kinds = sorted((k[5:] for k in m if k.startswith("stmt:")), key=lambda k: (_ORDER.get(k, 50), k))
+		rows.append([r["backend"], r["layout"], r["threads"], r["variant"], bl.fmt_rate(r["rate"]), ms("total"),
+			ms("before_lock"), ms("lock_statement"), f"**{ms('window')}**",
+			" + ".join(f"{_SHORT.get(k, k)} {ms('stmt:' + k)}" for k in kinds), f"{ms('py_wall')} ({ms('py_cpu')} CPU)",
+			f"{hold / m['total'] * 100:.0f} %" if m.get("total") else "-", f"{r['rate'] * hold:.2f}",
+			f"{1 / hold:,.0f}" if hold else "-", f"{bl.fmt_ms(r['window_p50'])} / {bl.fmt_ms(r['window_p99'])}"])
+	return bl.table(["backend", "scenario", "clients", "path", "rate /s (instrumented)", "total ms", "before lock ms",
+		"lock statement ms (incl. wait)", "lock window ms", "statements in window ms", "Python in window ms",
+		"window / total", "rate x window", "1 / window /s", "window p50 / p99 ms"], rows)
 
 
 def statement_table(results: list[dict]) -> str:
 	"""1 client, hot driver: every statement of a whole confirmation (mean wall ms and count)."""
 	rows = []
-	for res in results:
-		for r in res["lock_window"]:
-			if r["threads"] != 1 or not r["samples"]:
-				continue
-			m = r["mean"]
-			kinds = sorted((k[4:] for k in m if k.startswith("all:")), key=lambda k: -m["all:" + k])
-			stmts = m.get("all_statements", 0.0)
-			rows.append(
-				[
-					r["backend"],
-					r["variant"],
-					f"{m['total'] * 1000:.2f}",
-					f"{stmts * 1000:.2f}",
-					f"{(m['total'] - stmts) * 1000:.2f}",
-					f"{m.get('total_cpu', 0) * 1000:.2f}",
-					f"{sum(m['n:' + k] for k in kinds):.0f}",
-					"; ".join(
-						f"{k} {m['all:' + k] * 1000:.2f}"
-						+ (f" (x{m['n:' + k]:.0f})" if m["n:" + k] > 1.05 else "")
-						for k in kinds
-					),
-				]
-			)
-	return bl.table(
-		[
-			"backend",
-			"path",
-			"total ms",
-			"in statements ms",
-			"Python between statements ms",
-			"client CPU ms",
-			"statements",
-			"each statement kind: mean wall ms per confirmation",
-		],
-		rows,
-	)
+	for r in (r for res in results for r in res["lock_window"] if r["threads"] == 1 and r["samples"]):
+		m = r["mean"]
+		kinds = sorted((k[4:] for k in m if k.startswith("all:")), key=lambda k: -m["all:" + k])
+		stmts = m.get("all_statements", 0.0)
+		rows.append([r["backend"], r["variant"], f"{m['total'] * 1000:.2f}", f"{stmts * 1000:.2f}",
+			f"{(m['total'] - stmts) * 1000:.2f}", f"{m.get('total_cpu', 0) * 1000:.2f}",
+			f"{sum(m['n:' + k] for k in kinds):.0f}",
+			"; ".join(f"{k} {m['all:' + k] * 1000:.2f}" + (f" (x{m['n:' + k]:.0f})" if m["n:" + k] > 1.05 else "")
+				for k in kinds)])
+	return bl.table(["backend", "path", "total ms", "in statements ms", "Python between statements ms", "client CPU ms",
+		"statements", "each statement kind: mean wall ms per confirmation"], rows)
+
+
+def books_line(r: dict) -> str:
+	c = r["check"]
+	hot = c.get("account_updates_hot")
+	return (f"- {r['backend']}: {'OK' if c['ok'] else 'WRONG: ' + '; '.join(c['problems'])} - {c['confirmations']:,}"
+		f" confirmations ({c['http_confirmations']:,} over HTTP, {c['callback_logs_processed']:,} Callback Log rows"
+		f" Processed) summing to {c['amount']} = paybill {c['paybill']}; reconcile {c['reconcile']}"
+		f" ({c['accounts_checked']:,} accounts, {c['postings_checked']:,} postings); fleet set up in"
+		f" {r['setup_seconds']:.0f} s" + (f"; server log errors: {r['server_log_errors']}" if r.get("server_log_errors") else "")
+		+ (f"; tabLedger Account updates {hot[0]:,}, of them HOT {hot[1]:,} (pg_stat_user_tables)" if hot else ""))
 
 
 def main(argv=None) -> int:
-	global SPREAD_DRIVERS_SHOWN
 	parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-	parser.add_argument("--backend", default="all", help="sqlite|mariadb|postgres|all (or a comma list)")
-	parser.add_argument(
-		"--seconds", type=float, default=5.0, help="measured seconds per variant and scenario"
-	)
-	parser.add_argument(
-		"--rounds", type=int, default=3, help="alternating rounds per scenario (seconds split over them)"
-	)
-	parser.add_argument(
-		"--warmup", type=float, default=1.0, help="unmeasured seconds at the start of a variant's first run"
-	)
-	parser.add_argument("--threads", default="1,16")
-	parser.add_argument("--layouts", default="hot,spread")
-	parser.add_argument(
-		"--variants",
-		default=",".join(VARIANTS),
-		help=f"comma list of {', '.join(ALL_VARIANTS)} (http-ping: on request only)",
-	)
+	bl.run_args(parser, seconds=5.0, rounds=3)
+	parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
 	parser.add_argument("--drivers", type=int, default=SPREAD_DRIVERS, help="drivers in the spread scenario")
-	parser.add_argument(
-		"--profile-seconds",
-		type=float,
-		default=2.0,
-		help="seconds per instrumented lock-window run (0: skip)",
-	)
-	parser.add_argument("--quick", action="store_true", help="smoke check: short runs (under 2 minutes)")
-	parser.add_argument("--json", help="write the results here as JSON")
-	parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+	parser.add_argument("--profile-seconds", type=float, default=2.0, help="seconds per instrumented lock-window run (0: skip)")
 	args = parser.parse_args(argv)
-	unknown = sorted(set(args.variants.split(",")) - set(ALL_VARIANTS))
+	unknown = sorted(set(args.variants.split(",")) - set(VARIANTS))
 	if unknown:
 		parser.error(f"unknown variants: {', '.join(unknown)}")
 	args.profile_cells = [("hot", 1), ("hot", 16), ("spread", 16)]
@@ -968,43 +738,26 @@ def main(argv=None) -> int:
 		args.seconds, args.warmup, args.rounds = min(args.seconds, 0.4), min(args.warmup, 0.1), 1
 		args.profile_seconds = min(args.profile_seconds, 0.3)
 		args.drivers = min(args.drivers, 200)
-	SPREAD_DRIVERS_SHOWN = args.drivers
 	backends = bl.backends_from_arg(args.backend)
 	started = time.perf_counter()
 	results = {"settings": {b: bl.server_settings(b) for b in backends}, "backends": []}
 	for backend in backends:
 		results["backends"].append(run_backend(backend, args))
 	print("\n### C2B confirmations: service and HTTP vs raw-SQL floor (confirmations/s)\n")
-	print(throughput_table(results["backends"]))
+	print(throughput_table(results["backends"], args.drivers))
 	if any(r["lock_window"] for r in results["backends"]):
 		print("\n### Inside the lock window (instrumented runs, mean ms per confirmation)\n")
 		print(lock_table(results["backends"]))
 		print("\nOne client, hot driver: every statement of a whole confirmation (same instrumented runs)\n")
 		print(statement_table(results["backends"]))
 	print("\n### Books after the runs\n")
-	for r in results["backends"]:
-		c = r["check"]
-		print(
-			f"- {r['backend']}: {'OK' if c['ok'] else 'WRONG: ' + '; '.join(c['problems'])} -"
-			f" {c['confirmations']:,} confirmations ({c['http_confirmations']:,} over HTTP, {c['callback_logs_processed']:,}"
-			f" Callback Log rows Processed) summing to {c['amount']} = paybill {c['paybill']}; reconcile {c['reconcile']}"
-			f" ({c['accounts_checked']:,} accounts, {c['postings_checked']:,} postings); fleet set up in"
-			f" {r['setup_seconds']:.0f} s"
-			+ (f"; server log errors: {r['server_log_errors']}" if r.get("server_log_errors") else "")
-			+ (
-				f"; tabLedger Account updates {c['account_updates_hot'][0]:,}, of them HOT"
-				f" {c['account_updates_hot'][1]:,} (pg_stat_user_tables)"
-				if c.get("account_updates_hot")
-				else ""
-			)
-		)
+	print("\n".join(books_line(r) for r in results["backends"]))
 	print(f"\n_c2b_throughput: {time.perf_counter() - started:.0f} s_")
 	sys.stdout.flush()
 	if args.json:
-		for r in results["backends"]:
-			for s in r["scenarios"]:
-				for v in ALL_VARIANTS:
-					s.get(v, {}).pop("latencies", None)
+		for s in (s for r in results["backends"] for s in r["scenarios"]):
+			for v in VARIANTS:
+				s.get(v, {}).pop("latencies", None)
 		Path(args.json).write_text(json.dumps(results, indent=1, default=str))
 	return 0 if all(r["check"]["ok"] for r in results["backends"]) else 1
 

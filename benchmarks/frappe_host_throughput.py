@@ -61,12 +61,10 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -75,13 +73,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-import benchlib as bl  # noqa: E402
-import c2b_fleet as fleet  # noqa: E402
-import c2b_throughput as c2b  # noqa: E402
+import benchlib as bl
+import c2b_fleet as fleet
+import c2b_throughput as c2b
 
-from ledger_app.db.dialects import get_dialect  # noqa: E402
-from ledger_app.db.pool import ConnectionPool  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from ledger_app.db.dialects import get_dialect
+from ledger_app.db.pool import ConnectionPool
+from tests.support import free_port
 
 CONFIRMATION = "/api/method/ledger_app.api.daraja.c2b_confirmation"
 PHASES_CONFIG = HERE / "frappe_request_phases.py"
@@ -134,7 +132,7 @@ def on_site(bench: Path, site: str, *args: str) -> dict:
 	"""Run ``frappe_site_setup.py`` with the bench's Python in ``sites/``; its JSON answer."""
 	python = str(bench / "env" / "bin" / "python")
 	cmd = [python, str(HERE / "frappe_site_setup.py"), "--site", site, *args]
-	done = subprocess.run(cmd, cwd=bench / "sites", env=bench_env(), capture_output=True, text=True)
+	done = subprocess.run(cmd, check=False, cwd=bench / "sites", env=bench_env(), capture_output=True, text=True)
 	if done.returncode != 0:
 		raise SystemExit(f"the site's set-up failed:\n{done.stderr[-3000:]}")
 	return json.loads(done.stdout.strip().splitlines()[-1])
@@ -155,45 +153,19 @@ def gunicorn(bench: Path, site: str, workers: int, config: Path | None = None, e
 	"""The site under gunicorn on a free port; yields (base URL, master pid, log path) once it answers
 	``/api/method/ping`` for the site."""
 	port = free_port()
-	fd, log_path = tempfile.mkstemp(prefix="ledger-frappe-gunicorn-", suffix=".log")
-	with os.fdopen(fd, "w+") as log:
-		process = subprocess.Popen(
-			gunicorn_command(bench, port, workers, config),
-			cwd=bench / "sites",
-			env=bench_env(env),
-			stdout=log,
-			stderr=subprocess.STDOUT,
-			text=True,
-		)
+
+	def answers(_log: str) -> bool:
+		client = c2b.HttpClient(f"http://127.0.0.1:{port}", {"Host": site})
 		try:
-			deadline = time.monotonic() + 90
-			while True:
-				client = c2b.HttpClient(f"http://127.0.0.1:{port}", {"Host": site})
-				try:
-					if client.call("GET", "/api/method/ping")[0] == 200:
-						break
-				except OSError:
-					pass
-				finally:
-					client.close()
-				if process.poll() is not None or time.monotonic() > deadline:
-					process.kill()
-					raise RuntimeError(f"gunicorn did not start: {Path(log_path).read_text()[-3000:]}")
-				time.sleep(0.2)
-			yield f"http://127.0.0.1:{port}", process.pid, log_path
+			return client.call("GET", "/api/method/ping")[0] == 200
+		except OSError:
+			return False
 		finally:
-			process.send_signal(signal.SIGTERM)  # graceful: the workers finish their request and exit
-			try:
-				process.wait(timeout=60)
-			except subprocess.TimeoutExpired:
-				process.kill()
-				process.wait()
-			Path(log_path).unlink(missing_ok=True)
+			client.close()
 
-
-def log_errors(path: str) -> list[str]:
-	text = Path(path).read_text() if Path(path).exists() else ""
-	return [line for line in text.splitlines() if "Traceback" in line or "ERROR" in line][:5]
+	cmd = gunicorn_command(bench, port, workers, config)
+	with bl.server_process(cmd, answers, "gunicorn", cwd=bench / "sites", env=bench_env(env)) as (pid, log_path):
+		yield f"http://127.0.0.1:{port}", pid, log_path
 
 
 class NoPool:
@@ -303,7 +275,7 @@ def profile(bench: Path, site: str, ctx: dict, args) -> list[dict]:
 			m = measure(pctx, clients, args.profile_seconds, min(args.warmup, 1.0), picker)
 			windows.append((clients, lo, lo + args.profile_seconds, m))
 			bl.log(f"  profile x{clients}: {m['rate']:,.0f}/s (instrumented)")
-		errors = log_errors(log)
+		errors = bl.log_errors(log)
 	records = []
 	for path in Path(out_dir).glob("phases-*.jsonl"):
 		records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -521,7 +493,7 @@ def main(argv=None) -> int:
 				c2b.prime(ctxs[host], ("http",))
 				bl.log(f"{host}: every vehicle paid once in {time.perf_counter() - t:.1f} s")
 			results["rounds"] = rounds(ctxs, args)
-			results["server_log_errors"] = {"frappe": log_errors(fr_log), "standalone": log_errors(sa_log)}
+			results["server_log_errors"] = {"frappe": bl.log_errors(fr_log), "standalone": bl.log_errors(sa_log)}
 		results["profile"] = profile(bench, args.site, ctxs["frappe"], args) if args.profile_seconds > 0 else []
 		results["check"] = {
 			"frappe": c2b.check_books(site_url, ctxs["frappe"]["books"], fleet_fr),
