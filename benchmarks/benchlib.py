@@ -94,25 +94,12 @@ def admin_connect(backend: str):
 	if backend == "mariadb":
 		import pymysql
 
-		return pymysql.connect(
-			host=parts.hostname,
-			port=parts.port or 3306,
-			user=unquote(parts.username or "root"),
-			password=unquote(parts.password or ""),
-			autocommit=True,
-			connect_timeout=10,
-		)
+		return pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or "root"),
+			password=unquote(parts.password or ""), autocommit=True, connect_timeout=10)
 	import psycopg
 
-	return psycopg.connect(
-		host=parts.hostname,
-		port=parts.port or 5432,
-		user=unquote(parts.username or "postgres"),
-		password=unquote(parts.password or "") or None,
-		dbname="postgres",
-		autocommit=True,
-		connect_timeout=10,
-	)
+	return psycopg.connect(host=parts.hostname, port=parts.port or 5432, user=unquote(parts.username or "postgres"),
+		password=unquote(parts.password or "") or None, dbname="postgres", autocommit=True, connect_timeout=10)
 
 
 def _remove_sqlite_dir() -> None:
@@ -159,10 +146,8 @@ def drop_database(backend: str, url: str) -> None:
 			with conn.cursor() as cur:
 				cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 		else:
-			conn.execute(
-				"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-				(name,),
-			)
+			conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
+				" AND pid <> pg_backend_pid()", (name,))
 			conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 	finally:
 		conn.close()
@@ -196,30 +181,13 @@ def server_settings(backend: str) -> dict:
 	conn = admin_connect(backend)
 	try:
 		if backend == "mariadb":
+			names = ("version", "innodb_flush_log_at_trx_commit", "innodb_buffer_pool_size", "log_bin",
+				"innodb_doublewrite", "tx_isolation")
 			with conn.cursor() as cur:
-				cur.execute(
-					"SELECT VERSION(), @@innodb_flush_log_at_trx_commit, @@innodb_buffer_pool_size,"
-					" @@log_bin, @@innodb_doublewrite, @@tx_isolation"
-				)
-				v = cur.fetchone()
-			return {
-				"version": v[0],
-				"innodb_flush_log_at_trx_commit": v[1],
-				"innodb_buffer_pool_size": v[2],
-				"log_bin": v[3],
-				"innodb_doublewrite": v[4],
-				"isolation": v[5],
-			}
-		names = (
-			"server_version",
-			"fsync",
-			"synchronous_commit",
-			"full_page_writes",
-			"shared_buffers",
-			"max_wal_size",
-			"default_transaction_isolation",
-			"work_mem",
-		)
+				cur.execute("SELECT VERSION(), " + ", ".join(f"@@{n}" for n in names[1:]))
+				return dict(zip(names[:-1] + ("isolation",), cur.fetchone()))
+		names = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "max_wal_size",
+			"default_transaction_isolation", "work_mem")
 		row = conn.execute("SELECT " + ", ".join(f"current_setting('{n}')" for n in names)).fetchone()
 		return dict(zip(names, row))
 	finally:
@@ -247,14 +215,9 @@ def raw_exec(db, query: str, params=None, fetch: bool = False):
 	if name == "sqlite":
 		cur = conn.execute(query, params or ())
 		return cur.fetchall() if fetch else cur.rowcount
-	cur = conn.cursor()
-	try:
+	with contextlib.closing(conn.cursor()) as cur:
 		cur.execute(query, params)
-		if fetch:
-			return cur.fetchall()
-		return cur.rowcount
-	finally:
-		cur.close()
+		return cur.fetchall() if fetch else cur.rowcount
 
 
 def analyze(db) -> None:
@@ -408,35 +371,14 @@ class Floor:
 # --- accounts ---------------------------------------------------------------------------------
 
 
-def account_row(
-	name: str,
-	root_type: str,
-	balance: Decimal = Decimal(0),
-	posting_count: int = 0,
-	allow_negative: bool = True,
-	now: datetime | None = None,
-	with_count: bool = True,
-) -> dict:
-	"""A Ledger Account row exactly as ``accounts.create_account`` writes it (plus a starting
-	balance/posting_count for bulk-loaded history)."""
-	now = now or clock.now()
-	row = {
-		"name": name,
-		**ledger_rows.standard_columns(now, "Administrator"),
-		"account_name": name,
-		"root_type": root_type,
-		"normal_side": "Debit" if root_type in ("Asset", "Expense") else "Credit",
-		"account_type": None,
-		"party_type": None,
-		"party": None,
-		"currency": "KES",
-		"balance": str(balance),
-		"frozen": 0,
-		"allow_negative_balance": 1 if allow_negative else 0,
-	}
-	if with_count:
-		row["posting_count"] = posting_count
-	return row
+def account_row(name: str, root_type: str, balance: Decimal, posting_count: int, now: datetime) -> dict:
+	"""A Ledger Account row exactly as ``accounts.create_account`` writes it, with a starting
+	balance/posting_count for bulk-loaded history."""
+	normal_side = "Debit" if root_type in ("Asset", "Expense") else "Credit"
+	return {"name": name, **ledger_rows.standard_columns(now, "Administrator"), "account_name": name,
+		"root_type": root_type, "normal_side": normal_side, "account_type": None, "party_type": None, "party": None,
+		"currency": "KES", "balance": str(balance), "frozen": 0, "allow_negative_balance": 1,
+		"posting_count": posting_count}
 
 
 def insert_accounts(pool, rows: list[dict], chunk: int = 500) -> None:
@@ -469,12 +411,9 @@ def _series(dialect: str, count: int) -> tuple[str, str]:
 
 def _money(dialect: str, cents_expr: str) -> str:
 	"""An exact money value from an integer cents expression."""
-	if dialect == "postgres":
-		return f"(({cents_expr})::numeric / 100)"
-	if dialect == "mariadb":
-		return f"(({cents_expr}) / 100)"
 	e = f"({cents_expr})"
-	return f"(CASE WHEN {e} < 0 THEN '-' ELSE '' END || printf('%d.%02d', abs({e}) / 100, abs({e}) % 100))"
+	return {"postgres": f"({e}::numeric / 100)", "mariadb": f"({e} / 100)"}.get(
+		dialect, f"(CASE WHEN {e} < 0 THEN '-' ELSE '' END || printf('%d.%02d', abs({e}) / 100, abs({e}) % 100))")
 
 
 def _concat(dialect: str, *parts: str) -> str:
@@ -484,11 +423,8 @@ def _concat(dialect: str, *parts: str) -> str:
 
 
 def _lpad5(dialect: str, expr: str) -> str:
-	if dialect == "postgres":
-		return f"lpad(({expr})::text, 5, '0')"
-	if dialect == "mariadb":
-		return f"LPAD({expr}, 5, '0')"
-	return f"printf('%05d', {expr})"
+	return {"postgres": f"lpad(({expr})::text, 5, '0')", "mariadb": f"LPAD({expr}, 5, '0')"}.get(
+		dialect, f"printf('%05d', {expr})")
 
 
 def _idiv(dialect: str, a: str, b: str) -> str:
@@ -496,11 +432,9 @@ def _idiv(dialect: str, a: str, b: str) -> str:
 
 
 def _datetime(dialect: str, seconds_expr: str) -> str:
-	if dialect == "postgres":
-		return f"(TIMESTAMP '{BASE_TIME}' + ({seconds_expr}) * INTERVAL '1 second')"
-	if dialect == "mariadb":
-		return f"(TIMESTAMP '{BASE_TIME}' + INTERVAL ({seconds_expr}) SECOND)"
-	return f"strftime('%Y-%m-%d %H:%M:%S.000000', '{BASE_TIME}', '+' || ({seconds_expr}) || ' seconds')"
+	return {"postgres": f"(TIMESTAMP '{BASE_TIME}' + ({seconds_expr}) * INTERVAL '1 second')",
+		"mariadb": f"(TIMESTAMP '{BASE_TIME}' + INTERVAL ({seconds_expr}) SECOND)"}.get(
+		dialect, f"strftime('%Y-%m-%d %H:%M:%S.000000', '{BASE_TIME}', '+' || ({seconds_expr}) || ' seconds')")
 
 
 def _reserve_posting_names(db, count: int) -> int:
@@ -521,18 +455,8 @@ def _reserve_posting_names(db, count: int) -> int:
 	return int(first) + 1
 
 
-def bulk_history(
-	pool,
-	prefix: str,
-	pairs: int,
-	seq_from: int,
-	seq_to: int,
-	*,
-	headers: bool = True,
-	chunk: int = 200_000,
-	tag: str | None = None,
-	quiet: bool = False,
-) -> float:
+def bulk_history(pool, prefix: str, pairs: int, seq_from: int, seq_to: int, *, headers: bool = True,
+		chunk: int = 200_000, tag: str | None = None, quiet: bool = False) -> float:
 	"""Load journals ``seq_from..seq_to`` (inclusive) on each of ``pairs`` account pairs with set-based
 	INSERT ... SELECT from a generated series.  Journal (p, s) debits ``A_p`` and credits ``L_p`` by
 	``pair_cents(p)``; both postings carry ``account_seq = s`` and ``balance_after = s * cents`` (on the
@@ -561,29 +485,21 @@ def bulk_history(
 			std = f"'{BASE_TIME}', '{BASE_TIME}', 'Administrator', 'Administrator', 1"
 			with db.transaction():
 				if headers:
-					raw_exec(
-						db,
-						f"{with_clause}INSERT INTO {TRANSACTION} (`name`, `creation`, `modified`, `owner`, `modified_by`,"
+					raw_exec(db, f"{with_clause}INSERT INTO {TRANSACTION} (`name`, `creation`, `modified`, `owner`, `modified_by`,"
 						f" `docstatus`, `idx`, `transaction_type`, `posting_datetime`, `idempotency_key`, `payload_hash`, `key_scope`)"
 						f" SELECT {parent}, {std}, 0, 'Journal', {when}, {key}, '{FIXED_HASH}', 'Journal'"
-						f" FROM {source}",
-					)
+						f" FROM {source}")
 				for leg, (suffix, sign) in enumerate((("-A", ""), ("-L", "-")), start=1):
 					account = _concat(d, f"'{prefix}'", _lpad5(d, p), f"'{suffix}'")
-					raw_exec(
-						db,
-						f"{with_clause}INSERT INTO {POSTING} (`name`, `creation`, `modified`, `owner`, `modified_by`,"
+					raw_exec(db, f"{with_clause}INSERT INTO {POSTING} (`name`, `creation`, `modified`, `owner`, `modified_by`,"
 						f" `docstatus`, `idx`, `parent`, `parentfield`, `parenttype`, `account`, `amount`,"
 						f" `balance_after`, `posting_datetime`, `account_seq`)"
 						f" SELECT {name_base + 2 * offset + leg - 1} + 2 * g, {std}, {leg}, {parent}, 'postings',"
 						f" 'Ledger Transaction', {account}, {_money(d, f'{sign}{cents}')}, {_money(d, f'{s} * {cents}')},"
-						f" {when}, {s} FROM {source}",
-					)
+						f" {when}, {s} FROM {source}")
 			if not quiet:
-				log(
-					f"  loaded {offset + n:,}/{total:,} journals ({2 * (offset + n):,} postings) in"
-					f" {time.perf_counter() - started:.1f} s"
-				)
+				log(f"  loaded {offset + n:,}/{total:,} journals ({2 * (offset + n):,} postings) in"
+					f" {time.perf_counter() - started:.1f} s")
 		set_pair_caches(db, prefix, pairs, seq_to)
 		analyze(db)
 	return time.perf_counter() - started
@@ -617,8 +533,7 @@ def pair_accounts(prefix: str, pairs: int, seq: int = 0) -> list[dict]:
 	for p in range(pairs):
 		a, l = pair_names(prefix, p)
 		bal = Decimal(seq * pair_cents(p)) / 100
-		out.append(account_row(a, "Asset", bal, seq, now=now))
-		out.append(account_row(l, "Liability", bal, seq, now=now))
+		out += [account_row(a, "Asset", bal, seq, now), account_row(l, "Liability", bal, seq, now)]
 	return out
 
 
