@@ -196,22 +196,12 @@ def measure(ctx: dict, clients: int, seconds: float, warmup: float, picker) -> d
 	wall = time.perf_counter() - t0
 	db_cpu = result["db_cpu"] if result["db_cpu"] == result["db_cpu"] else 0.0  # NaN: the server is not local
 	ours = result["client_cpu"] + result["app_cpu"] + db_cpu
-	window = result["seconds"]
-	count = result["count"]
-	return {
-		"rate": count / window,
-		"count": count,
-		"errors": result["errors"],
-		"p50_ms": bl.percentile(result["latencies"], 0.5) * 1000,
-		"p99_ms": bl.percentile(result["latencies"], 0.99) * 1000,
-		"client_cpu_ms": result["client_cpu"] / max(1, count) * 1000,
-		"app_cpu_ms": result["app_cpu"] / max(1, count) * 1000,
-		"db_cpu_ms": result["db_cpu"] / max(1, count) * 1000,
+	window, x = result["seconds"], bl.summary([result], ("client_cpu", "app_cpu", "db_cpu"))
+	return {**x, "count": result["count"], "errors": result["errors"], "p50_ms": x["p50"] * 1000,
+		"p99_ms": x["p99"] * 1000,
 		# busy over the whole round (warm-up and wind-down included) scaled to the window, minus ours
-		"others_cores": max(0.0, busy / wall - ours / window),
-		"ours_cores": ours / window,
-		"loadavg": (load0, os.getloadavg()[0]),
-	}
+		"others_cores": max(0.0, busy / wall - ours / window), "ours_cores": ours / window,
+		"loadavg": (load0, os.getloadavg()[0])}
 
 
 def host_ctx(name: str, base: str, pid: int, headers: dict | None, fleet: dict, db_pid) -> dict:
@@ -238,22 +228,16 @@ def fleet_of(drivers: int) -> dict:
 def rounds(ctxs: dict, args) -> dict:
 	"""The hosts take turns: round r runs A then B when r is even, B then A when odd."""
 	out = {h: [] for h in HOSTS}
-	per_round = args.seconds / args.rounds
-	for r in range(args.rounds):
-		for host in HOSTS if r % 2 == 0 else HOSTS[::-1]:
-			ctx = ctxs[host]
-			picker = c2b.pickers(ctx["fleet"])["spread"]
-			first = not out[host]
-			m = measure(ctx, args.clients, per_round, args.warmup if first else min(args.warmup, 1.0), picker)
-			out[host].append(m)
-			bl.log(
-				f"  round {r + 1} {host}: {m['rate']:,.0f}/s ({len(m['errors'])} errors; p50 {m['p50_ms']:.1f} ms;"
-				f" server CPU {m['app_cpu_ms']:.2f} ms, MariaDB {m['db_cpu_ms']:.2f} ms, clients"
-				f" {m['client_cpu_ms']:.2f} ms per confirmation; other processes {m['others_cores']:.2f} cores;"
-				f" load {m['loadavg'][0]:.2f})"
-			)
-			for err in m["errors"][:3]:
-				bl.log(f"    error: {err}")
+	for r, host, first in bl.alternating(HOSTS, args.rounds):
+		picker = c2b.pickers(ctxs[host]["fleet"])["spread"]
+		warmup = args.warmup if first else min(args.warmup, 1.0)
+		out[host].append(m := measure(ctxs[host], args.clients, args.seconds / args.rounds, warmup, picker))
+		bl.log(f"  round {r + 1} {host}: {m['rate']:,.0f}/s ({len(m['errors'])} errors; p50 {m['p50_ms']:.1f} ms;"
+			f" server CPU {m['app_cpu_ms']:.2f} ms, MariaDB {m['db_cpu_ms']:.2f} ms, clients"
+			f" {m['client_cpu_ms']:.2f} ms per confirmation; other processes {m['others_cores']:.2f} cores;"
+			f" load {m['loadavg'][0]:.2f})")
+		for err in m["errors"][:3]:
+			bl.log(f"    error: {err}")
 	return out
 
 
@@ -303,68 +287,30 @@ def _cpu_all(r: dict) -> float:
 
 
 def throughput_table(res: dict, args) -> str:
-	rows = []
-	per_round = args.seconds / args.rounds
 	fr, sa = res["frappe"], res["standalone"]
-	for i, (a, b) in enumerate(zip(fr, sa)):
-		order = "Frappe, standalone" if i % 2 == 0 else "standalone, Frappe"
-		rows.append(
-			[
-				i + 1,
-				order,
-				bl.fmt_rate(a["rate"]),
-				bl.fmt_rate(b["rate"]),
-				f"{a['rate'] / b['rate']:.0%}" if b["rate"] else "-",
-				f"{a['p50_ms']:.1f} / {b['p50_ms']:.1f}",
-				f"{a['app_cpu_ms']:.2f} / {b['app_cpu_ms']:.2f}",
-				f"{a['db_cpu_ms']:.2f} / {b['db_cpu_ms']:.2f}",
-				f"{a['client_cpu_ms']:.2f} / {b['client_cpu_ms']:.2f}",
-				f"{_cpu_all(a):.2f} / {_cpu_all(b):.2f}",
-				f"{a['others_cores']:.2f} / {b['others_cores']:.2f}",
-				f"{a['loadavg'][0]:.1f} / {b['loadavg'][0]:.1f}",
-			]
-		)
-	total_fr, total_sa = _rate_sum(fr, per_round), _rate_sum(sa, per_round)
+
+	def pair(a, b, key):
+		return f"{a[key]:.2f} / {b[key]:.2f}"
+
+	rows = [[i + 1, "Frappe, standalone" if i % 2 == 0 else "standalone, Frappe", bl.fmt_rate(a["rate"]),
+		bl.fmt_rate(b["rate"]), f"{a['rate'] / b['rate']:.0%}" if b["rate"] else "-",
+		f"{a['p50_ms']:.1f} / {b['p50_ms']:.1f}", pair(a, b, "app_cpu_ms"), pair(a, b, "db_cpu_ms"),
+		pair(a, b, "client_cpu_ms"), f"{_cpu_all(a):.2f} / {_cpu_all(b):.2f}", pair(a, b, "others_cores"),
+		f"{a['loadavg'][0]:.1f} / {b['loadavg'][0]:.1f}"] for i, (a, b) in enumerate(zip(fr, sa))]
+	total_fr, total_sa = (_rate_sum(rs, args.seconds / args.rounds) for rs in (fr, sa))
 
 	def mean(rs, key):
 		n = sum(r["count"] for r in rs)
 		return sum((key(r) if callable(key) else r[key]) * r["count"] for r in rs) / max(1, n)
 
 	cpu_fr, cpu_sa = mean(fr, _cpu_all), mean(sa, _cpu_all)
-
-	rows.append(
-		[
-			"all",
-			"",
-			f"**{bl.fmt_rate(total_fr)}**",
-			f"**{bl.fmt_rate(total_sa)}**",
-			f"**{total_fr / total_sa:.0%}**" if total_sa else "-",
-			"",
-			f"{mean(fr, 'app_cpu_ms'):.2f} / {mean(sa, 'app_cpu_ms'):.2f}",
-			f"{mean(fr, 'db_cpu_ms'):.2f} / {mean(sa, 'db_cpu_ms'):.2f}",
-			f"{mean(fr, 'client_cpu_ms'):.2f} / {mean(sa, 'client_cpu_ms'):.2f}",
-			f"{cpu_fr:.2f} / {cpu_sa:.2f} (S / F **{cpu_sa / cpu_fr:.0%}**)" if cpu_fr else "",
-			"",
-			"",
-		]
-	)
-	return bl.table(
-		[
-			"round",
-			"order",
-			"Frappe /s",
-			"standalone /s",
-			"Frappe / standalone",
-			"p50 ms (F / S)",
-			"server CPU ms per confirmation (F / S)",
-			"MariaDB CPU ms (F / S)",
-			"clients CPU ms (F / S)",
-			"all three, CPU ms (F / S)",
-			"other processes, cores (F / S)",
-			"load avg 1 min at start (F / S)",
-		],
-		rows,
-	)
+	rows.append(["all", "", f"**{bl.fmt_rate(total_fr)}**", f"**{bl.fmt_rate(total_sa)}**",
+		f"**{total_fr / total_sa:.0%}**" if total_sa else "-", "",
+		*(f"{mean(fr, k):.2f} / {mean(sa, k):.2f}" for k in ("app_cpu_ms", "db_cpu_ms", "client_cpu_ms")),
+		f"{cpu_fr:.2f} / {cpu_sa:.2f} (S / F **{cpu_sa / cpu_fr:.0%}**)" if cpu_fr else "", "", ""])
+	return bl.table(["round", "order", "Frappe /s", "standalone /s", "Frappe / standalone", "p50 ms (F / S)",
+		"server CPU ms per confirmation (F / S)", "MariaDB CPU ms (F / S)", "clients CPU ms (F / S)",
+		"all three, CPU ms (F / S)", "other processes, cores (F / S)", "load avg 1 min at start (F / S)"], rows)
 
 
 #: (label, key, key subtracted or None): rows of the phase table, inclusive times as the hooks record them
@@ -438,9 +384,8 @@ def main(argv=None) -> int:
 	parser.add_argument("--db-root-password", help="its password (default: root_password of the site's config)")
 	parser.add_argument("--drivers", type=int, default=c2b.SPREAD_DRIVERS)
 	parser.add_argument("--clients", type=int, default=16)
-	parser.add_argument(
-		"--workers", type=int, default=2 * cores + 1, help=f"gunicorn sync workers (default 2 x {cores} cores + 1)"
-	)
+	parser.add_argument("--workers", type=int, default=2 * cores + 1,
+		help=f"gunicorn sync workers (default 2 x {cores} cores + 1)")
 	parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per host, split in rounds")
 	parser.add_argument("--rounds", type=int, default=6, help="rounds per host (the hosts alternate)")
 	parser.add_argument("--warmup", type=float, default=3.0, help="seconds unmeasured before a host's 1st round")
@@ -475,10 +420,8 @@ def main(argv=None) -> int:
 				bl.analyze(db)
 		finally:
 			site_pool.dispose()
-		bl.log(
-			f"frappe: {args.drivers + 1} drivers set up on {args.site} in {site['seconds']:.1f} s"
-			+ (f" (emptied first: {', '.join(site['emptied'])})" if site["emptied"] else "")
-		)
+		bl.log(f"frappe: {args.drivers + 1} drivers set up on {args.site} in {site['seconds']:.1f} s"
+			+ (f" (emptied first: {', '.join(site['emptied'])})" if site["emptied"] else ""))
 		fleet_fr = fleet_of(args.drivers)
 		with (
 			c2b.server_process(sa_url, STANDALONE_THREADS) as (sa_base, sa_pid, sa_log),
@@ -509,16 +452,12 @@ def main(argv=None) -> int:
 
 def print_report(results: dict, args, cores: int) -> None:
 	s = results["server"]
-	print(
-		f"\n### C2B confirmations/s: Frappe (gunicorn -w {args.workers}) vs standalone (waitress,"
-		f" {STANDALONE_THREADS} threads), {args.clients} clients, {args.drivers:,} drivers\n"
-	)
-	print(
-		f"{cores} cores; load average {', '.join(f'{x:.2f}' for x in results['machine']['loadavg_start'])} at the"
+	print(f"\n### C2B confirmations/s: Frappe (gunicorn -w {args.workers}) vs standalone (waitress,"
+		f" {STANDALONE_THREADS} threads), {args.clients} clients, {args.drivers:,} drivers\n")
+	print(f"{cores} cores; load average {', '.join(f'{x:.2f}' for x in results['machine']['loadavg_start'])} at the"
 		f" start, {', '.join(f'{x:.2f}' for x in results['loadavg_end'])} at the end; MariaDB {s['version']}"
 		f" (innodb_flush_log_at_trx_commit={s['innodb_flush_log_at_trx_commit']}, log_bin={s['log_bin']});"
-		f" {args.seconds / args.rounds:.0f} s per round and host\n"
-	)
+		f" {args.seconds / args.rounds:.0f} s per round and host\n")
 	print(throughput_table(results["rounds"], args))
 	for host, errors in results["server_log_errors"].items():
 		if errors:
@@ -528,12 +467,10 @@ def print_report(results: dict, args, cores: int) -> None:
 		print(phase_table(results["profile"]))
 	print("\n### Books after the runs\n")
 	for host, c in results["check"].items():
-		print(
-			f"- {host}: {'OK' if c['ok'] else 'WRONG: ' + '; '.join(c['problems'])} - {c['confirmations']:,}"
+		print(f"- {host}: {'OK' if c['ok'] else 'WRONG: ' + '; '.join(c['problems'])} - {c['confirmations']:,}"
 			f" confirmations ({c['callback_logs_processed']:,} Callback Log rows Processed) summing to {c['amount']} ="
 			f" paybill {c['paybill']}; reconcile {c['reconcile']} ({c['accounts_checked']:,} accounts,"
-			f" {c['postings_checked']:,} postings)"
-		)
+			f" {c['postings_checked']:,} postings)")
 	print(f"\n_frappe_host_throughput: {results['seconds']:.0f} s_")
 	sys.stdout.flush()
 

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as bl
 
 from ledger_app.db.pool import ConnectionPool
-from ledger_app.engine import posting
+from ledger_app.engine import posting, reconcile
 from ledger_app.engine.txn_types import Leg
 
 SPREAD_ACCOUNTS = 1000
@@ -149,8 +149,6 @@ def scenario(backend: str, layout: str, threads: int, args) -> dict:
 def check_consistency(url: str) -> str:
 	"""After the runs: every cached balance equals its postings' sum (the floor must not have
 	corrupted anything the engine then trusted)."""
-	from ledger_app.engine import reconcile
-
 	pool = ConnectionPool(url, size=1, overflow=0)
 	try:
 		with pool.connection() as db:
@@ -189,41 +187,25 @@ def history(backend: str, prior: int, posts: int, blocks: int, keep: bool) -> di
 					n += 1
 					engine_post(db, f"w-{run_id}-{n}", pair[0], pair[1], Decimal("1.00"))
 					floor.post_retrying(db, f"wf-{run_id}-{n}", legs(pair), stats)
-			for block in range(blocks):
-				order = (
-					[("loaded", loaded), ("fresh", fresh)]
-					if block % 2 == 0
-					else [("fresh", fresh), ("loaded", loaded)]
-				)
-				for label, pair in order:
-					for variant in ("engine", "floor"):
-						bucket = times[(variant, label)]
-						for _ in range(per_block):
-							n += 1
-							key = f"h-{run_id}-{n}"
-							t = time.perf_counter()
-							if variant == "engine":
-								engine_post(db, key, pair[0], pair[1], Decimal("1.00"))
-							else:
-								floor.post_retrying(db, key, legs(pair), stats)
-							bucket.append(time.perf_counter() - t)
+			for _, label, _ in bl.alternating(("loaded", "fresh"), blocks):
+				pair = loaded if label == "loaded" else fresh
+				for variant in ("engine", "floor"):
+					bucket = times[(variant, label)]
+					for _ in range(per_block):
+						n, t = n + 1, time.perf_counter()
+						if variant == "engine":
+							engine_post(db, f"h-{run_id}-{n}", pair[0], pair[1], Decimal("1.00"))
+						else:
+							floor.post_retrying(db, f"h-{run_id}-{n}", legs(pair), stats)
+						bucket.append(time.perf_counter() - t)
 			plan = explain_last_posting(db, loaded[0])
 		pool.dispose()
 		check = check_consistency(url)
-	out = {
-		"backend": backend,
-		"prior": prior,
-		"posts": per_block * blocks,
-		"load_seconds": load_seconds,
-		"consistent": check,
-		"plan": plan,
-	}
+	out = {"backend": backend, "prior": prior, "posts": per_block * blocks, "load_seconds": load_seconds,
+		"consistent": check, "plan": plan}
 	for (variant, label), values in times.items():
-		out[f"{variant}_{label}"] = {
-			"mean": sum(values) / len(values),
-			"p50": bl.median(values),
-			"p99": bl.percentile(values, 0.99),
-		}
+		out[f"{variant}_{label}"] = {"mean": sum(values) / len(values), "p50": bl.median(values),
+			"p99": bl.percentile(values, 0.99)}
 	for variant in ("engine", "floor"):
 		out[f"{variant}_ratio_mean"] = out[f"{variant}_loaded"]["mean"] / out[f"{variant}_fresh"]["mean"]
 		out[f"{variant}_ratio_p50"] = out[f"{variant}_loaded"]["p50"] / out[f"{variant}_fresh"]["p50"]
@@ -234,15 +216,10 @@ def explain_last_posting(db, account: str) -> str:
 	"""The plan of the engine's last-posting read on the loaded account (for the report): the
 	locking SELECT with the joined last posting (explained without FOR UPDATE)."""
 	d = db.dialect.name
-	other = account[:-1] + "L"
-	q = (
-		f"SELECT a.`name`, p.`balance_after` FROM {bl.ACCOUNT} a LEFT JOIN {bl.POSTING} p"
-		" ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count`"
-		" WHERE a.`name` IN (%s, %s) ORDER BY a.`name`"
-	)
-	params = (account, other)
-	prefix = {"postgres": "EXPLAIN ", "mariadb": "EXPLAIN ", "sqlite": "EXPLAIN QUERY PLAN "}[d]
-	rows = bl.raw_exec(db, prefix + q, params, fetch=True)
+	q = (f"SELECT a.`name`, p.`balance_after` FROM {bl.ACCOUNT} a LEFT JOIN {bl.POSTING} p"
+		" ON p.`account` = a.`name` AND p.`account_seq` = a.`posting_count` WHERE a.`name` IN (%s, %s) ORDER BY a.`name`")
+	prefix = "EXPLAIN QUERY PLAN " if d == "sqlite" else "EXPLAIN "
+	rows = bl.raw_exec(db, prefix + q, (account, account[:-1] + "L"), fetch=True)
 	if d == "postgres":
 		return " / ".join(r["QUERY PLAN"].strip() for r in rows)
 	if d == "mariadb":
@@ -269,33 +246,12 @@ def throughput_table(results: list[dict]) -> str:
 
 
 def history_table(results: list[dict]) -> str:
-	rows = []
-	for r in results:
-		for variant in ("engine", "floor"):
-			lo, fr = r[f"{variant}_loaded"], r[f"{variant}_fresh"]
-			rows.append(
-				[
-					r["backend"],
-					variant,
-					f"{r['prior']:,}",
-					r["posts"],
-					f"{bl.fmt_ms(fr['mean'])} / {bl.fmt_ms(fr['p50'])}",
-					f"{bl.fmt_ms(lo['mean'])} / {bl.fmt_ms(lo['p50'])}",
-					f"{r[f'{variant}_ratio_mean']:.2f}x / {r[f'{variant}_ratio_p50']:.2f}x",
-				]
-			)
-	return bl.table(
-		[
-			"backend",
-			"path",
-			"prior postings per account",
-			"posts per pair",
-			"fresh pair mean / p50 ms",
-			"loaded pair mean / p50 ms",
-			"loaded/fresh (mean / p50)",
-		],
-		rows,
-	)
+	rows = [[r["backend"], v, f"{r['prior']:,}", r["posts"],
+		f"{bl.fmt_ms(r[f'{v}_fresh']['mean'])} / {bl.fmt_ms(r[f'{v}_fresh']['p50'])}",
+		f"{bl.fmt_ms(r[f'{v}_loaded']['mean'])} / {bl.fmt_ms(r[f'{v}_loaded']['p50'])}",
+		f"{r[f'{v}_ratio_mean']:.2f}x / {r[f'{v}_ratio_p50']:.2f}x"] for r in results for v in ("engine", "floor")]
+	return bl.table(["backend", "path", "prior postings per account", "posts per pair", "fresh pair mean / p50 ms",
+		"loaded pair mean / p50 ms", "loaded/fresh (mean / p50)"], rows)
 
 
 def main(argv=None) -> int:
