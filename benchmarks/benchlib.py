@@ -644,6 +644,25 @@ def timed_statements(db, record):
 		del db.begin
 
 
+def statement_kind(query: str) -> str:
+	"""A short label for a statement of a posting or a C2B confirmation (backticks or double quotes)."""
+	q = query.lstrip().replace('"', "`")
+	verb = q.split(None, 1)[0].upper() if q else "?"
+	if verb in ("BEGIN", "COMMIT", "ROLLBACK"):
+		return verb
+	if "Ledger Account" in q:
+		if verb == "SELECT" and ("`posting_count`, `normal_side`" in q or "`posting_count`, a.`normal_side`" in q):
+			return "lock accounts (SELECT .. FOR UPDATE)"  # SQLite: no FOR UPDATE (BEGIN IMMEDIATE locked)
+		return "UPDATE balances" if verb == "UPDATE" else "other account read"
+	for table, insert, other in (("Ledger Posting", "INSERT postings", "last-posting read"),
+			("Ledger Transaction", "INSERT header", "find_by_key"), ("Callback Log", "Callback Log INSERT",
+			"Callback Log UPDATE"), ("Vehicle", None, "match_account (Fleet Vehicle)"),
+			("tabFleet Driver", None, "get_driver"), ("Singles", None, "get_settings")):
+		if table in q:
+			return insert if verb == "INSERT" and insert else other
+	return "other"
+
+
 # --- timed clients ----------------------------------------------------------------------------
 
 

@@ -45,8 +45,7 @@ process tree and the HTTP server process, read from /proc over each measured win
 
 **Lock window** (``--profile-seconds`` per run, separate from the throughput runs): every statement
 is timed at the DB-API connection (``benchlib.timed_statements``: wall and this thread's CPU), the
-floor's and the port's alike.  A
-confirmation's lock window runs from the return of the statement that takes the account locks
+floor's and the port's alike.  A confirmation's lock window runs from the return of the statement that takes the account locks
 (``SELECT .. FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``) to the return of ``COMMIT``; it is split into
 the statements inside it and the Python between them.
 
@@ -89,21 +88,9 @@ HTTP_THREADS = 16
 
 
 def daraja_body(trans_id: str, amount: Decimal, account: str, when: str) -> dict:
-	return {
-		"TransactionType": "Pay Bill",
-		"TransID": trans_id,
-		"TransTime": when,
-		"TransAmount": str(amount),
-		"BusinessShortCode": "600000",
-		"BillRefNumber": account,
-		"InvoiceNumber": "",
-		"OrgAccountBalance": "",
-		"ThirdPartyTransID": "",
-		"MSISDN": "2547 ***** 126",
-		"FirstName": "JOHN",
-		"MiddleName": "",
-		"LastName": "DOE",
-	}
+	return {"TransactionType": "Pay Bill", "TransID": trans_id, "TransTime": when, "TransAmount": str(amount),
+		"BusinessShortCode": "600000", "BillRefNumber": account, "InvoiceNumber": "", "OrgAccountBalance": "",
+		"ThirdPartyTransID": "", "MSISDN": "2547 ***** 126", "FirstName": "JOHN", "MiddleName": "", "LastName": "DOE"}
 
 
 def trans_time() -> str:
@@ -111,42 +98,6 @@ def trans_time() -> str:
 
 
 # --- statement timing (lock-window pass only) ---------------------------------------------------
-
-
-def _kind(query: str) -> str:
-	q = query.lstrip().replace('"', "`")  # the raw paths' queries are already in PostgreSQL quoting
-	head = q[:12].upper()
-	if head.startswith("COMMIT"):
-		return "COMMIT"
-	if head.startswith("ROLLBACK"):
-		return "ROLLBACK"
-	if head.startswith("BEGIN"):
-		return "BEGIN"
-	if "Ledger Account" in q:
-		if head.startswith("SELECT") and (
-			"`posting_count`, `normal_side`" in q or "`posting_count`, a.`normal_side`" in q
-		):
-			return "lock accounts (SELECT .. FOR UPDATE)"  # SQLite: no FOR UPDATE (BEGIN IMMEDIATE locked)
-		if head.startswith("UPDATE"):
-			return "UPDATE balances"
-		return "other account read"
-	if "Ledger Posting" in q:
-		if head.startswith("INSERT"):
-			return "INSERT postings"
-		return "last-posting read"
-	if "Ledger Transaction" in q:
-		if head.startswith("INSERT"):
-			return "INSERT header"
-		return "find_by_key"
-	if "Vehicle" in q:
-		return "match_account (Fleet Vehicle)"
-	if "tabFleet Driver" in q:
-		return "get_driver"
-	if "Singles" in q:
-		return "get_settings"
-	if "Callback Log" in q:
-		return "Callback Log " + ("INSERT" if head.startswith("INSERT") else "UPDATE")
-	return "other"
 
 
 class Recorder:
@@ -161,7 +112,7 @@ class Recorder:
 		self.c0 = time.thread_time()
 
 	def add(self, query, w0, w1, c0, c1):
-		self.events.append((_kind(query), w0, w1, c0, c1))
+		self.events.append((bl.statement_kind(query), w0, w1, c0, c1))
 
 
 def breakdown(rec: Recorder, end_wall: float, end_cpu: float, sqlite: bool) -> dict | None:

@@ -18,7 +18,6 @@ import argparse
 import cProfile
 import io
 import pstats
-import re
 import sys
 import time
 import uuid
@@ -34,25 +33,6 @@ import posting_throughput as pt
 from ledger_app.db.pool import ConnectionPool
 
 VARIANTS = ("floor", "engine")
-
-
-def _kind(query: str) -> str:
-	"""A short label for a statement: its verb and the table (or first column) it names."""
-	words = query.replace('"', "`").split()
-	verb = words[0].upper() if words else "?"
-	q = " ".join(words)
-	if verb == "INSERT":
-		skip = " (or skip)" if " ON DUPLICATE KEY " in q or " ON CONFLICT " in q else ""
-		return "INSERT " + " ".join(words[2:4]).split("(")[0].strip() + skip
-	if verb == "UPDATE":
-		return "UPDATE " + " ".join(words[1:3])
-	if verb == "SELECT":
-		table = q.split(" FROM ", 1)[1].split(" WHERE ")[0] if " FROM " in q else "?"
-		tables = re.findall(r"`tab[^`]+`", table)  # the lock with the last posting joined names both
-		if tables:
-			table = " LEFT JOIN ".join(tables) if " JOIN " in table else tables[0]
-		return f"SELECT {table}" + (" FOR UPDATE" if "FOR UPDATE" in q else "")
-	return verb
 
 
 def measure(backend: str, posts: int, cprofile_top: int, blocks: int = 8) -> dict:
@@ -76,8 +56,8 @@ def measure(backend: str, posts: int, cprofile_top: int, blocks: int = 8) -> dic
 				x = acc[variant]
 
 				def record(query, w0, w1, c0, c1, x=x):
-					x["kinds"][_kind(query)] += 1
-					x["kind_seconds"][_kind(query)] += w1 - w0
+					x["kinds"][bl.statement_kind(query)] += 1
+					x["kind_seconds"][bl.statement_kind(query)] += w1 - w0
 
 				with bl.timed_statements(db, record):
 					t, cpu = time.perf_counter(), time.process_time()
