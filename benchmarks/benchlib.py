@@ -287,6 +287,7 @@ class Floor:
 			" `party`, `payload_hash`, `key_scope`) VALUES (" + ", ".join(["%s"] * 16) + ")",
 		)
 		self._by_count: dict[int, tuple[str, str, str]] = {}
+		self.retries = 0
 		self.money = (lambda v: str(v.quantize(Decimal("0.01")))) if self.sqlite else (lambda v: v)
 
 	def _statements(self, n: int) -> tuple[str, str, str]:
@@ -352,8 +353,9 @@ class Floor:
 				cur.close()
 		return legs
 
-	def post_retrying(self, db, key: str, legs, stats: dict | None = None, **header) -> dict:
-		"""``post``, retried on a deadlock or lock timeout as the port retries the engine's units."""
+	def post_retrying(self, db, key: str, legs, **header) -> dict:
+		"""``post``, retried on a deadlock or lock timeout as the port retries the engine's units
+		(counted in ``retries``)."""
 		for attempt in range(10):
 			try:
 				return self.post(db, key, legs, **header)
@@ -362,8 +364,7 @@ class Floor:
 					db.dialect.classify(exc), RetryableDatabaseError)
 				if not retryable or attempt == 9:
 					raise
-				if stats is not None:
-					stats["retries"] = stats.get("retries", 0) + 1
+				self.retries += 1
 				time.sleep(random.uniform(0, 0.01 * (2**attempt)))
 		raise AssertionError("unreachable")
 

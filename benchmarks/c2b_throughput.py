@@ -196,7 +196,7 @@ def db_server_pid(backend: str) -> int | None:
 # --- the raw floor ----------------------------------------------------------------------------
 
 
-def floor_confirm(floor: bl.Floor, db, trans_id: str, amount: Decimal, driver: Driver, stats: dict) -> None:
+def floor_confirm(floor: bl.Floor, db, trans_id: str, amount: Decimal, driver: Driver) -> None:
 	"""One confirmation through the floor: the split from the locked target balance."""
 
 	def split(rows: dict) -> dict:
@@ -205,7 +205,7 @@ def floor_confirm(floor: bl.Floor, db, trans_id: str, amount: Decimal, driver: D
 		contribution = min(cut, outstanding) if outstanding > 0 else Decimal("0.00")
 		return {drivers.PAYBILL_ACCOUNT: amount, driver.target: -contribution, driver.payable: contribution - amount}
 
-	floor.post_retrying(db, trans_id, split, stats, accounts=driver.locked, transaction_type="C2B Payment",
+	floor.post_retrying(db, trans_id, split, accounts=driver.locked, transaction_type="C2B Payment",
 		key_scope="C2B Receipt", owner="Guest", remarks=f"C2B {trans_id} account {driver.account_number}",
 		party_type="Fleet Driver", party=driver.name)
 
@@ -226,13 +226,8 @@ def server_process(db_url: str, threads: int):
 
 
 class HttpClient:
-	"""A lean keep-alive HTTP/1.1 client (``http.client``), one per client thread.
-
-	The gateway's client does not run on this machine; the load generator does, on the same 2 cores
-	as the server and the database, so it should cost as little as possible.  ``requests`` costs
-	0.7-1.7 ms more per request here than this (docs/performance-c2b.md), which the first version of
-	this benchmark measured as if it were the server's.
-	"""
+	"""A lean keep-alive HTTP/1.1 client (``http.client``), one per client thread: the load generator
+	shares the cores with the server and the database, so it should cost as little as possible."""
 
 	def __init__(self, base: str, headers: dict | None = None):
 		import http.client
@@ -264,15 +259,11 @@ class HttpClient:
 
 
 class Books:
-	"""What the clients were told succeeded (all variants, warm-ups included), for the checks."""
+	"""What the clients were told succeeded (all variants, warm-ups included), for the checks;
+	``logged``: the confirmations that wrote a Callback Log row (http and service+log)."""
 
 	def __init__(self):
-		self.lock = threading.Lock()
-		self.amount = Decimal("0.00")
-		self.count = 0
-		self.http = 0
-		#: confirmations that wrote a Callback Log row (http and service+log)
-		self.logged = 0
+		self.lock, self.amount, self.count, self.http, self.logged = threading.Lock(), Decimal("0.00"), 0, 0, 0
 
 	def add(self, amount: Decimal, variant: str) -> None:
 		with self.lock:
@@ -285,19 +276,16 @@ class Books:
 def confirm_one(ctx: dict, variant: str, db, session, trans_id: str, amount: Decimal, driver) -> None:
 	"""One confirmation of ``amount`` to ``driver``'s vehicle through ``variant``'s path."""
 	if variant == "floor":
-		floor_confirm(ctx["floor"], db, trans_id, amount, driver, ctx.setdefault("floor_retries", {}))
+		floor_confirm(ctx["floor"], db, trans_id, amount, driver)
 		return
 	body = daraja_body(trans_id, amount, driver.account_number, trans_time())
 	if variant == "service":
 		drivers.confirm_c2b(db, drivers.parse_c2b(body))
 	elif variant == "service+log":
 		raw = json.dumps(body).encode()
-		log_name = callbacks.record(
-			db, "c2b_confirmation", raw, {"Content-Type": "application/json"}, "127.0.0.1"
-		)
-		refused = callbacks.refusal(
-			CALLBACK_TOKEN, CALLBACK_TOKEN, "127.0.0.1", get_settings(db, ("allowed_callback_ips",))["allowed_callback_ips"]
-		)
+		log_name = callbacks.record(db, "c2b_confirmation", raw, {"Content-Type": "application/json"}, "127.0.0.1")
+		allowed = get_settings(db, ("allowed_callback_ips",))["allowed_callback_ips"]
+		refused = callbacks.refusal(CALLBACK_TOKEN, CALLBACK_TOKEN, "127.0.0.1", allowed)
 		assert refused is None, refused
 		payment = drivers.parse_c2b(json.loads(raw))
 		try:
@@ -318,8 +306,7 @@ CODES = {"floor": "F", "service": "S", "service+log": "L", "http": "H"}
 def prime(ctx: dict, variants, clients: int = 4) -> None:
 	"""One confirmation to every vehicle of the fleet through each path, unmeasured.  A process that
 	has been taking payments for a while has matched every vehicle paid to it and keeps the match
-	(``drivers.kept_match``); the measured runs then
-	see that steady state instead of each process's first payment to each vehicle."""
+	(``drivers.kept_match``); the measured runs then see that steady state."""
 	vehicles = [ctx["fleet"]["hot"], *ctx["fleet"]["spread"]]
 	tag = uuid.uuid4().hex[:8].upper()
 
@@ -398,16 +385,12 @@ def timed_run(
 				session.close()
 
 	db_pid, app_pid = ctx.get("db_pid"), ctx.get("server_pid") if variant == "http" else None
-	meters = {
-		"client_cpu": time.process_time,
-		"db_cpu": lambda: process_tree_cpu(db_pid) if db_pid else float("nan"),
-		"app_cpu": lambda: process_tree_cpu(app_pid) if app_pid else float("nan"),
-	}
-	floor_stats = ctx.setdefault("floor_retries", {})
-	floor_retries = floor_stats.get("retries", 0)
+	meters = {"client_cpu": time.process_time, "db_cpu": lambda: process_tree_cpu(db_pid) if db_pid else float("nan"),
+		"app_cpu": lambda: process_tree_cpu(app_pid) if app_pid else float("nan")}
+	floor = ctx.get("floor") if variant == "floor" else None
+	retries = floor.retries if floor else 0
 	result = bl.timed_clients(threads, warmup, seconds, client, meters)
-	floor_retries = floor_stats.get("retries", 0) - floor_retries
-	return {**result, "variant": variant, "retries": len(rollbacks) + floor_retries}
+	return {**result, "variant": variant, "retries": len(rollbacks) + (floor.retries - retries if floor else 0)}
 
 
 def pickers(fleet: dict) -> dict:
@@ -415,9 +398,7 @@ def pickers(fleet: dict) -> dict:
 	return {"hot": lambda rng: hot, "spread": lambda rng: rng.choice(spread)}
 
 
-def scenario(
-	ctx: dict, layout: str, threads: int, seconds: float, warmup: float, rounds: int, variants
-) -> dict:
+def scenario(ctx: dict, layout: str, threads: int, seconds: float, warmup: float, rounds: int, variants) -> dict:
 	picker = pickers(ctx["fleet"])[layout]
 	runs = {v: [] for v in variants}
 	load = [os.getloadavg()[0]]
@@ -440,9 +421,7 @@ def scenario(
 	return out
 
 
-def lock_window(
-	ctx: dict, layout: str, threads: int, seconds: float, variant: str, warmup: float = 0.3
-) -> dict:
+def lock_window(ctx: dict, layout: str, threads: int, seconds: float, variant: str, warmup: float = 0.3) -> dict:
 	"""A short instrumented run; mean per-confirmation breakdown in seconds."""
 	picker = pickers(ctx["fleet"])[layout]
 	result = timed_run(ctx, variant, threads, seconds, warmup, picker, profile=True)
@@ -451,23 +430,12 @@ def lock_window(
 	keys = sorted({k for p in prof for k in p})
 	mean = {k: sum(p.get(k, 0.0) for p in prof) / max(1, len(prof)) for k in keys}
 	windows = sorted(p["window"] for p in prof)
-	bl.log(
-		f"  lock window {ctx['backend']} {layout} x{threads} {variant}: {rate:,.0f}/s, window"
+	bl.log(f"  lock window {ctx['backend']} {layout} x{threads} {variant}: {rate:,.0f}/s, window"
 		f" {mean.get('window', 0) * 1000:.2f} ms of {mean.get('total', 0) * 1000:.2f} ms ({len(prof)} samples,"
-		f" {len(result['errors'])} errors)"
-	)
-	return {
-		"backend": ctx["backend"],
-		"layout": layout,
-		"threads": threads,
-		"variant": variant,
-		"rate": rate,
-		"samples": len(prof),
-		"mean": mean,
-		"window_p50": bl.percentile(windows, 0.5),
-		"window_p99": bl.percentile(windows, 0.99),
-		"errors": len(result["errors"]),
-	}
+		f" {len(result['errors'])} errors)")
+	return {"backend": ctx["backend"], "layout": layout, "threads": threads, "variant": variant, "rate": rate,
+		"samples": len(prof), "mean": mean, "window_p50": bl.percentile(windows, 0.5),
+		"window_p99": bl.percentile(windows, 0.99), "errors": len(result["errors"])}
 
 
 # --- correctness --------------------------------------------------------------------------------

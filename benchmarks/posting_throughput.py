@@ -67,7 +67,6 @@ def timed_run(pool: ConnectionPool, variant: str, threads: int, seconds: float, 
 	"""``threads`` workers posting journals for warmup + seconds; journals finishing inside the
 	measured window count."""
 	floor = bl.Floor(pool) if variant == "floor" else None
-	stats = {"retries": 0}
 
 	@contextlib.contextmanager
 	def client(i: int):
@@ -79,13 +78,13 @@ def timed_run(pool: ConnectionPool, variant: str, threads: int, seconds: float, 
 				if floor is None:
 					engine_post(db, key, debit, credit, amount)
 				else:
-					floor.post_retrying(db, key, {debit: amount, credit: -amount}, stats)
+					floor.post_retrying(db, key, {debit: amount, credit: -amount})
 
 			yield step
 
 	run_id = uuid.uuid4().hex[:12]
 	result = bl.timed_clients(threads, warmup, seconds, client, {"client_cpu": time.process_time})
-	return {**result, "variant": variant, "retries": stats["retries"]}
+	return {**result, "variant": variant, "retries": floor.retries if floor else 0}
 
 
 def hot_picker(accounts):
@@ -177,7 +176,6 @@ def history(backend: str, prior: int, posts: int, blocks: int, keep: bool) -> di
 		floor = bl.Floor(pool)
 		run_id = uuid.uuid4().hex[:10]
 		times = {(v, p): [] for v in ("engine", "floor") for p in ("loaded", "fresh")}
-		stats = {"retries": 0}
 		per_block = max(1, posts // blocks)
 		n = 0
 		with pool.connection() as db:
@@ -186,7 +184,7 @@ def history(backend: str, prior: int, posts: int, blocks: int, keep: bool) -> di
 				for _ in range(20):
 					n += 1
 					engine_post(db, f"w-{run_id}-{n}", pair[0], pair[1], Decimal("1.00"))
-					floor.post_retrying(db, f"wf-{run_id}-{n}", legs(pair), stats)
+					floor.post_retrying(db, f"wf-{run_id}-{n}", legs(pair))
 			for _, label, _ in bl.alternating(("loaded", "fresh"), blocks):
 				pair = loaded if label == "loaded" else fresh
 				for variant in ("engine", "floor"):
@@ -196,7 +194,7 @@ def history(backend: str, prior: int, posts: int, blocks: int, keep: bool) -> di
 						if variant == "engine":
 							engine_post(db, f"h-{run_id}-{n}", pair[0], pair[1], Decimal("1.00"))
 						else:
-							floor.post_retrying(db, f"h-{run_id}-{n}", legs(pair), stats)
+							floor.post_retrying(db, f"h-{run_id}-{n}", legs(pair))
 						bucket.append(time.perf_counter() - t)
 			plan = explain_last_posting(db, loaded[0])
 		pool.dispose()
