@@ -239,12 +239,8 @@ def posting_name_expr(db) -> str | None:
 	if d == "sqlite":
 		return None
 	schema = "DATABASE()" if d == "mariadb" else "current_schema()"
-	rows = raw_exec(
-		db,
-		"SELECT column_default AS d FROM information_schema.columns WHERE table_schema = "
-		f"{schema} AND table_name = 'tabLedger Posting' AND column_name = 'name'",
-		fetch=True,
-	)
+	rows = raw_exec(db, f"SELECT column_default AS d FROM information_schema.columns WHERE table_schema = {schema}"
+		" AND table_name = 'tabLedger Posting' AND column_name = 'name'", fetch=True)
 	default = rows[0]["d"] if rows else None
 	if default not in (None, "", "NULL"):
 		return None
@@ -447,13 +443,10 @@ def _reserve_posting_names(db, count: int) -> int:
 		return int(top) + 1  # AUTOINCREMENT moves sqlite_sequence past explicit names itself
 	seq = sequence_name("Ledger Posting")
 	expr = autoincrement_name_expr("Ledger Posting", d)
-	first = raw_exec(db, f"SELECT {expr} AS v", fetch=True)[0]["v"]
-	last = int(first) + count
-	if d == "postgres":
-		raw_exec(db, f"SELECT setval('{seq}', {last})", fetch=True)
-	else:
-		raw_exec(db, f"SELECT SETVAL(`{seq}`, {last})", fetch=True)
-	return int(first) + 1
+	first = int(raw_exec(db, f"SELECT {expr} AS v", fetch=True)[0]["v"])
+	setval = f"setval('{seq}', {first + count})" if d == "postgres" else f"SETVAL(`{seq}`, {first + count})"
+	raw_exec(db, f"SELECT {setval}", fetch=True)
+	return first + 1
 
 
 def bulk_history(pool, prefix: str, pairs: int, seq_from: int, seq_to: int, *, headers: bool = True,
@@ -513,19 +506,14 @@ def set_pair_caches(db, prefix: str, pairs: int, seq: int) -> None:
 		a, l = pair_names(prefix, p)
 		bal = str(Decimal(seq * pair_cents(p)) / 100)
 		params += [(bal, seq, a), (bal, seq, l)]
-	q = raw_sql(
-		db.dialect.name, f"UPDATE {ACCOUNT} SET `balance` = %s, `posting_count` = %s WHERE `name` = %s"
-	)
+	q = raw_sql(db.dialect.name, f"UPDATE {ACCOUNT} SET `balance` = %s, `posting_count` = %s WHERE `name` = %s")
 	with db.transaction():
 		if db.dialect.name == "sqlite":
 			db.connection.executemany(q, params)
-		else:
-			cur = db.connection.cursor()
-			try:
-				for i in range(0, len(params), 1000):
-					cur.executemany(q, params[i : i + 1000])
-			finally:
-				cur.close()
+			return
+		with contextlib.closing(db.connection.cursor()) as cur:
+			for i in range(0, len(params), 1000):
+				cur.executemany(q, params[i : i + 1000])
 
 
 def pair_accounts(prefix: str, pairs: int, seq: int = 0) -> list[dict]:

@@ -33,12 +33,8 @@ Variants take turns within a scenario over ``--rounds`` rounds (ABC.., ..CBA, ..
 ``--seconds``, after a warm-up.  Rates are confirmations finishing inside the measured windows /
 measured seconds.
 
-After all runs on a backend the books are checked: paybill balance == the sum of the amounts of every
-confirmation that reported success (all variants, warm-ups included) == the sum of the paybill's
-postings; C2B Payment transactions == successes; sum of driver payables + sum of target paid off ==
-sum of amounts (the split conserves money); no target reached zero (the split stayed in its sharing
-branch); Processed Callback Log rows == confirmations over http and service+log;
-``reconcile.reconcile(db)`` finds no discrepancy.
+After all runs on a backend the books are checked (``check_books``): the paybill, the transactions,
+the split, the Callback Log rows and reconciliation against what the clients were told succeeded.
 
 CPU: this process's CPU time, and (MariaDB, PostgreSQL on this machine) the database server's
 process tree and the HTTP server process, read from /proc over each measured window.
@@ -107,9 +103,7 @@ class Recorder:
 		self.events: list[tuple] = []
 
 	def start(self):
-		self.events = []
-		self.t0 = time.perf_counter()
-		self.c0 = time.thread_time()
+		self.events, self.t0, self.c0 = [], time.perf_counter(), time.thread_time()
 
 	def add(self, query, w0, w1, c0, c1):
 		self.events.append((bl.statement_kind(query), w0, w1, c0, c1))
@@ -394,8 +388,7 @@ def timed_run(
 
 
 def pickers(fleet: dict) -> dict:
-	hot, spread = fleet["hot"], fleet["spread"]
-	return {"hot": lambda rng: hot, "spread": lambda rng: rng.choice(spread)}
+	return {"hot": lambda rng: fleet["hot"], "spread": lambda rng: rng.choice(fleet["spread"])}
 
 
 def scenario(ctx: dict, layout: str, threads: int, seconds: float, warmup: float, rounds: int, variants) -> dict:

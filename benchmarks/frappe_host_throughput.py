@@ -20,39 +20,19 @@ runs with the bench's own ``env/bin/python`` and ``env/bin/gunicorn``.  ``PYTHON
 checkout for every process it starts, so both hosts run the code of this checkout whatever the bench
 or the Python environment has installed.
 
-What it does:
-
-1. Reads the site's database from ``sites/<site>/site_config.json`` over
-   ``sites/common_site_config.json`` (``db_host``, ``db_port``, ``db_name``, ``db_password``;
-   ``db_user`` or else ``db_name`` as the user) and creates a fresh database ``ledger_bench_frappe_host``
-   on the same server for the standalone host (root user and password: ``--db-root-user`` /
-   ``--db-root-password``, by default ``root_login`` / ``root_password`` from the site's config).
-2. Prepares the same fleet on both (``c2b_fleet.setup_fleet``: Ledger Settings with a global
-   daily target of 100,000,000.00, fare 50 %, target sharing on, instant payouts off; the hot driver
-   and ``--drivers`` drivers ``D0000`` .. on vehicles ``K0000`` ..; the day's target charged).  On the
-   site this runs in the bench's Python (``frappe_site_setup.py``) against ``frappe.db``, after
-   emptying the tables of the ledger_app doctypes (refused without ``--wipe`` when they hold rows: use
-   a site made for this), and sets Ledger Settings' ``callback_token`` with ``frappe.get_single(...).save()``.
-3. Starts both hosts as production runs them: the site under
-   ``gunicorn -b 127.0.0.1:PORT -w W -t 120 --preload frappe.app:application`` from ``sites/`` (W =
-   2 x cores + 1 sync workers, what bench's production config generator writes; ``--workers``),
-   requests picking the site by their ``Host`` header; the standalone host as ``ledger-app serve
-   --no-scheduler --threads 16`` (waitress, as ``c2b_throughput.py``'s http variant).
-4. Pays every vehicle once through each host (unmeasured: each process keeps the matches it made),
-   then ``--clients`` clients (threads, one ``http.client`` connection each: ``c2b_throughput.HttpClient``)
-   POST Daraja's confirmation body to ``/api/method/ledger_app.api.daraja.c2b_confirmation?token=...``,
-   each to a random one of the drivers' vehicles, for ``--rounds`` rounds per host that split
-   ``--seconds``, the hosts taking turns (A B, B A, ...).  A confirmation counts when the answer is 200
-   ``{"ResultCode": 0, "ResultDesc": "Success"}`` and it finishes inside the measured window.  Per
-   round: the load average, and the CPU of this process (the clients), of the host's process tree, of
-   the MariaDB server, and of everything else on the machine (``/proc/stat`` busy minus those three).
-5. Profiles the site (``--profile-seconds``; 0 skips it): a separate gunicorn with the same flags and
-   ``-c benchmarks/frappe_request_phases.py``, whose hooks time the phases of each Frappe request in
-   the workers (see that file), at 1 client and at ``--clients`` clients.
-6. Checks the books of both databases (``c2b_throughput.check_books``): paybill balance == sum of the
-   confirmed amounts == sum of its postings, one C2B Payment transaction and one Processed Callback
-   Log row per confirmation, payables + target paid off == amounts, no unmatched payment, reconcile
-   clean.  Exit status 1 if either is wrong.
+What it does (docs/performance.md, "Frappe host vs standalone host", has the details): a fresh
+``ledger_bench_frappe_host`` database on the site's MariaDB server for the standalone host (root user
+and password: ``--db-root-user`` / ``--db-root-password``, by default ``root_login`` /
+``root_password`` of the site's config); the same fleet on both (``c2b_fleet.setup_fleet``; on the site
+through ``c2b_fleet.py`` run by the bench's Python, after emptying the ledger_app tables, refused
+without ``--wipe`` when they hold rows); the site under ``gunicorn -b 127.0.0.1:PORT -w W -t 120
+--preload frappe.app:application`` (W = 2 x cores + 1 sync workers, as bench's production config)
+and ``ledger-app serve --no-scheduler --threads 16``; every vehicle paid once through each host, then
+``--clients`` clients POST Daraja's confirmation body to ``/api/method/ledger_app.api.daraja.c2b_confirmation``
+for ``--rounds`` rounds per host, the hosts taking turns, with the CPU of the clients, the host's process
+tree, MariaDB and everything else per round; a phase profile of the site (``--profile-seconds``, 0 skips
+it; ``frappe_request_phases.py`` as gunicorn's config); the books of both databases checked
+(``c2b_throughput.check_books``; exit status 1 if either is wrong).
 """
 
 from __future__ import annotations
@@ -129,9 +109,9 @@ def bench_env(extra: dict | None = None) -> dict:
 
 
 def on_site(bench: Path, site: str, *args: str) -> dict:
-	"""Run ``frappe_site_setup.py`` with the bench's Python in ``sites/``; its JSON answer."""
+	"""Run ``c2b_fleet.py`` with the bench's Python in ``sites/``; its JSON answer."""
 	python = str(bench / "env" / "bin" / "python")
-	cmd = [python, str(HERE / "frappe_site_setup.py"), "--site", site, *args]
+	cmd = [python, str(HERE / "c2b_fleet.py"), "--site", site, *args]
 	done = subprocess.run(cmd, check=False, cwd=bench / "sites", env=bench_env(), capture_output=True, text=True)
 	if done.returncode != 0:
 		raise SystemExit(f"the site's set-up failed:\n{done.stderr[-3000:]}")
@@ -189,11 +169,9 @@ def machine_busy() -> float:
 
 def measure(ctx: dict, clients: int, seconds: float, warmup: float, picker) -> dict:
 	"""One round of one host (``c2b_throughput.timed_run``), with the machine's CPU over it."""
-	busy0, t0 = machine_busy(), time.perf_counter()
-	load0 = os.getloadavg()[0]
+	busy0, t0, load0 = machine_busy(), time.perf_counter(), os.getloadavg()[0]
 	result = c2b.timed_run(ctx, "http", clients, seconds, warmup, picker)
-	busy = machine_busy() - busy0
-	wall = time.perf_counter() - t0
+	busy, wall = machine_busy() - busy0, time.perf_counter() - t0
 	db_cpu = result["db_cpu"] if result["db_cpu"] == result["db_cpu"] else 0.0  # NaN: the server is not local
 	ours = result["client_cpu"] + result["app_cpu"] + db_cpu
 	window, x = result["seconds"], bl.summary([result], ("client_cpu", "app_cpu", "db_cpu"))

@@ -49,8 +49,7 @@ def measure(backend: str, posts: int, cprofile_top: int, blocks: int = 8) -> dic
 			for i in range(200):  # warm-up
 				pt.engine_post(db, f"w{run}-{i}", *pair, Decimal("1.00"))
 			per_block = max(1, posts // blocks)
-			acc = {v: {"wall": 0.0, "cpu": 0.0, "blocks": [], "kinds": Counter(), "kind_seconds": Counter()}
-				for v in VARIANTS}
+			acc = {v: {"wall": 0.0, "cpu": 0.0, "blocks": [], "kinds": Counter(), "kind_seconds": Counter()} for v in VARIANTS}
 			n = 0
 			for _, variant, _ in bl.alternating(VARIANTS, blocks):
 				x = acc[variant]
