@@ -120,16 +120,24 @@ def create_database(backend: str, purpose: str) -> str:
 			Path(str(path) + suffix).unlink(missing_ok=True)
 		return f"sqlite:///{path}"
 	drop_database(backend, _with_database(_server(backend), name))
+	charset = " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci" if backend == "mariadb" else ""
+	_admin(backend, raw_sql(backend, f"CREATE DATABASE `{name}`{charset}"))
+	return _with_database(_server(backend), name)
+
+
+def _admin(backend: str, *statements) -> None:
+	"""Run ``statements`` (text, or (text, params)) on the server's admin connection."""
 	conn = admin_connect(backend)
 	try:
-		if backend == "mariadb":
-			with conn.cursor() as cur:
-				cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-		else:
-			conn.execute(f'CREATE DATABASE "{name}"')
+		for statement in statements:
+			query, params = statement if isinstance(statement, tuple) else (statement, None)
+			if backend == "mariadb":
+				with conn.cursor() as cur:
+					cur.execute(query, params)
+			else:
+				conn.execute(query, params)
 	finally:
 		conn.close()
-	return _with_database(_server(backend), name)
 
 
 def drop_database(backend: str, url: str) -> None:
@@ -140,17 +148,11 @@ def drop_database(backend: str, url: str) -> None:
 		return
 	name = unquote(urlsplit(url).path.lstrip("/"))
 	assert name.startswith(DB_PREFIX), name
-	conn = admin_connect(backend)
-	try:
-		if backend == "mariadb":
-			with conn.cursor() as cur:
-				cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-		else:
-			conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
-				" AND pid <> pg_backend_pid()", (name,))
-			conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-	finally:
-		conn.close()
+	if backend == "mariadb":
+		_admin(backend, f"DROP DATABASE IF EXISTS `{name}`")
+		return
+	others = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+	_admin(backend, (others, (name,)), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
@@ -199,11 +201,7 @@ def server_settings(backend: str) -> dict:
 
 def raw_sql(dialect_name: str, query: str) -> str:
 	"""Backtick / ``%s`` SQL for the raw DB-API driver of ``dialect_name``."""
-	if dialect_name == "postgres":
-		return query.replace("`", '"')
-	if dialect_name == "sqlite":
-		return query.replace("%s", "?")
-	return query
+	return {"postgres": query.replace("`", '"'), "sqlite": query.replace("%s", "?")}.get(dialect_name, query)
 
 
 def raw_exec(db, query: str, params=None, fetch: bool = False):
