@@ -20,39 +20,19 @@ runs with the bench's own ``env/bin/python`` and ``env/bin/gunicorn``.  ``PYTHON
 checkout for every process it starts, so both hosts run the code of this checkout whatever the bench
 or the Python environment has installed.
 
-What it does:
-
-1. Reads the site's database from ``sites/<site>/site_config.json`` over
-   ``sites/common_site_config.json`` (``db_host``, ``db_port``, ``db_name``, ``db_password``;
-   ``db_user`` or else ``db_name`` as the user) and creates a fresh database ``ledger_bench_frappe_host``
-   on the same server for the standalone host (root user and password: ``--db-root-user`` /
-   ``--db-root-password``, by default ``root_login`` / ``root_password`` from the site's config).
-2. Prepares the same fleet on both (``c2b_fleet.setup_fleet``: Ledger Settings with a global
-   daily target of 100,000,000.00, fare 50 %, target sharing on, instant payouts off; the hot driver
-   and ``--drivers`` drivers ``D0000`` .. on vehicles ``K0000`` ..; the day's target charged).  On the
-   site this runs in the bench's Python (``frappe_site_setup.py``) against ``frappe.db``, after
-   emptying the tables of the ledger_app doctypes (refused without ``--wipe`` when they hold rows: use
-   a site made for this), and sets Ledger Settings' ``callback_token`` with ``frappe.get_single(...).save()``.
-3. Starts both hosts as production runs them: the site under
-   ``gunicorn -b 127.0.0.1:PORT -w W -t 120 --preload frappe.app:application`` from ``sites/`` (W =
-   2 x cores + 1 sync workers, what bench's production config generator writes; ``--workers``),
-   requests picking the site by their ``Host`` header; the standalone host as ``ledger-app serve
-   --no-scheduler --threads 16`` (waitress, as ``c2b_throughput.py``'s http variant).
-4. Pays every vehicle once through each host (unmeasured: each process keeps the matches it made),
-   then ``--clients`` clients (threads, one ``http.client`` connection each: ``c2b_throughput.HttpClient``)
-   POST Daraja's confirmation body to ``/api/method/ledger_app.api.daraja.c2b_confirmation?token=...``,
-   each to a random one of the drivers' vehicles, for ``--rounds`` rounds per host that split
-   ``--seconds``, the hosts taking turns (A B, B A, ...).  A confirmation counts when the answer is 200
-   ``{"ResultCode": 0, "ResultDesc": "Success"}`` and it finishes inside the measured window.  Per
-   round: the load average, and the CPU of this process (the clients), of the host's process tree, of
-   the MariaDB server, and of everything else on the machine (``/proc/stat`` busy minus those three).
-5. Profiles the site (``--profile-seconds``; 0 skips it): a separate gunicorn with the same flags and
-   ``-c benchmarks/frappe_request_phases.py``, whose hooks time the phases of each Frappe request in
-   the workers (see that file), at 1 client and at ``--clients`` clients.
-6. Checks the books of both databases (``c2b_throughput.check_books``): paybill balance == sum of the
-   confirmed amounts == sum of its postings, one C2B Payment transaction and one Processed Callback
-   Log row per confirmation, payables + target paid off == amounts, no unmatched payment, reconcile
-   clean.  Exit status 1 if either is wrong.
+What it does (docs/performance.md, "Frappe host vs standalone host", has the details): a fresh
+``ledger_bench_frappe_host`` database on the site's MariaDB server for the standalone host (root user
+and password: ``--db-root-user`` / ``--db-root-password``, by default ``root_login`` /
+``root_password`` of the site's config); the same fleet on both (``c2b_fleet.setup_fleet``; on the site
+through ``c2b_fleet.py`` run by the bench's Python, after emptying the ledger_app tables, refused
+without ``--wipe`` when they hold rows); the site under ``gunicorn -b 127.0.0.1:PORT -w W -t 120
+--preload frappe.app:application`` (W = 2 x cores + 1 sync workers, as bench's production config)
+and ``ledger-app serve --no-scheduler --threads 16``; every vehicle paid once through each host, then
+``--clients`` clients POST Daraja's confirmation body to ``/api/method/ledger_app.api.daraja.c2b_confirmation``
+for ``--rounds`` rounds per host, the hosts taking turns, with the CPU of the clients, the host's process
+tree, MariaDB and everything else per round; a phase profile of the site (``--profile-seconds``, 0 skips
+it; ``frappe_request_phases.py`` as gunicorn's config); the books of both databases checked
+(``c2b_throughput.check_books``; exit status 1 if either is wrong).
 """
 
 from __future__ import annotations
@@ -61,12 +41,10 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -75,13 +53,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-import benchlib as bl  # noqa: E402
-import c2b_fleet as fleet  # noqa: E402
-import c2b_throughput as c2b  # noqa: E402
+import benchlib as bl
+import c2b_fleet as fleet
+import c2b_throughput as c2b
 
-from ledger_app.db.dialects import get_dialect  # noqa: E402
-from ledger_app.db.pool import ConnectionPool  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from ledger_app.db.dialects import get_dialect
+from ledger_app.db.pool import ConnectionPool
+from tests.support import free_port
 
 CONFIRMATION = "/api/method/ledger_app.api.daraja.c2b_confirmation"
 PHASES_CONFIG = HERE / "frappe_request_phases.py"
@@ -131,10 +109,10 @@ def bench_env(extra: dict | None = None) -> dict:
 
 
 def on_site(bench: Path, site: str, *args: str) -> dict:
-	"""Run ``frappe_site_setup.py`` with the bench's Python in ``sites/``; its JSON answer."""
+	"""Run ``c2b_fleet.py`` with the bench's Python in ``sites/``; its JSON answer."""
 	python = str(bench / "env" / "bin" / "python")
-	cmd = [python, str(HERE / "frappe_site_setup.py"), "--site", site, *args]
-	done = subprocess.run(cmd, cwd=bench / "sites", env=bench_env(), capture_output=True, text=True)
+	cmd = [python, str(HERE / "c2b_fleet.py"), "--site", site, *args]
+	done = subprocess.run(cmd, check=False, cwd=bench / "sites", env=bench_env(), capture_output=True, text=True)
 	if done.returncode != 0:
 		raise SystemExit(f"the site's set-up failed:\n{done.stderr[-3000:]}")
 	return json.loads(done.stdout.strip().splitlines()[-1])
@@ -155,45 +133,19 @@ def gunicorn(bench: Path, site: str, workers: int, config: Path | None = None, e
 	"""The site under gunicorn on a free port; yields (base URL, master pid, log path) once it answers
 	``/api/method/ping`` for the site."""
 	port = free_port()
-	fd, log_path = tempfile.mkstemp(prefix="ledger-frappe-gunicorn-", suffix=".log")
-	with os.fdopen(fd, "w+") as log:
-		process = subprocess.Popen(
-			gunicorn_command(bench, port, workers, config),
-			cwd=bench / "sites",
-			env=bench_env(env),
-			stdout=log,
-			stderr=subprocess.STDOUT,
-			text=True,
-		)
+
+	def answers(_log: str) -> bool:
+		client = c2b.HttpClient(f"http://127.0.0.1:{port}", {"Host": site})
 		try:
-			deadline = time.monotonic() + 90
-			while True:
-				client = c2b.HttpClient(f"http://127.0.0.1:{port}", {"Host": site})
-				try:
-					if client.call("GET", "/api/method/ping")[0] == 200:
-						break
-				except OSError:
-					pass
-				finally:
-					client.close()
-				if process.poll() is not None or time.monotonic() > deadline:
-					process.kill()
-					raise RuntimeError(f"gunicorn did not start: {Path(log_path).read_text()[-3000:]}")
-				time.sleep(0.2)
-			yield f"http://127.0.0.1:{port}", process.pid, log_path
+			return client.call("GET", "/api/method/ping")[0] == 200
+		except OSError:
+			return False
 		finally:
-			process.send_signal(signal.SIGTERM)  # graceful: the workers finish their request and exit
-			try:
-				process.wait(timeout=60)
-			except subprocess.TimeoutExpired:
-				process.kill()
-				process.wait()
-			Path(log_path).unlink(missing_ok=True)
+			client.close()
 
-
-def log_errors(path: str) -> list[str]:
-	text = Path(path).read_text() if Path(path).exists() else ""
-	return [line for line in text.splitlines() if "Traceback" in line or "ERROR" in line][:5]
+	cmd = gunicorn_command(bench, port, workers, config)
+	with bl.server_process(cmd, answers, "gunicorn", cwd=bench / "sites", env=bench_env(env)) as (pid, log_path):
+		yield f"http://127.0.0.1:{port}", pid, log_path
 
 
 class NoPool:
@@ -212,34 +164,22 @@ def machine_busy() -> float:
 	"""CPU seconds spent by the whole machine (all cores, not idle or iowait) since boot."""
 	fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
 	idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-	return (sum(fields[:8]) - idle) / c2b._TICK
+	return (sum(fields[:8]) - idle) / c2b.TICK
 
 
 def measure(ctx: dict, clients: int, seconds: float, warmup: float, picker) -> dict:
 	"""One round of one host (``c2b_throughput.timed_run``), with the machine's CPU over it."""
-	busy0, t0 = machine_busy(), time.perf_counter()
-	load0 = os.getloadavg()[0]
+	busy0, t0, load0 = machine_busy(), time.perf_counter(), os.getloadavg()[0]
 	result = c2b.timed_run(ctx, "http", clients, seconds, warmup, picker)
-	busy = machine_busy() - busy0
-	wall = time.perf_counter() - t0
+	busy, wall = machine_busy() - busy0, time.perf_counter() - t0
 	db_cpu = result["db_cpu"] if result["db_cpu"] == result["db_cpu"] else 0.0  # NaN: the server is not local
 	ours = result["client_cpu"] + result["app_cpu"] + db_cpu
-	window = result["seconds"]
-	count = result["count"]
-	return {
-		"rate": count / window,
-		"count": count,
-		"errors": result["errors"],
-		"p50_ms": bl.percentile(result["latencies"], 0.5) * 1000,
-		"p99_ms": bl.percentile(result["latencies"], 0.99) * 1000,
-		"client_cpu_ms": result["client_cpu"] / max(1, count) * 1000,
-		"app_cpu_ms": result["app_cpu"] / max(1, count) * 1000,
-		"db_cpu_ms": result["db_cpu"] / max(1, count) * 1000,
+	window, x = result["seconds"], bl.summary([result], ("client_cpu", "app_cpu", "db_cpu"))
+	return {**x, "count": result["count"], "errors": result["errors"], "p50_ms": x["p50"] * 1000,
+		"p99_ms": x["p99"] * 1000,
 		# busy over the whole round (warm-up and wind-down included) scaled to the window, minus ours
-		"others_cores": max(0.0, busy / wall - ours / window),
-		"ours_cores": ours / window,
-		"loadavg": (load0, os.getloadavg()[0]),
-	}
+		"others_cores": max(0.0, busy / wall - ours / window), "ours_cores": ours / window,
+		"loadavg": (load0, os.getloadavg()[0])}
 
 
 def host_ctx(name: str, base: str, pid: int, headers: dict | None, fleet: dict, db_pid) -> dict:
@@ -266,22 +206,16 @@ def fleet_of(drivers: int) -> dict:
 def rounds(ctxs: dict, args) -> dict:
 	"""The hosts take turns: round r runs A then B when r is even, B then A when odd."""
 	out = {h: [] for h in HOSTS}
-	per_round = args.seconds / args.rounds
-	for r in range(args.rounds):
-		for host in HOSTS if r % 2 == 0 else HOSTS[::-1]:
-			ctx = ctxs[host]
-			picker = c2b.pickers(ctx["fleet"])["spread"]
-			first = not out[host]
-			m = measure(ctx, args.clients, per_round, args.warmup if first else min(args.warmup, 1.0), picker)
-			out[host].append(m)
-			bl.log(
-				f"  round {r + 1} {host}: {m['rate']:,.0f}/s ({len(m['errors'])} errors; p50 {m['p50_ms']:.1f} ms;"
-				f" server CPU {m['app_cpu_ms']:.2f} ms, MariaDB {m['db_cpu_ms']:.2f} ms, clients"
-				f" {m['client_cpu_ms']:.2f} ms per confirmation; other processes {m['others_cores']:.2f} cores;"
-				f" load {m['loadavg'][0]:.2f})"
-			)
-			for err in m["errors"][:3]:
-				bl.log(f"    error: {err}")
+	for r, host, first in bl.alternating(HOSTS, args.rounds):
+		picker = c2b.pickers(ctxs[host]["fleet"])["spread"]
+		warmup = args.warmup if first else min(args.warmup, 1.0)
+		out[host].append(m := measure(ctxs[host], args.clients, args.seconds / args.rounds, warmup, picker))
+		bl.log(f"  round {r + 1} {host}: {m['rate']:,.0f}/s ({len(m['errors'])} errors; p50 {m['p50_ms']:.1f} ms;"
+			f" server CPU {m['app_cpu_ms']:.2f} ms, MariaDB {m['db_cpu_ms']:.2f} ms, clients"
+			f" {m['client_cpu_ms']:.2f} ms per confirmation; other processes {m['others_cores']:.2f} cores;"
+			f" load {m['loadavg'][0]:.2f})")
+		for err in m["errors"][:3]:
+			bl.log(f"    error: {err}")
 	return out
 
 
@@ -303,7 +237,7 @@ def profile(bench: Path, site: str, ctx: dict, args) -> list[dict]:
 			m = measure(pctx, clients, args.profile_seconds, min(args.warmup, 1.0), picker)
 			windows.append((clients, lo, lo + args.profile_seconds, m))
 			bl.log(f"  profile x{clients}: {m['rate']:,.0f}/s (instrumented)")
-		errors = log_errors(log)
+		errors = bl.log_errors(log)
 	records = []
 	for path in Path(out_dir).glob("phases-*.jsonl"):
 		records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -331,68 +265,30 @@ def _cpu_all(r: dict) -> float:
 
 
 def throughput_table(res: dict, args) -> str:
-	rows = []
-	per_round = args.seconds / args.rounds
 	fr, sa = res["frappe"], res["standalone"]
-	for i, (a, b) in enumerate(zip(fr, sa)):
-		order = "Frappe, standalone" if i % 2 == 0 else "standalone, Frappe"
-		rows.append(
-			[
-				i + 1,
-				order,
-				bl.fmt_rate(a["rate"]),
-				bl.fmt_rate(b["rate"]),
-				f"{a['rate'] / b['rate']:.0%}" if b["rate"] else "-",
-				f"{a['p50_ms']:.1f} / {b['p50_ms']:.1f}",
-				f"{a['app_cpu_ms']:.2f} / {b['app_cpu_ms']:.2f}",
-				f"{a['db_cpu_ms']:.2f} / {b['db_cpu_ms']:.2f}",
-				f"{a['client_cpu_ms']:.2f} / {b['client_cpu_ms']:.2f}",
-				f"{_cpu_all(a):.2f} / {_cpu_all(b):.2f}",
-				f"{a['others_cores']:.2f} / {b['others_cores']:.2f}",
-				f"{a['loadavg'][0]:.1f} / {b['loadavg'][0]:.1f}",
-			]
-		)
-	total_fr, total_sa = _rate_sum(fr, per_round), _rate_sum(sa, per_round)
+
+	def pair(a, b, key):
+		return f"{a[key]:.2f} / {b[key]:.2f}"
+
+	rows = [[i + 1, "Frappe, standalone" if i % 2 == 0 else "standalone, Frappe", bl.fmt_rate(a["rate"]),
+		bl.fmt_rate(b["rate"]), f"{a['rate'] / b['rate']:.0%}" if b["rate"] else "-",
+		f"{a['p50_ms']:.1f} / {b['p50_ms']:.1f}", pair(a, b, "app_cpu_ms"), pair(a, b, "db_cpu_ms"),
+		pair(a, b, "client_cpu_ms"), f"{_cpu_all(a):.2f} / {_cpu_all(b):.2f}", pair(a, b, "others_cores"),
+		f"{a['loadavg'][0]:.1f} / {b['loadavg'][0]:.1f}"] for i, (a, b) in enumerate(zip(fr, sa))]
+	total_fr, total_sa = (_rate_sum(rs, args.seconds / args.rounds) for rs in (fr, sa))
 
 	def mean(rs, key):
 		n = sum(r["count"] for r in rs)
 		return sum((key(r) if callable(key) else r[key]) * r["count"] for r in rs) / max(1, n)
 
 	cpu_fr, cpu_sa = mean(fr, _cpu_all), mean(sa, _cpu_all)
-
-	rows.append(
-		[
-			"all",
-			"",
-			f"**{bl.fmt_rate(total_fr)}**",
-			f"**{bl.fmt_rate(total_sa)}**",
-			f"**{total_fr / total_sa:.0%}**" if total_sa else "-",
-			"",
-			f"{mean(fr, 'app_cpu_ms'):.2f} / {mean(sa, 'app_cpu_ms'):.2f}",
-			f"{mean(fr, 'db_cpu_ms'):.2f} / {mean(sa, 'db_cpu_ms'):.2f}",
-			f"{mean(fr, 'client_cpu_ms'):.2f} / {mean(sa, 'client_cpu_ms'):.2f}",
-			f"{cpu_fr:.2f} / {cpu_sa:.2f} (S / F **{cpu_sa / cpu_fr:.0%}**)" if cpu_fr else "",
-			"",
-			"",
-		]
-	)
-	return bl.table(
-		[
-			"round",
-			"order",
-			"Frappe /s",
-			"standalone /s",
-			"Frappe / standalone",
-			"p50 ms (F / S)",
-			"server CPU ms per confirmation (F / S)",
-			"MariaDB CPU ms (F / S)",
-			"clients CPU ms (F / S)",
-			"all three, CPU ms (F / S)",
-			"other processes, cores (F / S)",
-			"load avg 1 min at start (F / S)",
-		],
-		rows,
-	)
+	rows.append(["all", "", f"**{bl.fmt_rate(total_fr)}**", f"**{bl.fmt_rate(total_sa)}**",
+		f"**{total_fr / total_sa:.0%}**" if total_sa else "-", "",
+		*(f"{mean(fr, k):.2f} / {mean(sa, k):.2f}" for k in ("app_cpu_ms", "db_cpu_ms", "client_cpu_ms")),
+		f"{cpu_fr:.2f} / {cpu_sa:.2f} (S / F **{cpu_sa / cpu_fr:.0%}**)" if cpu_fr else "", "", ""])
+	return bl.table(["round", "order", "Frappe /s", "standalone /s", "Frappe / standalone", "p50 ms (F / S)",
+		"server CPU ms per confirmation (F / S)", "MariaDB CPU ms (F / S)", "clients CPU ms (F / S)",
+		"all three, CPU ms (F / S)", "other processes, cores (F / S)", "load avg 1 min at start (F / S)"], rows)
 
 
 #: (label, key, key subtracted or None): rows of the phase table, inclusive times as the hooks record them
@@ -466,9 +362,8 @@ def main(argv=None) -> int:
 	parser.add_argument("--db-root-password", help="its password (default: root_password of the site's config)")
 	parser.add_argument("--drivers", type=int, default=c2b.SPREAD_DRIVERS)
 	parser.add_argument("--clients", type=int, default=16)
-	parser.add_argument(
-		"--workers", type=int, default=2 * cores + 1, help=f"gunicorn sync workers (default 2 x {cores} cores + 1)"
-	)
+	parser.add_argument("--workers", type=int, default=2 * cores + 1,
+		help=f"gunicorn sync workers (default 2 x {cores} cores + 1)")
 	parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per host, split in rounds")
 	parser.add_argument("--rounds", type=int, default=6, help="rounds per host (the hosts alternate)")
 	parser.add_argument("--warmup", type=float, default=3.0, help="seconds unmeasured before a host's 1st round")
@@ -503,10 +398,8 @@ def main(argv=None) -> int:
 				bl.analyze(db)
 		finally:
 			site_pool.dispose()
-		bl.log(
-			f"frappe: {args.drivers + 1} drivers set up on {args.site} in {site['seconds']:.1f} s"
-			+ (f" (emptied first: {', '.join(site['emptied'])})" if site["emptied"] else "")
-		)
+		bl.log(f"frappe: {args.drivers + 1} drivers set up on {args.site} in {site['seconds']:.1f} s"
+			+ (f" (emptied first: {', '.join(site['emptied'])})" if site["emptied"] else ""))
 		fleet_fr = fleet_of(args.drivers)
 		with (
 			c2b.server_process(sa_url, STANDALONE_THREADS) as (sa_base, sa_pid, sa_log),
@@ -521,7 +414,7 @@ def main(argv=None) -> int:
 				c2b.prime(ctxs[host], ("http",))
 				bl.log(f"{host}: every vehicle paid once in {time.perf_counter() - t:.1f} s")
 			results["rounds"] = rounds(ctxs, args)
-			results["server_log_errors"] = {"frappe": log_errors(fr_log), "standalone": log_errors(sa_log)}
+			results["server_log_errors"] = {"frappe": bl.log_errors(fr_log), "standalone": bl.log_errors(sa_log)}
 		results["profile"] = profile(bench, args.site, ctxs["frappe"], args) if args.profile_seconds > 0 else []
 		results["check"] = {
 			"frappe": c2b.check_books(site_url, ctxs["frappe"]["books"], fleet_fr),
@@ -537,16 +430,12 @@ def main(argv=None) -> int:
 
 def print_report(results: dict, args, cores: int) -> None:
 	s = results["server"]
-	print(
-		f"\n### C2B confirmations/s: Frappe (gunicorn -w {args.workers}) vs standalone (waitress,"
-		f" {STANDALONE_THREADS} threads), {args.clients} clients, {args.drivers:,} drivers\n"
-	)
-	print(
-		f"{cores} cores; load average {', '.join(f'{x:.2f}' for x in results['machine']['loadavg_start'])} at the"
+	print(f"\n### C2B confirmations/s: Frappe (gunicorn -w {args.workers}) vs standalone (waitress,"
+		f" {STANDALONE_THREADS} threads), {args.clients} clients, {args.drivers:,} drivers\n")
+	print(f"{cores} cores; load average {', '.join(f'{x:.2f}' for x in results['machine']['loadavg_start'])} at the"
 		f" start, {', '.join(f'{x:.2f}' for x in results['loadavg_end'])} at the end; MariaDB {s['version']}"
 		f" (innodb_flush_log_at_trx_commit={s['innodb_flush_log_at_trx_commit']}, log_bin={s['log_bin']});"
-		f" {args.seconds / args.rounds:.0f} s per round and host\n"
-	)
+		f" {args.seconds / args.rounds:.0f} s per round and host\n")
 	print(throughput_table(results["rounds"], args))
 	for host, errors in results["server_log_errors"].items():
 		if errors:
@@ -556,12 +445,10 @@ def print_report(results: dict, args, cores: int) -> None:
 		print(phase_table(results["profile"]))
 	print("\n### Books after the runs\n")
 	for host, c in results["check"].items():
-		print(
-			f"- {host}: {'OK' if c['ok'] else 'WRONG: ' + '; '.join(c['problems'])} - {c['confirmations']:,}"
+		print(f"- {host}: {'OK' if c['ok'] else 'WRONG: ' + '; '.join(c['problems'])} - {c['confirmations']:,}"
 			f" confirmations ({c['callback_logs_processed']:,} Callback Log rows Processed) summing to {c['amount']} ="
 			f" paybill {c['paybill']}; reconcile {c['reconcile']} ({c['accounts_checked']:,} accounts,"
-			f" {c['postings_checked']:,} postings)"
-		)
+			f" {c['postings_checked']:,} postings)")
 	print(f"\n_frappe_host_throughput: {results['seconds']:.0f} s_")
 	sys.stdout.flush()
 

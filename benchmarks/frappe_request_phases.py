@@ -110,16 +110,9 @@ def post_worker_init(worker):
 	import ledger_app.host
 
 	worker.wsgi = _timed_app(worker.wsgi)
-	for name, key in (
-		("init_request", "init_request"),
-		("make_form_dict", "form_dict"),
-		("HTTPRequest", "http_request"),
-		("validate_auth", "validate_auth"),
-		("sync_database", "sync"),
-		("run_after_request_hooks", "after"),
-		("log_request", "after"),
-		("process_response", "after"),
-	):
+	for name, key in (("init_request", "init_request"), ("make_form_dict", "form_dict"),
+			("HTTPRequest", "http_request"), ("validate_auth", "validate_auth"), ("sync_database", "sync"),
+			("run_after_request_hooks", "after"), ("log_request", "after"), ("process_response", "after")):
 		setattr(frappe.app, name, _timed(key, getattr(frappe.app, name)))
 	frappe.init = _timed("init", frappe.init)
 	frappe.connect = _timed("connect", frappe.connect)

@@ -11,9 +11,9 @@ Transaction header rows are loaded (reconcile never reads them).
 Timed at 1M postings (warm caches: one untimed run of each first; then ``--reps`` alternating
 runs, median reported):
 
-- ``reconcile.reconcile(db)``: reconcile-all (``_derive``: two set-based statements in one read
-  snapshot, the grouped SUM/COUNT over the postings and the accounts with each one's last posting
-  read by its exact key, merged in Python; then the comparison of 10,000 rows and the INSERT of its
+- ``reconcile.reconcile(db)``: reconcile-all (two set-based statements in one read snapshot, the
+  grouped SUM/COUNT over the postings and the accounts with each one's last posting read by its
+  exact key, merged in Python; then the comparison of 10,000 rows and the INSERT of its
   Reconciliation Run record);
 - raw GROUP BY: ``SELECT account, SUM(amount), COUNT(*) FROM `tabLedger Posting` GROUP BY
   account`` on the raw DB-API connection, all rows fetched;
@@ -21,10 +21,6 @@ runs, median reported):
   ``SELECT <exact SUM(amount)>, COUNT(*) FROM `tabLedger Posting` WHERE account = %(a)s`` and
   ``SELECT balance, posting_count FROM `tabLedger Account` WHERE name = %(a)s``.  Timed over a
   random sample of ``--loop-sample`` accounts and extrapolated linearly to all accounts.
-
-At the last step reconcile's two statements are also timed one by one, and so is the single
-query reconcile ran before it was split (clearly labelled: that one is NOT the engine's SQL any
-more), to show where reconcile's time goes relative to the raw GROUP BY.
 
 Memory: in a fresh subprocess per measurement, reconcile-all runs once untraced (growth of the
 process's peak RSS, VmHWM) and once under ``tracemalloc`` (peak traced Python allocations), at
@@ -55,68 +51,21 @@ PREFIX = "rec-"
 
 
 def raw_group_by(db) -> int:
-	rows = bl.raw_exec(
-		db,
-		f"SELECT `account`, SUM(`amount`) AS s, COUNT(*) AS n FROM {bl.POSTING} GROUP BY `account`",
-		fetch=True,
-	)
-	return len(rows)
+	query = f"SELECT `account`, SUM(`amount`) AS s, COUNT(*) AS n FROM {bl.POSTING} GROUP BY `account`"
+	return len(bl.raw_exec(db, query, fetch=True))
 
 
 def per_account(db, accounts: list[str]) -> int:
-	d = db.dialect
-	bad = 0
+	d, bad = db.dialect, 0
 	for name in accounts:
-		stats = db.sql(
-			f"SELECT {d.money_sum('`amount`')} AS `total`, COUNT(*) AS `n` FROM {bl.POSTING} WHERE `account` = %(a)s",
-			{"a": name},
-		)[0]
-		cached = db.sql(
-			f"SELECT {d.money('`balance`')} AS `balance`, `posting_count` FROM {bl.ACCOUNT} WHERE `name` = %(a)s",
-			{"a": name},
-		)[0]
+		stats = db.sql(f"SELECT {d.money_sum('`amount`')} AS `total`, COUNT(*) AS `n` FROM {bl.POSTING}"
+			" WHERE `account` = %(a)s", {"a": name})[0]
+		cached = db.sql(f"SELECT {d.money('`balance`')} AS `balance`, `posting_count` FROM {bl.ACCOUNT}"
+			" WHERE `name` = %(a)s", {"a": name})[0]
 		sign = -1 if name.endswith("-L") else 1
-		if from_db(stats["total"]) * sign != from_db(cached["balance"]) or int(stats["n"]) != int(
-			cached["posting_count"]
-		):
-			bad += 1
+		same = from_db(stats["total"]) * sign == from_db(cached["balance"])
+		bad += not (same and int(stats["n"]) == int(cached["posting_count"]))
 	return bad
-
-
-def what_if_queries(d) -> dict[str, str]:
-	"""Reconcile's statements one at a time, and the single query it ran before the split (NOT the
-	engine's SQL any more), timed for the report: they show where reconcile's time goes relative to
-	the raw GROUP BY.  Run through the port like the engine, each on its own (no snapshot)."""
-	p, a = bl.POSTING, bl.ACCOUNT
-	# the previous reconcile._derive, verbatim (its exact sum: a plain SUM, cents on SQLite)
-	old_sum = f"ledger_cents_text({d.money_sum_key('`amount`')})" if d.name == "sqlite" else "SUM(`amount`)"
-	previous = (
-		f"SELECT a.`name`, a.`normal_side`, a.`posting_count`, {d.money('a.`balance`')} AS `cached`,"
-		f" {d.money('COALESCE(s.`total`, 0)')} AS `derived`, s.`n` AS `posting_count_derived`,"
-		f" {d.money('lp.`balance_after`')} AS `last_running`"
-		f" FROM {a} a"
-		f" LEFT JOIN (SELECT `account`, {old_sum} AS `total`, COUNT(*) AS `n`, MAX(`account_seq`) AS `last_seq`"
-		f" FROM {p} GROUP BY `account`) s ON s.`account` = a.`name`"
-		f" LEFT JOIN {p} lp ON lp.`account` = a.`name` AND lp.`account_seq` = s.`last_seq`"
-		" ORDER BY a.`name`"
-	)
-	return {
-		"statement 1 alone: the grouped exact SUM/COUNT over the postings": f"SELECT `account`,"
-		f" {reconcile._sum(d)} AS `total`, COUNT(*) AS `n` FROM {p} GROUP BY `account`",
-		"statement 2 alone: the accounts with the last posting by exact key": f"SELECT a.`name`, a.`normal_side`,"
-		f" a.`posting_count`, {d.money('a.`balance`')} AS `cached`, (SELECT {d.money('lp.`balance_after`')}"
-		f" FROM {p} lp WHERE lp.`account` = a.`name` AND lp.`account_seq` = a.`posting_count`) AS `last_running`"
-		f" FROM {a} a ORDER BY a.`name`",
-		"before the change: reconcile's single joined query (not the engine's SQL now)": previous,
-	}
-
-
-def time_what_if(db, reps: int) -> dict[str, float]:
-	out = {}
-	for label, query in what_if_queries(db.dialect).items():
-		db.sql(query)  # warm-up
-		out[label] = bl.median([timed(db.sql, query)[0] for _ in range(reps)])
-	return out
 
 
 def timed(fn, *args) -> tuple[float, object]:
@@ -148,25 +97,17 @@ def probe_memory(url: str) -> dict:
 		_, peak = tracemalloc.get_traced_memory()
 		tracemalloc.stop()
 	pool.dispose()
-	return {
-		"rss_peak_growth_kib": after - before,
-		"tracemalloc_peak_bytes": peak,
-		"accounts": summary["accounts_checked"],
-		"postings": summary["postings_checked"],
-		"discrepancies": summary["discrepancies"],
-	}
+	return {"rss_peak_growth_kib": after - before, "tracemalloc_peak_bytes": peak,
+		"accounts": summary["accounts_checked"], "postings": summary["postings_checked"],
+		"discrepancies": summary["discrepancies"]}
 
 
 def memory_in_subprocess(url: str) -> dict:
-	out = subprocess.run(
-		[sys.executable, __file__, "--probe-memory", url], capture_output=True, text=True, check=True
-	)
+	out = subprocess.run([sys.executable, __file__, "--probe-memory", url], capture_output=True, text=True, check=True)
 	return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_backend(
-	backend: str, pairs: int, steps: tuple[int, int], reps: int, loop_sample: int, keep: bool
-) -> dict:
+def run_backend(backend: str, pairs: int, steps: tuple[int, int], reps: int, loop_sample: int, keep: bool) -> dict:
 	out = {"backend": backend, "accounts": 2 * pairs, "memory": []}
 	with bl.bench_database(backend, f"rec_{backend}", keep=keep) as (url, pool):
 		bl.insert_accounts(pool, bl.pair_accounts(PREFIX, pairs))
@@ -189,109 +130,38 @@ def run_backend(
 			with pool.connection() as db:
 				raw_group_by(db)  # warm-up, untimed
 				reconcile.reconcile(db)
-				rec_t, raw_t, derive_t = [], [], []
+				rec_t, raw_t = [], []
 				for _ in range(reps):
 					t, summary = timed(reconcile.reconcile, db)
 					rec_t.append(t)
 					t, groups = timed(raw_group_by, db)
 					raw_t.append(t)
-					t, _ = timed(reconcile._derive, db)
-					derive_t.append(t)
 				names = [n for p in range(pairs) for n in bl.pair_names(PREFIX, p)]
 				sample = random.Random(7).sample(names, min(loop_sample, len(names)))
 				loop_t, bad = timed(per_account, db, sample)
-				what_if = time_what_if(db, reps) if step == len(steps) - 1 else {}
-			out[f"at_{loaded}"] = {
-				"postings": loaded,
-				"reconcile": bl.median(rec_t),
-				"reconcile_all": rec_t,
-				"derive_query": bl.median(derive_t),
-				"raw_group_by": bl.median(raw_t),
-				"raw_all": raw_t,
-				"groups": groups,
-				"loop_sample": len(sample),
-				"loop_sample_seconds": loop_t,
-				"loop_extrapolated": loop_t / len(sample) * len(names),
-				"loop_bad": bad,
-				"discrepancies": summary["discrepancies"],
-				"what_if": what_if,
-			}
-			r = out[f"at_{loaded}"]
-			bl.log(
-				f"{backend} @ {loaded:,}: reconcile {r['reconcile']:.3f} s, query only {r['derive_query']:.3f} s,"
-				f" raw GROUP BY {r['raw_group_by']:.3f} s, loop {r['loop_extrapolated']:.1f} s (extrapolated)"
-			)
+			out[f"at_{loaded}"] = r = {"postings": loaded, "reconcile": bl.median(rec_t), "reconcile_all": rec_t,
+				"raw_group_by": bl.median(raw_t), "raw_all": raw_t, "groups": groups, "loop_sample": len(sample),
+				"loop_sample_seconds": loop_t, "loop_extrapolated": loop_t / len(sample) * len(names), "loop_bad": bad,
+				"discrepancies": summary["discrepancies"]}
+			bl.log(f"{backend} @ {loaded:,}: reconcile {r['reconcile']:.3f} s, raw GROUP BY {r['raw_group_by']:.3f} s,"
+				f" loop {r['loop_extrapolated']:.1f} s (extrapolated)")
 		out["final"] = loaded
 	return out
 
 
 def timing_table(results: list[dict]) -> str:
-	rows = []
-	for r in results:
-		for key in sorted(k for k in r if k.startswith("at_")):
-			a = r[key]
-			rows.append(
-				[
-					r["backend"],
-					f"{r['accounts']:,}",
-					f"{a['postings']:,}",
-					f"{a['raw_group_by']:.3f}",
-					f"{a['reconcile']:.3f}",
-					f"{a['derive_query']:.3f}",
-					f"{a['reconcile'] / a['raw_group_by']:.2f}x",
-					f"{a['loop_extrapolated']:.2f} ({a['loop_sample']:,} sampled in {a['loop_sample_seconds']:.2f} s)",
-					f"{a['loop_extrapolated'] / a['reconcile']:.1f}x",
-					a["discrepancies"],
-				]
-			)
-	return bl.table(
-		[
-			"backend",
-			"accounts",
-			"postings",
-			"raw GROUP BY s",
-			"reconcile-all s",
-			"its statements (_derive) s",
-			"reconcile / raw",
-			"per-account loop s (extrapolated)",
-			"loop / reconcile",
-			"discrepancies",
-		],
-		rows,
-	)
-
-
-def what_if_table(results: list[dict]) -> str:
-	rows = []
-	for r in results:
-		a = r[f"at_{r['final']}"]
-		rows.append([r["backend"], "raw GROUP BY (as above)", f"{a['raw_group_by']:.3f}", "1.00x"])
-		rows.append(
-			[
-				r["backend"],
-				"reconcile's two statements in their snapshot, merged (_derive)",
-				f"{a['derive_query']:.3f}",
-				f"{a['derive_query'] / a['raw_group_by']:.2f}x",
-			]
-		)
-		for label, t in a["what_if"].items():
-			rows.append([r["backend"], label, f"{t:.3f}", f"{t / a['raw_group_by']:.2f}x"])
-	return bl.table(["backend", "query", "seconds", "vs raw GROUP BY"], rows)
+	rows = [[r["backend"], f"{r['accounts']:,}", f"{a['postings']:,}", f"{a['raw_group_by']:.3f}", f"{a['reconcile']:.3f}",
+		f"{a['reconcile'] / a['raw_group_by']:.2f}x",
+		f"{a['loop_extrapolated']:.2f} ({a['loop_sample']:,} sampled in {a['loop_sample_seconds']:.2f} s)",
+		f"{a['loop_extrapolated'] / a['reconcile']:.1f}x", a["discrepancies"]]
+		for r in results for a in (r[k] for k in sorted(k for k in r if k.startswith("at_")))]
+	return bl.table(["backend", "accounts", "postings", "raw GROUP BY s", "reconcile-all s", "reconcile / raw",
+		"per-account loop s (extrapolated)", "loop / reconcile", "discrepancies"], rows)
 
 
 def memory_table(results: list[dict]) -> str:
-	rows = []
-	for r in results:
-		for m in r["memory"]:
-			rows.append(
-				[
-					r["backend"],
-					f"{m['accounts']:,}",
-					f"{m['postings']:,}",
-					f"{m['tracemalloc_peak_bytes'] / 1e6:.2f}",
-					f"{m['rss_peak_growth_kib'] / 1024:.1f}",
-				]
-			)
+	rows = [[r["backend"], f"{m['accounts']:,}", f"{m['postings']:,}", f"{m['tracemalloc_peak_bytes'] / 1e6:.2f}",
+		f"{m['rss_peak_growth_kib'] / 1024:.1f}"] for r in results for m in r["memory"]]
 	return bl.table(["backend", "accounts", "postings", "tracemalloc peak MB", "peak RSS growth MiB"], rows)
 
 
@@ -303,9 +173,7 @@ def main(argv=None) -> int:
 	parser.add_argument("--small", type=int, default=100_000, help="postings at the first step")
 	parser.add_argument("--reps", type=int, default=3)
 	parser.add_argument("--loop-sample", type=int, default=2000)
-	parser.add_argument(
-		"--quick", action="store_true", help="1,000 accounts, 10k then 100k postings, small sample"
-	)
+	parser.add_argument("--quick", action="store_true", help="1,000 accounts, 10k then 100k postings, small sample")
 	parser.add_argument("--json")
 	parser.add_argument("--keep", action="store_true")
 	parser.add_argument("--probe-memory", metavar="URL", help=argparse.SUPPRESS)
@@ -322,12 +190,6 @@ def main(argv=None) -> int:
 	results = [run_backend(b, pairs, steps, args.reps, args.loop_sample, args.keep) for b in backends]
 	print(f"\n### Reconcile-all vs raw GROUP BY vs per-account loop (seconds, median of {args.reps})\n")
 	print(timing_table(results))
-	print(
-		f"\n### Where reconcile's time goes, at {results[0]['final']:,} postings (median of {args.reps})\n"
-		if results
-		else ""
-	)
-	print(what_if_table(results) if results else "")
 	print("\n### Reconcile-all memory vs number of postings (same accounts)\n")
 	print(memory_table(results))
 	sys.stdout.flush()
