@@ -38,20 +38,17 @@ def dialect_name(db) -> str:
 	return db.dialect.name
 
 
+#: the schema a connection works in, as information_schema names it
+_CURRENT_SCHEMA = {"mariadb": "DATABASE()", "postgres": "current_schema()"}
+
+
 def table_exists(db, table: str) -> bool:
 	dialect = dialect_name(db)
 	if dialect == "sqlite":
 		query = "SELECT 1 AS `found` FROM sqlite_master WHERE type = 'table' AND name = %(table)s"
-	elif dialect == "mariadb":
-		query = (
-			"SELECT 1 AS `found` FROM information_schema.tables"
-			" WHERE table_schema = DATABASE() AND table_name = %(table)s"
-		)
 	else:
-		query = (
-			"SELECT 1 AS `found` FROM information_schema.tables"
-			" WHERE table_schema = current_schema() AND table_name = %(table)s"
-		)
+		query = (f"SELECT 1 AS `found` FROM information_schema.tables"
+			f" WHERE table_schema = {_CURRENT_SCHEMA[dialect]} AND table_name = %(table)s")
 	return bool(db.sql(query, {"table": table}))
 
 
@@ -60,16 +57,9 @@ def columns(db, table: str) -> set[str]:
 	dialect = dialect_name(db)
 	if dialect == "sqlite":
 		query = "SELECT name AS `name` FROM pragma_table_info(%(table)s)"
-	elif dialect == "mariadb":
-		query = (
-			"SELECT column_name AS `name` FROM information_schema.columns"
-			" WHERE table_schema = DATABASE() AND table_name = %(table)s"
-		)
 	else:
-		query = (
-			"SELECT column_name AS `name` FROM information_schema.columns"
-			" WHERE table_schema = current_schema() AND table_name = %(table)s"
-		)
+		query = (f"SELECT column_name AS `name` FROM information_schema.columns"
+			f" WHERE table_schema = {_CURRENT_SCHEMA[dialect]} AND table_name = %(table)s")
 	return {str(row["name"]).lower() for row in db.sql(query, {"table": table})}
 
 
