@@ -339,3 +339,40 @@ def test_every_loss_can_be_settled_to_closure_keeping_the_invariants(db_url):
 		run()
 		assert reconcile.reconcile(db)["discrepancies"] == 0
 	pool.dispose()
+
+
+def test_an_exchanges_accounts_are_typed_and_belong_to_it_and_are_linked_from_it(db):
+	rows = db.sql("SELECT `name`, `root_type`, `account_type`, `party_type`, `party`, `owner` FROM `tabLedger Account`"
+		" WHERE `party` = 'CL1-BIN' ORDER BY `name`")
+	assert [(r["name"], r["root_type"], r["account_type"], r["party_type"], r["party"]) for r in rows] == [
+		("Client Payable - CL1-BIN", "Liability", "Payable", "Client Exchange", "CL1-BIN"),
+		("Exchange Capital - CL1-BIN", "Asset", "Exchange Capital", "Client Exchange", "CL1-BIN"),
+	]
+	[link] = db.sql("SELECT `capital_account`, `payable_account` FROM `tabClient Exchange` WHERE `name` = 'CL1-BIN'")
+	assert link == {"capital_account": "Exchange Capital - CL1-BIN", "payable_account": "Client Payable - CL1-BIN"}
+
+
+def test_a_profit_of_a_single_unit_is_withdrawn_and_a_loss_record_withdraws_nothing(db):
+	profit = clients.record_balance(db, "CL1-BIN", "2026-03-01", "1001.00", "bal-unit")
+	assert (profit["profit_at_time"], profit["profit_consumed"]) == (D("1.00"), 1)
+	assert posting.balance(db, "Client Payable - CL1-BIN") == D("1.00")  # under the B2C minimum: kept payable
+	loss = clients.record_balance(db, "CL1-BIN", "2026-03-02", "900.00", "bal-loss")
+	assert (loss["loss_at_time"], loss["profit_at_time"], loss["profit_consumed"], loss["payout"]) == (
+		D("100.00"), D("0.00"), 0, None)
+	assert posting.balance(db, "Client Payable - CL1-BIN") == D("1.00")
+
+
+def test_a_profit_recorded_while_a_loss_is_active_is_refused_and_withdraws_nothing(db):
+	clients.record_balance(db, "CL1-BIN", "2026-03-01", "600.00", "bal-loss")
+	with pytest.raises(Conflict, match="CL1-BIN has an active loss: settle the loss first"):
+		clients.record_balance(db, "CL1-BIN", "2026-03-02", "1500.00", "bal-profit")
+	assert payouts.list_payouts(db, "CL1-BIN") == []
+	assert posting.balance(db, "Client Payable - CL1-BIN") == D("0.00")
+
+
+def test_a_repeated_funding_is_answered_as_the_original_even_while_a_loss_is_active(db):
+	clients.record_balance(db, "CL1-BIN", "2026-03-01", "600.00", "bal-loss")
+	again = clients.fund(db, "CL1-BIN", "1000.00", "fund-1")
+	assert again["duplicate"] is True and again["capital"] == D("1000.00")
+	with pytest.raises(Conflict, match="CL1-BIN has an active loss: settle the loss first"):
+		clients.fund(db, "CL1-BIN", "1000.00", "fund-2")

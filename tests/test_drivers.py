@@ -68,6 +68,13 @@ def test_new_driver_gets_its_three_accounts(db):
 	row = db.sql("SELECT `target_account`, `payable_account`, `deposit_account` FROM `tabFleet Driver` WHERE `name` = 'D1'")[0]
 	assert row == {"target_account": "Target Outstanding - D1", "payable_account": "Driver Payable - D1",
 		"deposit_account": "Driver Deposit - D1"}
+	rows = db.sql("SELECT `name`, `root_type`, `account_type`, `party_type`, `party` FROM `tabLedger Account`"
+		" WHERE `party` = 'D1' ORDER BY `name`")
+	assert [tuple(r.values()) for r in rows] == [
+		("Driver Deposit - D1", "Liability", "Deposit", "Fleet Driver", "D1"),
+		("Driver Payable - D1", "Liability", "Payable", "Fleet Driver", "D1"),
+		("Target Outstanding - D1", "Asset", "Target Outstanding", "Fleet Driver", "D1"),
+	]
 
 
 def test_fares_split_between_target_and_share_on_the_locked_balance(db):

@@ -15,7 +15,7 @@ from ledger_app.engine import clients, clock, drivers, payouts, posting, reconci
 from ledger_app.engine.drivers import parse_c2b
 from ledger_app.engine.errors import Conflict, InvalidAmount, UnbalancedTransaction, ValidationFailed
 from ledger_app.engine.money import parse_amount
-from ledger_app.engine.payout_gateway import ACCEPTED, SubmitOutcome
+from ledger_app.engine.payout_gateway import ACCEPTED, DUPLICATE, SubmitOutcome
 from ledger_app.engine.txn_types import Leg
 from tests.support import make_pool, open_accounts
 
@@ -329,6 +329,19 @@ def test_a_settled_payout_is_left_as_it_is_by_a_late_timeout_or_not_found(db, fi
 	assert payouts.record_not_found(db, ocid, "late") == {"payout": name, "status": status, "duplicate": True}
 	assert _payout_row(db, ocid) == settled
 	assert drivers.driver_balances(db, "D1")["payable"] == (D("0.00") if code == "0" else D("100.00"))
+
+
+@pytest.mark.parametrize("had_id", [False, True])
+def test_a_gateways_late_acceptance_of_a_settled_payout_only_fills_in_a_missing_conversation_id(db, fixed_now, had_id):
+	_credit_payable(db, "100.00")
+	ocid = payouts.request_payout(db, "Fleet Driver", "D1", "p1")["originator_conversation_id"]
+	payouts.record_result(db, ocid, "0", "paid", receipt="R1", conversation_id="AG_0" if had_id else None)
+	before = payouts.get_payout(db, ocid)["conversation_id"]
+	assert payouts.record_submission(db, ocid, SubmitOutcome(status=DUPLICATE, conversation_id="AG_X"), "primary") == "Paid"
+	assert payouts.get_payout(db, ocid)["conversation_id"] == before
+	assert payouts.record_submission(db, ocid, SubmitOutcome(status=ACCEPTED, conversation_id="AG_1"), "primary") == "Paid"
+	assert payouts.get_payout(db, ocid)["conversation_id"] == ("AG_0" if had_id else "AG_1")
+	assert payouts.get_payout(db, ocid)["status"] == "Paid"
 
 
 # --- reconcile's fix (every backend) -------------------------------------------------------------------

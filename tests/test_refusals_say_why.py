@@ -92,3 +92,19 @@ def test_a_transaction_look_up_names_what_is_missing_or_unknown(db):
 def test_postings_that_are_not_a_list_of_legs_are_refused_saying_what_is_expected(postings):
 	assert refusal(ValidationFailed, lambda: posting.parse_legs(postings)) == (
 		"postings must be a non-empty list of {account, amount}")
+
+
+@pytest.mark.parametrize("exchange", [None, " "])
+@pytest.mark.parametrize("action", ["fund", "record_balance", "settle"])
+def test_a_client_exchange_action_without_the_exchange_says_it_is_required(db, action, exchange):
+	act = {"fund": lambda: clients.fund(db, exchange, "10.00", "k1"),
+		"record_balance": lambda: clients.record_balance(db, exchange, "2026-03-01", "10.00", "k1"),
+		"settle": lambda: clients.settle(db, exchange, "10.00", "k1")}[action]
+	assert refusal(ValidationFailed, act) == "client_exchange is required"
+
+
+def test_the_balances_of_an_unknown_driver_or_one_whose_accounts_are_gone_are_not_found(db):
+	assert refusal(NotFound, lambda: drivers.driver_balances(db, "D9")) == "Driver 'D9' not found"
+	db.run_in_transaction(lambda db: db.execute("DELETE FROM `tabLedger Account` WHERE `name` = %(n)s",
+		{"n": drivers.driver_accounts("D2")["deposit"]}))
+	assert refusal(NotFound, lambda: drivers.driver_balances(db, "D2")) == "ledger accounts of driver 'D2' are missing"
