@@ -6,7 +6,7 @@ mutmut's results under ``mutants/`` and print the score per module and overall, 
 not killed with its diff and reason (docs/mutation.md explains the categories).
 
 	python3 benchmarks/mutation_report.py --globs          # the mutant-name globs of SCOPE, one a line
-	python3 benchmarks/mutation_report.py --not-killed     # the mutants the last run did not kill
+	python3 benchmarks/mutation_report.py --not-killed     # the mutants not killed (survived, no tests, not checked yet)
 	python3 benchmarks/mutation_report.py [--out FILE.md] [--json FILE.json]
 """
 
@@ -297,7 +297,7 @@ def markdown(rows: list[dict]) -> str:
 def main() -> int:
 	parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 	parser.add_argument("--globs", action="store_true", help="print the mutant-name globs of SCOPE and exit")
-	parser.add_argument("--not-killed", action="store_true", help="print the names of the mutants not killed and exit")
+	parser.add_argument("--not-killed", action="store_true", help="print the names of the mutants not killed (or not checked yet) and exit")
 	parser.add_argument("--out", help="also write the markdown report to this file")
 	parser.add_argument("--json", help="write every in-scope mutant's status (and diff when not killed) here")
 	args = parser.parse_args()
@@ -306,7 +306,7 @@ def main() -> int:
 		return 0
 	rows = load(diffs=not args.not_killed)
 	if args.not_killed:
-		print("\n".join(r["name"] for r in rows if r["status"] not in KILLED and r["status"] != "not checked"))
+		print("\n".join(r["name"] for r in rows if r["status"] not in KILLED))
 		return 0
 	text = markdown(rows)
 	sys.stdout.write(text)

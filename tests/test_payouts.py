@@ -11,6 +11,7 @@ apart in production) and run on the standalone host, whose worker the tests can 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -139,7 +140,13 @@ def fund_driver(host, driver="D1", amount="500.00"):
 			"TransAmount": amount, "BillRefNumber": f"ACC{driver}", "TransTime": "20260301100000"}))
 
 
+#: waits are scaled by $LEDGER_TEST_WAIT_SCALE: benchmarks/mutation shortens them, so that a mutant which
+#: stops payouts fails in seconds instead of waiting out a deadline made for a loaded CI machine
+WAIT_SCALE = float(os.environ.get("LEDGER_TEST_WAIT_SCALE") or 1)
+
+
 def wait_for(predicate, timeout=30.0, what="condition"):
+	timeout *= WAIT_SCALE
 	deadline = time.monotonic() + timeout
 	while time.monotonic() < deadline:
 		value = predicate()
